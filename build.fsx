@@ -41,7 +41,12 @@ match target with
     dotnet ([ "run"; "--project"; "tests"; "-c"; configuration; "--no-build"; "--" ] @ List.ofArray extra)
 | "run" ->
     timed "build" build
-    host (List.ofArray extra)
+    if extra.Length > 0 then host (List.ofArray extra)
+    else
+        // Until discovery lands: write a seeded tiny random GPT-2, print its card and a greedy continuation.
+        host [ "random-model"; "--shape"; "tiny"; "--seed"; "1"; "--out"; "out/tiny-random" ]
+        host [ "info"; "--model"; "out/tiny-random" ]
+        host [ "generate"; "--model"; "out/tiny-random"; "--prompt"; "When Mary and John went to the store,"; "--tokens"; "8"; "--ids" ]
 | "bench" ->
     timed "build" build
     host ("bench" :: List.ofArray extra)

@@ -1,0 +1,72 @@
+module PatchDescent.Tests.HostTests
+
+open System.Diagnostics
+open System.IO
+open Expecto
+open PatchDescent.Model
+open PatchDescent.Tests.Fixtures
+open PatchDescent.Tests.Reference
+
+/// The built `patchdescent` host beside this test program's build (the solution builds both).
+let hostDll =
+    Path.GetFullPath(Path.Combine(System.AppContext.BaseDirectory, "../../../../src/Host/bin/Release/net10.0/patchdescent.dll"))
+
+/// Runs the host with arguments; returns exit code, stdout and stderr.
+let runHost (args: string list) =
+    let info = ProcessStartInfo("dotnet", hostDll :: args, RedirectStandardOutput = true, RedirectStandardError = true)
+    use p = Process.Start info
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEnd()
+    p.WaitForExit()
+    p.ExitCode, out.Result, err
+
+let private tiny = Gpt2Config(2, 2, 8, 16, 23, 1e-5)
+
+[<Tests>]
+let tests =
+    testSequenced <| testList "Host" [
+        test "info prints the parameter count the config implies" {
+            use dir = new TempDir()
+            writeCheckpoint dir.Path tiny (randomHfWeights tiny 1) false
+            let code, out, err = runHost [ "info"; "--model"; dir.Path ]
+            Expect.equal code 0 err
+            // wte + wpe + ln_f + per layer (2 norms, c_attn, c_proj, c_fc, mlp c_proj), d = 8, d_mlp = 32
+            let d, m = 8, 32
+            let perLayer = 4 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * m + m) + (m * d + d)
+            let expected = 23 * d + 16 * d + 2 * d + 2 * perLayer
+            Expect.stringContains out (expected.ToString("N0")) "parameter count"
+        }
+        test "generate --prompt-ids --ids continues greedily exactly as the independent reference does" {
+            use dir = new TempDir()
+            let weights = randomHfWeights tiny 4
+            writeCheckpoint dir.Path tiny weights true
+            let w = weights |> List.map (fun (n, v, _) -> n, Array.map float v) |> Map.ofList
+            let shape : Gpt2Reference.Shape = { Layers = 2; Heads = 2; DModel = 8; DMlp = 32; Vocab = 23; Eps = 1e-5; AttnOnly = false }
+            let mutable ids = [ 3; 1; 4 ]
+            for _ in 1 .. 6 do
+                let last = Gpt2Reference.forward shape (fun n -> w[n]) (Array.ofList ids) |> Array.last
+                ids <- ids @ [ Array.findIndex ((=) (Array.max last)) last ]
+            let code, out, err = runHost [ "generate"; "--model"; dir.Path; "--prompt-ids"; "3,1,4"; "--tokens"; "6"; "--ids"; "--device"; "cpu" ]
+            Expect.equal code 0 err
+            Expect.equal (out.Trim()) (ids |> List.skip 3 |> List.map string |> String.concat ",") "generated ids"
+        }
+        test "a truncated checkpoint exits 1 naming file and tensor, without a stack trace unless --verbose" {
+            use dir = new TempDir()
+            writeCheckpoint dir.Path tiny (randomHfWeights tiny 1) false
+            let weights = dir.File "model.safetensors"
+            let bytes = File.ReadAllBytes weights
+            File.WriteAllBytes(weights, bytes[.. bytes.Length - 100])
+            let code, _, err = runHost [ "info"; "--model"; dir.Path ]
+            Expect.equal code 1 "exit code"
+            Expect.stringContains err "model.safetensors" "names the file"
+            Expect.stringContains err "truncated" "says what is wrong"
+            Expect.isFalse (err.Contains "   at ") "no stack trace"
+            let _, _, verbose = runHost [ "info"; "--model"; dir.Path; "--verbose" ]
+            Expect.stringContains verbose "   at " "stack trace with --verbose"
+        }
+        test "an unknown option exits 2 naming it" {
+            let code, _, err = runHost [ "info"; "--mdl"; "x" ]
+            Expect.equal code 2 "usage error"
+            Expect.stringContains err "--mdl" "names the option"
+        }
+    ]
