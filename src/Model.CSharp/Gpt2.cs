@@ -74,9 +74,8 @@ public sealed class Gpt2 : IDisposable
         using var scope = NewDisposeScope();
         CheckTokens(tokens, attentionMask);
         var (batch, pos) = (tokens.shape[0], tokens.shape[1]);
-        var tokens2 = tokens.to(Device);
-        var embed = hooks.At(HookPoints.Embed, WE.index_select(0, tokens2.flatten()).view(batch, pos, -1)); // [batch, pos, d_model]
-        var posEmbed = hooks.At(HookPoints.PosEmbed, WPos.narrow(0, 0, pos).expand(batch, pos, -1));     // [batch, pos, d_model]
+        var embed = hooks.At(HookPoints.Embed, TokenEmbedding(tokens));                              // [batch, pos, d_model]
+        var posEmbed = hooks.At(HookPoints.PosEmbed, WPos.narrow(0, 0, pos).expand(batch, pos, -1));  // [batch, pos, d_model]
         var resid = embed + posEmbed;
         var keyMask = CausalAndPaddingMask(pos, attentionMask);                                           // [batch|1, 1, query, key]
         for (var l = 0; l < Blocks.Count; l++)
@@ -96,7 +95,8 @@ public sealed class Gpt2 : IDisposable
         var q = hooks.At(HookPoints.Q(l), qkv.select(2, 0));                                             // [batch, pos, head, d_head]
         var k = hooks.At(HookPoints.K(l), qkv.select(2, 1));
         var v = hooks.At(HookPoints.V(l), qkv.select(2, 2));
-        var z = hooks.At(HookPoints.Z(l), Attention(q, k, v, keyMask, hooks.PatternHook(l)));          // [batch, pos, head, d_head]
+        var z = Attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), keyMask, hooks.PatternHook(l));
+        z = hooks.At(HookPoints.Z(l), z.transpose(1, 2));                                              // [batch, pos, head, d_head]
         var attnOut = hooks.Wants(HookPoints.Result(l))
             ? hooks.At(HookPoints.Result(l), HeadResults(z, b.WO)).sum(2) + b.BO                           // via [batch, pos, head, d_model]
             : z.flatten(2).matmul(b.WO.flatten(0, 1)) + b.BO;                                               // [batch, pos, d_model]
@@ -109,16 +109,28 @@ public sealed class Gpt2 : IDisposable
         return hooks.At(HookPoints.ResidPost(l), mid + mlpOut);
     }
 
+    Tensor TokenEmbedding(Tensor tokens) =>
+        WE.index_select(0, tokens.to(Device).flatten()).view(tokens.shape[0], tokens.shape[1], -1);
+
+    /// <summary>What the `input` node sends: token plus position embeddings [batch, pos, d_model] of tokens [batch, pos].</summary>
+    public Tensor InputEmbedding(Tensor tokens)
+    {
+        using var scope = NewDisposeScope();
+        CheckTokens(tokens, null);
+        var input = TokenEmbedding(tokens) + WPos.narrow(0, 0, tokens.shape[1]);
+        return input.MoveToOuterDisposeScope();
+    }
+
     /// <summary>Each head's output after W_O: z [batch, pos, head, d_head] -> [batch, pos, head, d_model].</summary>
     public static Tensor HeadResults(Tensor z, Tensor wO) => einsum("bphe,hed->bphd", z, wO);
 
-    /// <summary>Causal softmax attention of per-head q, k, v [batch, pos, head, d_head]; returns z [batch, pos, head, d_head].</summary>
+    /// <summary>Causal softmax attention of per-head q, k, v [batch, head, pos, d_head]; returns z [batch, head, pos, d_head].</summary>
     public Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor keyMask, Func<Tensor, Tensor>? patternHook = null)
     {
-        var scores = q.transpose(1, 2).matmul(k.permute(0, 2, 3, 1)) / Math.Sqrt(Config.DHead);       // [batch, head, query, key]
+        var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(Config.DHead);                        // [batch, head, query, key]
         var pattern = scores.masked_fill(keyMask, float.NegativeInfinity).softmax(-1);
         if (patternHook is not null) pattern = patternHook(pattern);
-        return pattern.matmul(v.transpose(1, 2)).transpose(1, 2);                                      // [batch, pos, head, d_head]
+        return pattern.matmul(v);                                                                      // [batch, head, pos, d_head]
     }
 
     /// <summary>The MLP of block <paramref name="l"/> on its normalised input [batch, pos, d_model].</summary>

@@ -1,0 +1,72 @@
+namespace PatchDescent.Search
+
+open System
+open TorchSharp
+open PatchDescent.Model
+
+/// A reference dataset whose mean sender outputs removed edges carry under mean ablation.
+type MeanSource =
+    { /// Token ids [sequence][position]; all sequences of one length.
+      Tokens: int64[][]
+      /// Mean per position (needs the batch's length) rather than over all positions.
+      PerPosition: bool }
+
+/// What a removed edge (coefficient 0) carries to its receiver instead of the sender's clean output.
+[<RequireQualifiedAccess>]
+type Ablation =
+    /// The sender's output in the corrupted run of the same batch (interchange ablation; the default).
+    | Patching
+    /// The sender's mean output over a reference dataset.
+    | Mean of MeanSource
+    /// Nothing: the input-dependent part of the sender's output is zeroed (biases stay, they belong to the receiver).
+    | Zero
+
+/// Every sender's output in one run, without biases (they belong to the receivers' constant part).
+/// Input [batch, pos, d_model]; Heads[l] [head, batch, pos, d_model]; Mlps[l] [batch, pos, d_model].
+type SenderOutputs =
+    { Input: torch.Tensor
+      Heads: torch.Tensor[]
+      Mlps: torch.Tensor[] }
+
+    /// The tensors, for disposal.
+    member o.All = Seq.concat [ Seq.singleton o.Input; Seq.ofArray o.Heads; Seq.ofArray o.Mlps ]
+
+    interface IDisposable with
+        member o.Dispose() = for t in o.All do t.Dispose()
+
+/// Computing what removed edges carry.
+module SenderOutputs =
+    /// The sender outputs of an ordinary forward pass on `tokens`, detached.
+    let ofRun (model: Gpt2) (tokens: torch.Tensor) (mask: torch.Tensor option) : SenderOutputs =
+        use _ = torch.no_grad()
+        let layers = model.Config.Layers
+        let names =
+            [ yield HookPoints.Embed; yield HookPoints.PosEmbed
+              for l in 0 .. layers - 1 do
+                  yield HookPoints.Result l
+                  if not model.Config.AttnOnly then yield HookPoints.MlpOut l ]
+        let struct (logits, cache) = model.RunWithCache(tokens, names, Option.toObj mask)
+        use _ = logits
+        use cache = cache
+        { Input = cache[HookPoints.Embed] + cache[HookPoints.PosEmbed]
+          Heads = Array.init layers (fun l -> cache[HookPoints.Result l].permute(2, 0, 1, 3).contiguous())
+          Mlps =
+            if model.Config.AttnOnly then [||]
+            else Array.init layers (fun l -> cache[HookPoints.MlpOut l] - model.Blocks[l].BOut) }
+
+    /// The mean over sequences (and over positions unless per position), kept broadcastable against a batch.
+    let mean (perPosition: bool) (o: SenderOutputs) : SenderOutputs =
+        let reduce (t: torch.Tensor) (batchDim: int64) =
+            let m = t.mean([| batchDim |], keepdim = true)
+            if perPosition then m else m.mean([| batchDim + 1L |], keepdim = true)
+        { Input = reduce o.Input 0L
+          Heads = o.Heads |> Array.map (fun t -> reduce t 1L)
+          Mlps = o.Mlps |> Array.map (fun t -> reduce t 0L) }
+
+    /// Zeros shaped to broadcast against any batch.
+    let zeros (model: Gpt2) : SenderOutputs =
+        let c = model.Config
+        let z (shape: int64[]) = torch.zeros(shape, dtype = model.DType, device = model.Device)
+        { Input = z [| 1L; 1L; int64 c.DModel |]
+          Heads = Array.init c.Layers (fun _ -> z [| int64 c.Heads; 1L; 1L; int64 c.DModel |])
+          Mlps = if c.AttnOnly then [||] else Array.init c.Layers (fun _ -> z [| 1L; 1L; int64 c.DModel |]) }

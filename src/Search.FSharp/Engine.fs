@@ -1,0 +1,162 @@
+/// The fast interpolated-patching engine: one forward pass in which every receiver reads
+/// resid - sum_s (1 - a_e) (x_s - xc_s), the "delta" form of const + sum_s (a_e x_s + (1 - a_e) xc_s).
+module PatchDescent.Search.Engine
+
+open System
+open TorchSharp
+open PatchDescent.Model
+
+/// One batch made ready for the engine: the clean input, what removed edges carry, and the attention mask.
+type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMask: torch.Tensor, ownsCarried: bool) =
+    /// The clean token + position embeddings, [batch, pos, d_model].
+    member _.CleanInput = clean
+    /// What each sender carries on a removed edge.
+    member _.Carried = carried
+    /// True where attention may not look, [batch|1, 1, query, key].
+    member _.KeyMask = keyMask
+
+    interface IDisposable with
+        member _.Dispose() =
+            clean.Dispose()
+            keyMask.Dispose()
+            if ownsCarried then (carried :> IDisposable).Dispose()
+
+/// A contiguous block of edge coefficients: the edges into `Rows` receivers from the first `Cols` senders.
+type private Block = { Offset: int; Rows: int; Cols: int }
+
+/// A schedule and an ablation compiled against one model: the only place these values become tensors.
+type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation: Ablation) =
+    let c = model.Config
+    let shape = resolved.Shape
+    let heads, layers = c.Heads, c.Layers
+    let device, dtype = model.Device, model.DType
+
+    // Edge ids are ordered by receiver, then sender; a layer's q, k, v receivers are adjacent, so each
+    // receiver group's coefficients form one dense [receivers, upstream senders] block.
+    let block (first: Receiver) rows =
+        { Offset = Graph.receiverOffset shape first; Rows = rows; Cols = Graph.upstreamCount shape first }
+    let headBlocks = Array.init layers (fun l -> block (HeadIn(l, 0, Q)) (3 * heads))
+    let mlpBlocks = if c.AttnOnly then [||] else Array.init layers (fun l -> block (MlpIn l) 1)
+    let logitsBlock = block LogitsIn 1
+
+    let isParam, paramIndex, fixedValue =
+        let src = resolved.Source
+        let isParam = src |> Array.map (function Param _ -> true | Fixed _ -> false)
+        let index = src |> Array.map (function Param i -> int64 i | Fixed _ -> 0L)
+        let fixedV = src |> Array.map (function Fixed v -> float32 v | Param _ -> 0.0f)
+        torch.tensor(isParam, device = device),
+        torch.tensor(index, device = device),
+        torch.tensor(fixedV, device = device).``to``(dtype)
+
+    // Per-head projections batched over heads: [3 * head, d_model, d_head] and [3 * head, 1, d_head].
+    let wQkv = model.Blocks |> Seq.map (fun b -> b.WQkv.permute(1, 2, 0, 3).reshape(3L * int64 heads, int64 c.DModel, int64 c.DHead)) |> Array.ofSeq
+    let bQkv = model.Blocks |> Seq.map (fun b -> b.BQkv.reshape(3L * int64 heads, 1L, int64 c.DHead)) |> Array.ofSeq
+
+    let means =
+        match ablation with
+        | Ablation.Mean source ->
+            if source.Tokens.Length = 0 then invalidArg "ablation" "mean ablation needs at least one reference sequence"
+            let len = source.Tokens[0].Length
+            if source.Tokens |> Array.exists (fun t -> t.Length <> len) then
+                invalidArg "ablation" "mean ablation's reference sequences must all have one length"
+            use tokens = torch.tensor(Array.concat source.Tokens, device = device).reshape(int64 source.Tokens.Length, int64 len)
+            use outputs = SenderOutputs.ofRun model tokens None
+            Some(SenderOutputs.mean source.PerPosition outputs)
+        | Ablation.Patching -> None
+        | Ablation.Zero -> Some(SenderOutputs.zeros model)
+
+    /// The model the engine runs.
+    member _.Model = model
+    /// The compiled schedule.
+    member _.Schedule = resolved
+    /// Number of learnable coefficients.
+    member _.ParamCount = resolved.ParamCount
+    /// The schedule's initial values as a tensor [params] on the model's device.
+    member _.InitialCoefficients() = torch.tensor(resolved.Init |> Array.map float32, device = device).``to``(dtype)
+
+    /// Every edge's coefficient [edges] from the learnable ones [params].
+    member _.EdgeCoefficients(coefficients: torch.Tensor) : torch.Tensor =
+        if resolved.ParamCount = 0 then fixedValue.alias()
+        else torch.where(isParam, coefficients.``to``(dtype).index_select(0L, paramIndex), fixedValue)
+
+    /// Readies a batch: clean tokens [batch, pos], corrupted tokens of the same shape (needed for patching), optional mask [batch, pos].
+    member _.Prepare(clean: torch.Tensor, corrupted: torch.Tensor option, mask: torch.Tensor option) : PreparedBatch =
+        use scope = torch.NewDisposeScope()
+        let carried, owns =
+            match ablation, corrupted, means with
+            | Ablation.Patching, Some corrupted, _ ->
+                if corrupted.shape <> clean.shape then
+                    invalidArg "corrupted" $"corrupted tokens {corrupted.shape} differ in shape from clean tokens {clean.shape}"
+                SenderOutputs.ofRun model corrupted mask, true
+            | Ablation.Patching, None, _ -> invalidArg "corrupted" "patching ablation needs corrupted tokens"
+            | Ablation.Mean source, _, Some m when source.PerPosition && m.Input.shape[1] <> clean.shape[1] ->
+                invalidArg "clean" $"per-position mean ablation was computed for {m.Input.shape[1]} positions, the batch has {clean.shape[1]}"
+            | _, _, Some m -> m, false
+            | _, _, None -> failwith "unreachable: non-patching ablations precompute their outputs"
+        let input = using (torch.no_grad()) (fun _ -> model.InputEmbedding clean)
+        let keyMask = model.CausalAndPaddingMask(clean.shape[1], Option.toObj mask)
+        scope.MoveToOuter(input, keyMask) |> ignore
+        if owns then for t in carried.All do t.MoveToOuterDisposeScope() |> ignore
+        new PreparedBatch(input, carried, keyMask, owns)
+
+    /// Logits [batch, pos, vocab] with every edge interpolated by its coefficient; differentiable in `coefficients` [params].
+    member this.Forward(coefficients: torch.Tensor, batch: PreparedBatch) : torch.Tensor =
+        use scope = torch.NewDisposeScope()
+        let removed = 1.0 - this.EdgeCoefficients coefficients                 // [edges]
+        let xIn = batch.CleanInput
+        let b, p, d = xIn.shape[0], xIn.shape[1], xIn.shape[2]
+        let bpd = b * p * d
+        // What each group of senders (the input; per layer its heads, then its MLP) adds over what it
+        // carries when removed: x_s - xc_s, as [senders in group, batch * pos * d_model].
+        let deltas = Collections.Generic.List<torch.Tensor>()
+        deltas.Add((xIn - batch.Carried.Input).reshape(1L, bpd))
+        // sum_s (1 - a_rs) (x_s - xc_s) for a block of receivers, one matrix product per sender group,
+        // so each delta is stored once for the backward pass instead of once per receiving layer.
+        let correction (blk: Block) =
+            let w = removed.narrow(0L, int64 blk.Offset, int64 (blk.Rows * blk.Cols)).view(int64 blk.Rows, int64 blk.Cols)
+            let groups = deltas |> Seq.scan (fun (col, _) d -> col + d.shape[0], d) (0L, deltas[0]) |> Seq.skip 1
+            groups
+            |> Seq.takeWhile (fun (end', _) -> end' <= int64 blk.Cols)
+            |> Seq.map (fun (end', delta) -> w.narrow(1L, end' - delta.shape[0], delta.shape[0]), delta)
+            |> Seq.fold (fun acc (part, delta) ->
+                match acc with
+                | None -> Some(part.mm delta)
+                | Some (a: torch.Tensor) -> Some(a.addmm(part, delta))) None
+            |> Option.get                                                       // [receivers, batch * pos * d_model]
+        let mutable resid = xIn
+        for l in 0 .. layers - 1 do
+            let blk = model.Blocks[l]
+            let inputs = resid.reshape(1L, bpd) - correction headBlocks[l]     // [3 * head, batch * pos * d_model]
+            let normalized = model.LayerNorm(inputs.view(3L * int64 heads, b * p, d), blk.Ln1W, blk.Ln1B)
+            let qkv = normalized.bmm(wQkv[l]) + bQkv[l]                         // [3 * head, batch * pos, d_head]
+            let qkv = qkv.view(3L, int64 heads, b, p, -1L).permute(0L, 2L, 1L, 3L, 4L) // [3, batch, head, pos, d_head]
+            let z = model.Attention(qkv[0], qkv[1], qkv[2], batch.KeyMask)    // [batch, head, pos, d_head]
+            let results = z.permute(1L, 0L, 2L, 3L).reshape(int64 heads, b * p, -1L).bmm(blk.WO) // [head, batch * pos, d_model]
+            let results = results.view(int64 heads, b, p, d)
+            deltas.Add((results - batch.Carried.Heads[l]).reshape(int64 heads, bpd))
+            resid <- resid + results.sum(0L) + blk.BO
+            if blk.HasMlp then
+                let input = resid.reshape(1L, bpd) - correction mlpBlocks[l]   // [1, batch * pos * d_model]
+                let out = model.Mlp(blk, model.LayerNorm(input.view(b, p, d), nonNull blk.Ln2W, nonNull blk.Ln2B)) // [batch, pos, d_model]
+                deltas.Add((out - nonNull blk.BOut - batch.Carried.Mlps[l]).reshape(1L, bpd))
+                resid <- resid + out
+        let final = (resid.reshape(1L, bpd) - correction logitsBlock).view(b, p, d)
+        let logits = model.LayerNorm(final, model.LnFW, model.LnFB).matmul(model.WE.t()) // [batch, pos, vocab]
+        logits.MoveToOuterDisposeScope()
+
+    interface IDisposable with
+        member _.Dispose() =
+            for t in [ isParam; paramIndex; fixedValue ] do t.Dispose()
+            for t in Seq.append wQkv bQkv do t.Dispose()
+            means |> Option.iter (fun m -> (m :> IDisposable).Dispose())
+
+/// Compiles a resolved schedule and an ablation against a model. The schedule's shape must be the model's.
+let compile (model: Gpt2) (schedule: ResolvedSchedule) (ablation: Ablation) : CompiledEngine =
+    let c = model.Config
+    let expected = { Layers = c.Layers; Heads = c.Heads; HasMlp = not c.AttnOnly }
+    if schedule.Shape <> expected then
+        invalidArg "schedule" $"the schedule is for %A{schedule.Shape}, the model is %A{expected}"
+    new CompiledEngine(model, schedule, ablation)
+
+/// The graph shape of a model.
+let shapeOf (model: Gpt2) = { Layers = model.Config.Layers; Heads = model.Config.Heads; HasMlp = not model.Config.AttnOnly }

@@ -1,0 +1,204 @@
+module PatchDescent.Tests.EngineTests
+
+open System.Collections.Generic
+open Expecto
+open FsCheck
+open FsCheck.FSharp
+open TorchSharp
+open PatchDescent.Model
+open PatchDescent.Search
+open PatchDescent.Tests.Fixtures
+
+let private quick n = { FsCheckConfig.defaultConfig with maxTest = n }
+
+/// Tiny shapes for the engine: the reference engine runs 2 * layers + 1 passes, some of them 3 * heads copies wide.
+let private engineConfig =
+    gen {
+        let! layers = Gen.choose (1, 3)
+        let! heads = Gen.choose (1, 3)
+        let! dHead = Gen.choose (2, 4)
+        let! attnOnly = Gen.elements [ true; false ]
+        return Gpt2Config(layers, heads, heads * dHead, 6, 13, 1e-5, attnOnly)
+    }
+
+type private Case =
+    { Config: Gpt2Config; Seed: int; Granularity: Granularity; Ablation: string }
+
+let private cases =
+    gen {
+        let! c = engineConfig
+        let! seed = Gen.choose (0, 10_000)
+        let! g = Gen.elements [ Granularity.Full; Granularity.Heads ]
+        let! a = Gen.elements [ "patching"; "mean"; "zero" ]
+        return { Config = c; Seed = seed; Granularity = g; Ablation = a }
+    }
+    |> Arb.fromGen
+
+let private resolve (s: Schedule) =
+    match Schedule.resolve s with
+    | Ok r -> r
+    | Error e -> failwith e
+
+/// Everything one engine comparison needs, built from a seed.
+type private Setup(case: Case, ?dtype: torch.ScalarType) =
+    let dtype = defaultArg dtype torch.ScalarType.Float32
+    let c = case.Config
+    let generator = new torch.Generator(uint64 case.Seed)
+    let model = Gpt2.Random(c, case.Seed, dtype = dtype, std = 0.3)
+    let tokens () = torch.randint(int64 c.VocabSize, [| 2L; 5L |], generator = generator)
+    let clean, corrupted = tokens (), tokens ()
+    let reference = tokens ()
+    let shape = Engine.shapeOf model
+    let schedule = resolve (Schedule.ofGranularity shape case.Granularity)
+    let ablation =
+        match case.Ablation with
+        | "mean" -> Ablation.Mean { Tokens = [| for i in 0L .. 1L -> reference[i].data<int64>().ToArray() |]; PerPosition = case.Seed % 2 = 0 }
+        | "zero" -> Ablation.Zero
+        | _ -> Ablation.Patching
+    let engine = Engine.compile model schedule ablation
+    let batch = engine.Prepare(clean, Some corrupted, None)
+    member _.Model = model
+    member _.Engine = engine
+    member _.Batch = batch
+    member _.Clean = clean
+    member _.Corrupted = corrupted
+    member _.Schedule = schedule
+    member _.Shape = shape
+    /// Random coefficients in [0, 1] for every learnable parameter.
+    member _.RandomCoefficients() = torch.rand([| int64 schedule.ParamCount |], generator = generator).``to``(dtype)
+    member _.Reference(coefficients) = ReferenceEngine.forward model schedule batch.Carried coefficients clean None
+    interface System.IDisposable with
+        member _.Dispose() =
+            for d in [ batch :> System.IDisposable; engine; model; clean; corrupted; reference; generator ] do d.Dispose()
+
+/// A fixed random readout, so the loss depends on every logit.
+let private loss (logits: torch.Tensor) =
+    use scope = torch.NewDisposeScope()
+    use g = new torch.Generator(99UL)
+    let w = torch.randn(logits.shape, generator = g).``to``(logits.dtype)
+    (logits * w).sum().MoveToOuterDisposeScope()
+
+let private gradient (f: torch.Tensor -> torch.Tensor) (coefficients: torch.Tensor) =
+    use a = coefficients.detach().requires_grad_(true)
+    use logits = f a
+    use l = loss logits
+    l.backward()
+    (nonNull a.grad).clone()
+
+[<Tests>]
+let tests =
+    testList "Engine" [
+        testPropertyWithConfig (quick 30) "fast engine logits equal the per-receiver reference engine's (1e-4), any granularity and ablation" <|
+            Prop.forAll cases (fun case ->
+                use s = new Setup(case)
+                use a = s.RandomCoefficients()
+                use fast = s.Engine.Forward(a, s.Batch)
+                use slow = s.Reference a
+                let diff = maxAbsDiff fast slow
+                diff < 1e-4 |> Prop.label $"max |diff| = {diff}")
+
+        testPropertyWithConfig (quick 20) "fast engine gradients equal the reference engine's" <|
+            Prop.forAll cases (fun case ->
+                use s = new Setup(case)
+                use a = s.RandomCoefficients()
+                use gFast = gradient (fun x -> s.Engine.Forward(x, s.Batch)) a
+                use gSlow = gradient s.Reference a
+                let scale = 1.0 + (gSlow.abs().max().item<float32>() |> float)
+                let diff = maxAbsDiff gFast gSlow
+                diff < 1e-4 * scale |> Prop.label $"max |diff| = {diff}, scale {scale}")
+
+        testPropertyWithConfig (quick 20) "all coefficients at 1 reproduce the clean logits" <|
+            Prop.forAll cases (fun case ->
+                use s = new Setup(case)
+                use ones = torch.ones([| int64 s.Schedule.ParamCount |])
+                use patched = s.Engine.Forward(ones, s.Batch)
+                use plain = s.Model.Forward s.Clean
+                maxAbsDiff patched plain < 1e-4)
+
+        testPropertyWithConfig (quick 20) "all Full-graph coefficients at 0 reproduce the corrupted logits under patching" <|
+            Prop.forAll cases (fun case ->
+                use s = new Setup({ case with Granularity = Granularity.Full; Ablation = "patching" })
+                use zeros = torch.zeros([| int64 s.Schedule.ParamCount |])
+                use patched = s.Engine.Forward(zeros, s.Batch)
+                use corrupted = s.Model.Forward s.Corrupted
+                maxAbsDiff patched corrupted < 1e-4)
+
+        testPropertyWithConfig (quick 30) "one edge at 0, all others at 1, equals an explicit path patch of that edge written with hooks" <|
+            Prop.forAll (Arb.fromGen (Gen.zip engineConfig (Gen.choose (0, 1_000_000)))) (fun (config, pick) ->
+                use s = new Setup({ Config = config; Seed = pick; Granularity = Granularity.Full; Ablation = "patching" })
+                let m = s.Model
+                let edge = Graph.edge s.Shape (pick % Graph.edgeCount s.Shape)
+                use a = torch.ones([| int64 s.Schedule.ParamCount |])
+                a[int64 (Graph.edgeId s.Shape edge)] <- torch.tensor(0.0f)
+                use fast = s.Engine.Forward(a, s.Batch)
+                // The explicit path patch: the receiver alone reads the corrupted output of the sender.
+                let struct (_, cleanCache) = m.RunWithCache s.Clean
+                let struct (_, corruptCache) = m.RunWithCache s.Corrupted
+                use cleanCache = cleanCache
+                use corruptCache = corruptCache
+                let output (cache: ActivationCache) node =
+                    match node with
+                    | Input -> cache[HookPoints.Embed] + cache[HookPoints.PosEmbed]
+                    | Head(l, h) -> cache[HookPoints.Result l].select(2L, int64 h)
+                    | Mlp l -> cache[HookPoints.MlpOut l] - m.Blocks[l].BOut
+                    | Logits -> failwith "not a sender"
+                let swap (resid: torch.Tensor) = resid - output cleanCache edge.Sender + output corruptCache edge.Sender
+                let hooks = Dictionary<string, Hook>()
+                let explicitLogits =
+                    match edge.Receiver with
+                    | HeadIn(l, h, port) ->
+                        let b = m.Blocks[l]
+                        let x = m.LayerNorm(swap cleanCache[HookPoints.ResidPre l], b.Ln1W, b.Ln1B)
+                        let portIndex, name = match port with Q -> 0L, HookPoints.Q l | K -> 1L, HookPoints.K l | V -> 2L, HookPoints.V l
+                        let w = b.WQkv.select(1L, portIndex).select(1L, int64 h)                 // [d_model, d_head]
+                        let projected = x.matmul(w) + b.BQkv[portIndex, int64 h]                  // [batch, pos, d_head]
+                        hooks[name] <- Hook(fun t ->
+                            let t = t.clone()
+                            t.select(2L, int64 h).copy_(projected) |> ignore
+                            t)
+                        m.RunWithHooks(s.Clean, hooks)
+                    | MlpIn l ->
+                        let b = m.Blocks[l]
+                        hooks[HookPoints.Ln2Normalized l] <- Hook(fun _ -> m.LayerNorm(swap cleanCache[HookPoints.ResidMid l], b.Ln2W, b.Ln2B))
+                        m.RunWithHooks(s.Clean, hooks)
+                    | LogitsIn ->
+                        let final = cleanCache[HookPoints.ResidPost(config.Layers - 1)]
+                        m.LayerNorm(swap final, m.LnFW, m.LnFB).matmul(m.WE.t())
+                let diff = maxAbsDiff fast explicitLogits
+                diff < 1e-4 |> Prop.label $"{Edge.name edge}: max |diff| = {diff}")
+
+        testPropertyWithConfig (quick 10) "gradients match central finite differences (float64)" <|
+            Prop.forAll cases (fun case ->
+                use s = new Setup(case, torch.ScalarType.Float64)
+                use a = s.RandomCoefficients()
+                use g = gradient (fun x -> s.Engine.Forward(x, s.Batch)) a
+                let f (x: torch.Tensor) =
+                    use _ = torch.no_grad()
+                    use logits = s.Engine.Forward(x, s.Batch)
+                    use l = loss logits
+                    l.item<float>()
+                let eps = 1e-6
+                [ 0 .. min 4 (s.Schedule.ParamCount - 1) ] |> List.forall (fun i ->
+                    let i = (i * 7919 + case.Seed) % s.Schedule.ParamCount
+                    use plus = a.clone()
+                    use minus = a.clone()
+                    plus[int64 i] <- plus[int64 i] + eps
+                    minus[int64 i] <- minus[int64 i] - eps
+                    let numeric = (f plus - f minus) / (2.0 * eps)
+                    let analytic = g[int64 i].item<float>()
+                    abs (numeric - analytic) <= 1e-5 * (1.0 + abs numeric)))
+
+        test "a forward step leaves the number of live tensors unchanged" {
+            use s = new Setup({ Config = Gpt2Config(2, 2, 8, 6, 13, 1e-5); Seed = 1; Granularity = Granularity.Full; Ablation = "patching" })
+            use a = s.RandomCoefficients()
+            let step () =
+                use x = a.detach().requires_grad_(true)
+                use logits = s.Engine.Forward(x, s.Batch)
+                use l = loss logits
+                l.backward()
+            step ()
+            let before = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+            for _ in 1 .. 50 do step ()
+            Expect.equal DisposeScopeManager.Statistics.ThreadTotalLiveCount before "live tensors"
+        }
+    ]
