@@ -188,10 +188,31 @@ let tests =
                     let analytic = g[int64 i].item<float>()
                     abs (numeric - analytic) <= 1e-5 * (1.0 + abs numeric)))
 
+        test "a backward pass after another recording forward pass on the same batch gives NaN, never a silently wrong gradient" {
+            use s = new Setup({ Config = Gpt2Config(1, 2, 8, 6, 13, 1e-5); Seed = 2; Granularity = Granularity.Full; Ablation = "patching" })
+            use a = s.RandomCoefficients().requires_grad_(true)
+            use first = s.Engine.Forward(a, s.Batch)
+            use second = s.Engine.Forward(a, s.Batch)
+            use l = loss first
+            l.backward()
+            Expect.isTrue ((nonNull a.grad).isnan().any().item<bool>()) "poisoned gradient"
+        }
+        test "an evaluation pass between a forward pass and its backward pass leaves the gradient intact" {
+            use s = new Setup({ Config = Gpt2Config(2, 2, 8, 6, 13, 1e-5); Seed = 3; Granularity = Granularity.Full; Ablation = "patching" })
+            use a = s.RandomCoefficients()
+            use expected = gradient (fun x -> s.Engine.Forward(x, s.Batch)) a
+            use x = a.detach().requires_grad_(true)
+            use logits = s.Engine.Forward(x, s.Batch)
+            (using (torch.no_grad()) (fun _ -> s.Engine.Forward(torch.zeros_like a, s.Batch))).Dispose()
+            use l = loss logits
+            l.backward()
+            Expect.equal (maxAbsDiff (nonNull x.grad) expected) 0.0 "same gradient"
+        }
         test "a forward step leaves the number of live tensors unchanged" {
             use s = new Setup({ Config = Gpt2Config(2, 2, 8, 6, 13, 1e-5); Seed = 1; Granularity = Granularity.Full; Ablation = "patching" })
             use a = s.RandomCoefficients()
             let step () =
+                use scope = torch.NewDisposeScope()
                 use x = a.detach().requires_grad_(true)
                 use logits = s.Engine.Forward(x, s.Batch)
                 use l = loss logits

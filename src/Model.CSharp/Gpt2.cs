@@ -10,6 +10,8 @@ public delegate Tensor Hook(Tensor activation);
 /// <summary>GPT-2 (pre-LN blocks, causal attention, gelu_new MLP, tied unembedding) with TransformerLens hook points.</summary>
 public sealed class Gpt2 : IDisposable
 {
+    static Gpt2() => CpuAllocator.KeepFreedMemory();
+
     /// <summary>The model's shape.</summary>
     public Gpt2Config Config { get; }
     /// <summary>Token embedding W_E, [vocab, d_model]; also the unembedding (tied, as in GPT-2).</summary>

@@ -7,9 +7,15 @@ open TorchSharp
 open PatchDescent.Model
 
 /// One batch made ready for the engine: the clean input, what removed edges carry, and the attention mask.
-type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMask: torch.Tensor, ownsCarried: bool) =
+type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMask: torch.Tensor, ownsCarried: bool, senders: int) =
+    let newStack () = new DeltaStack(clean.shape[0] * clean.shape[1], senders, clean.shape[2], clean.dtype, clean.device)
+    let recording = newStack ()
+    // Passes that record no gradient get their own stack, so evaluating between a forward and its backward is safe.
+    let scratch = lazy (newStack ())
     /// The clean token + position embeddings, [batch, pos, d_model].
     member _.CleanInput = clean
+    /// Where a pass stores its sender deltas.
+    member internal _.Stack(recordsGradient: bool) = if recordsGradient then recording else scratch.Value
     /// What each sender carries on a removed edge.
     member _.Carried = carried
     /// True where attention may not look, [batch|1, 1, query, key].
@@ -19,6 +25,8 @@ type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMas
         member _.Dispose() =
             clean.Dispose()
             keyMask.Dispose()
+            (recording :> IDisposable).Dispose()
+            if scratch.IsValueCreated then (scratch.Value :> IDisposable).Dispose()
             if ownsCarried then (carried :> IDisposable).Dispose()
 
 /// A contiguous block of edge coefficients: the edges into `Rows` receivers from the first `Cols` senders.
@@ -97,7 +105,7 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
         let keyMask = model.CausalAndPaddingMask(clean.shape[1], Option.toObj mask)
         scope.MoveToOuter(input, keyMask) |> ignore
         if owns then for t in carried.All do t.MoveToOuterDisposeScope() |> ignore
-        new PreparedBatch(input, carried, keyMask, owns)
+        new PreparedBatch(input, carried, keyMask, owns, Graph.senderCount shape)
 
     /// Logits [batch, pos, vocab] with every edge interpolated by its coefficient; differentiable in `coefficients` [params].
     member this.Forward(coefficients: torch.Tensor, batch: PreparedBatch) : torch.Tensor =
@@ -105,42 +113,33 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
         let removed = 1.0 - this.EdgeCoefficients coefficients                 // [edges]
         let xIn = batch.CleanInput
         let b, p, d = xIn.shape[0], xIn.shape[1], xIn.shape[2]
-        let bpd = b * p * d
-        // What each group of senders (the input; per layer its heads, then its MLP) adds over what it
-        // carries when removed: x_s - xc_s, as [senders in group, batch * pos * d_model].
-        let deltas = Collections.Generic.List<torch.Tensor>()
-        deltas.Add((xIn - batch.Carried.Input).reshape(1L, bpd))
-        // sum_s (1 - a_rs) (x_s - xc_s) for a block of receivers, one matrix product per sender group,
-        // so each delta is stored once for the backward pass instead of once per receiving layer.
-        let correction (blk: Block) =
+        let n = b * p
+        let stack = batch.Stack(torch.is_grad_enabled() && coefficients.requires_grad)
+        stack.Begin()
+        // Senders are pushed in groups (the input; per layer its heads, then its MLP) as x_s - xc_s.
+        stack.Push((xIn - batch.Carried.Input).view(n, 1L, d))
+        // The block's receivers read resid - sum_s (1 - a_rs) (x_s - xc_s): [batch * pos, receivers, d_model].
+        let receiverInputs (resid: torch.Tensor) (blk: Block) =
             let w = removed.narrow(0L, int64 blk.Offset, int64 (blk.Rows * blk.Cols)).view(int64 blk.Rows, int64 blk.Cols)
-            let groups = deltas |> Seq.scan (fun (col, _) d -> col + d.shape[0], d) (0L, deltas[0]) |> Seq.skip 1
-            groups
-            |> Seq.takeWhile (fun (end', _) -> end' <= int64 blk.Cols)
-            |> Seq.map (fun (end', delta) -> w.narrow(1L, end' - delta.shape[0], delta.shape[0]), delta)
-            |> Seq.fold (fun acc (part, delta) ->
-                match acc with
-                | None -> Some(part.mm delta)
-                | Some (a: torch.Tensor) -> Some(a.addmm(part, delta))) None
-            |> Option.get                                                       // [receivers, batch * pos * d_model]
+            resid.view(n, 1L, d) - stack.Contract w
         let mutable resid = xIn
         for l in 0 .. layers - 1 do
             let blk = model.Blocks[l]
-            let inputs = resid.reshape(1L, bpd) - correction headBlocks[l]     // [3 * head, batch * pos * d_model]
-            let normalized = model.LayerNorm(inputs.view(3L * int64 heads, b * p, d), blk.Ln1W, blk.Ln1B)
+            let inputs = receiverInputs resid headBlocks[l]                     // [batch * pos, 3 * head, d_model]
+            let normalized = model.LayerNorm(inputs, blk.Ln1W, blk.Ln1B).permute(1L, 0L, 2L) // [3 * head, batch * pos, d_model]
             let qkv = normalized.bmm(wQkv[l]) + bQkv[l]                         // [3 * head, batch * pos, d_head]
             let qkv = qkv.view(3L, int64 heads, b, p, -1L).permute(0L, 2L, 1L, 3L, 4L) // [3, batch, head, pos, d_head]
             let z = model.Attention(qkv[0], qkv[1], qkv[2], batch.KeyMask)    // [batch, head, pos, d_head]
-            let results = z.permute(1L, 0L, 2L, 3L).reshape(int64 heads, b * p, -1L).bmm(blk.WO) // [head, batch * pos, d_model]
-            let results = results.view(int64 heads, b, p, d)
-            deltas.Add((results - batch.Carried.Heads[l]).reshape(int64 heads, bpd))
-            resid <- resid + results.sum(0L) + blk.BO
+            let results = z.permute(1L, 0L, 2L, 3L).reshape(int64 heads, n, -1L).bmm(blk.WO) // [head, batch * pos, d_model]
+            let deltas = results.view(int64 heads, b, p, d) - batch.Carried.Heads[l] // [head, batch, pos, d_model]
+            stack.Push(deltas.view(int64 heads, n, d).permute(1L, 0L, 2L))
+            resid <- resid + results.sum(0L).view(b, p, d) + blk.BO
             if blk.HasMlp then
-                let input = resid.reshape(1L, bpd) - correction mlpBlocks[l]   // [1, batch * pos * d_model]
-                let out = model.Mlp(blk, model.LayerNorm(input.view(b, p, d), nonNull blk.Ln2W, nonNull blk.Ln2B)) // [batch, pos, d_model]
-                deltas.Add((out - nonNull blk.BOut - batch.Carried.Mlps[l]).reshape(1L, bpd))
+                let input = (receiverInputs resid mlpBlocks[l]).view(b, p, d)
+                let out = model.Mlp(blk, model.LayerNorm(input, nonNull blk.Ln2W, nonNull blk.Ln2B)) // [batch, pos, d_model]
+                stack.Push((out - nonNull blk.BOut - batch.Carried.Mlps[l]).view(n, 1L, d))
                 resid <- resid + out
-        let final = (resid.reshape(1L, bpd) - correction logitsBlock).view(b, p, d)
+        let final = (receiverInputs resid logitsBlock).view(b, p, d)
         let logits = model.LayerNorm(final, model.LnFW, model.LnFB).matmul(model.WE.t()) // [batch, pos, vocab]
         logits.MoveToOuterDisposeScope()
 

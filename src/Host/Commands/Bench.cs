@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using Microsoft.FSharp.Core;
 using PatchDescent.Model;
+using PatchDescent.Search;
 using static TorchSharp.torch;
 
 namespace PatchDescent.Host.Commands;
@@ -7,14 +9,32 @@ namespace PatchDescent.Host.Commands;
 /// <summary>`patchdescent bench`: prints the figures docs/BENCHMARKS.md records (never a pass/fail test).</summary>
 public static class Bench
 {
-    /// <summary>Runs the verb.</summary>
+    /// <summary>Runs the verb: the forward throughput here, each engine step in a fresh process so its peak memory is its own.</summary>
     public static int Run(CommandLine args)
     {
         var quick = args.Flag("--quick");
+        var step = args.Optional("--step");
+        var layers = args.Int("--layers", Gpt2Config.Gpt2Small.Layers);
         args.CheckAllRead();
         var repeats = quick ? 3 : 10;
-        Console.WriteLine($"PatchDescent bench: {Environment.ProcessorCount} cores, torch threads {get_num_threads()}, repeats {repeats} (median)");
+        if (step is not null)
+        {
+            EngineStep(step, Gpt2Config.Gpt2Small with { Layers = layers }, repeats);
+            return 0;
+        }
+        Console.WriteLine($"PatchDescent bench: {Environment.ProcessorCount} cores, torch threads {get_num_threads()}, " +
+                          $"median of {repeats} after one warm-up; peak RSS is each step's own process, model weights included");
         ForwardThroughput(repeats);
+        foreach (var (kind, stepLayers) in new[] { ("plain", 12), ("fast", 12), ("plain", 2), ("fast", 2), ("reference", 2) })
+        {
+            var child = new ProcessStartInfo("dotnet");
+            child.ArgumentList.Add(typeof(Bench).Assembly.Location);
+            foreach (var a in new[] { "bench", "--step", kind, "--layers", stepLayers.ToString() }.Concat(quick ? ["--quick"] : []))
+                child.ArgumentList.Add(a);
+            using var process = Process.Start(child)!;
+            process.WaitForExit();
+            if (process.ExitCode != 0) return process.ExitCode;
+        }
         return 0;
     }
 
@@ -80,5 +100,62 @@ public static class Bench
         Console.WriteLine($"  forward            {forwardMs,9:F1} ms   {n / forwardMs * 1000,9:F0} tokens/s   {flops / forwardMs / 1e6,6:F1} GFLOP/s");
         Console.WriteLine($"  bare matmuls       {matmulMs,9:F1} ms   {n / matmulMs * 1000,9:F0} tokens/s   {flops / matmulMs / 1e6,6:F1} GFLOP/s");
         Console.WriteLine($"  forward / matmuls  {forwardMs / matmulMs,9:F2}");
+    }
+
+    /// <summary>Peak resident memory of this process so far (Linux /proc), in GiB.</summary>
+    static double PeakRssGiB()
+    {
+        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:"));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0 / 1024.0;
+    }
+
+    /// <summary>The same scalar for every step kind: mean log-partition of the logits, which reaches every logit.</summary>
+    static Tensor Loss(Tensor logits) => logits.logsumexp(-1).mean();
+
+    static void EngineStep(string kind, Gpt2Config c, int repeats)
+    {
+        const int batch = 8, pos = 32;
+        using var model = Gpt2.Random(c, 0);
+        using var clean = randint(c.VocabSize, [batch, pos], dtype: ScalarType.Int64);
+        using var corrupted = randint(c.VocabSize, [batch, pos], dtype: ScalarType.Int64);
+        var shape = Engine.shapeOf(model);
+        var schedule = ScheduleModule.resolve(ScheduleModule.learnAll(shape)).ResultValue;
+        using var engine = Engine.compile(model, schedule, Ablation.Patching);
+        using var prepared = engine.Prepare(clean, FSharpOption<Tensor>.Some(corrupted), FSharpOption<Tensor>.None);
+        using var coefficients = engine.InitialCoefficients().requires_grad_(true);
+        Action step = kind switch
+        {
+            "plain" => () =>
+            {
+                using var scope = NewDisposeScope();
+                foreach (var p in model.Parameters()) p.requires_grad_(true);
+                Loss(model.Forward(clean)).backward();
+                foreach (var p in model.Parameters()) { p.grad?.Dispose(); p.grad = null; p.requires_grad_(false); }
+            },
+            "fast" => () =>
+            {
+                using var scope = NewDisposeScope();
+                Loss(engine.Forward(coefficients, prepared)).backward();
+                coefficients.grad?.Dispose();
+                coefficients.grad = null;
+            },
+            "reference" => () =>
+            {
+                using var scope = NewDisposeScope();
+                Loss(ReferenceEngine.forward(model, schedule, prepared.Carried, coefficients, clean, FSharpOption<Tensor>.None)).backward();
+                coefficients.grad?.Dispose();
+                coefficients.grad = null;
+            },
+            _ => throw new UsageException($"bench: --step '{kind}': expected plain, fast or reference"),
+        };
+        var label = kind switch
+        {
+            "plain" => "plain forward+backward (weight grads)",
+            "fast" => "fast engine step (coefficient grads)",
+            _ => "reference engine step (seed algorithm)",
+        };
+        var ms = MedianMs(kind == "reference" ? Math.Min(repeats, 3) : repeats, step);
+        Console.WriteLine($"step {c.Layers,2} layers x {c.Heads} heads x {c.DModel}, batch {batch} x {pos}, Full graph {Graph.edgeCount(shape),6:N0} edges, " +
+                          $"float32, CPU: {label,-40} {ms,9:F1} ms   peak RSS {PeakRssGiB():F2} GiB");
     }
 }
