@@ -18,10 +18,13 @@ public static class CpuAllocator
     [DllImport("libc", EntryPoint = "mallopt")]
     static extern int MallOpt(int param, int value);
 
+    /// <summary>Set to 1 to leave glibc's allocator as it is: lower peak memory, slower steps.</summary>
+    public const string OptOutVariable = "PATCHDESCENT_GLIBC_DEFAULTS";
+
     /// <summary>Serves every block from the heap (no per-block mmap) and keeps freed memory for reuse; idempotent, Linux only.</summary>
     public static void KeepFreedMemory()
     {
-        if (_applied || !OperatingSystem.IsLinux()) return;
+        if (_applied || !OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable(OptOutVariable) == "1") return;
         _applied = true;
         MallOpt(MMmapMax, 0);
         MallOpt(MTrimThreshold, int.MaxValue);
