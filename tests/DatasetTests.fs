@@ -110,6 +110,9 @@ let tests =
             expectError [ """{"clean": "a b", "corrupted": "c d", "answer": " Mary Ann"}""" ] 1
                 [ $"\"answer\" \" Mary Ann\" is 2 tokens [{ann[0]}, {ann[1]}], not one" ]
         }
+        test "an answer's text is quoted as written, apostrophes and accents unescaped" {
+            expectError [ """{"clean": "a b", "corrupted": "c d", "answer": " Zoë's"}""" ] 1 [ "\"answer\" \" Zoë's\" is" ]
+        }
         test "a wrong answer of no tokens says so" {
             expectError [ """{"clean": "a b", "corrupted": "c d", "answer": " Mary", "wrong": ""}""" ] 1
                 [ "\"wrong\" \"\" is 0 tokens [], not one" ]

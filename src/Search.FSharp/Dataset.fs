@@ -17,7 +17,8 @@ module Dataset =
 
     let fail message = raise (BadLine message)
 
-    let quote (s: string) = JsonSerializer.Serialize s
+    // Plain quotes: JSON escaping would show an apostrophe or any non-ASCII letter as \uXXXX.
+    let quote (s: string) = $"\"{s}\""
 
     let field (line: JsonElement) (name: string) =
         match line.TryGetProperty name with
