@@ -174,10 +174,10 @@ let tests =
             use scope = torch.NewDisposeScope()
             let c = { Batch = 1; Pos = 1; Vocab = 2; Patched = [| 0.0; 1.0 |]; Full = [| 1.0; 0.0 |]; Answers = [| 1 |]; Wrongs = [| 0 |]
                       Coefficients = [| 0.25; 0.75 |]; Above = []; AtOrBelow = [] }
-            let value = Loss.evaluate (Loss.l1 + 2.0 * Loss.logitDiff + 3.0 * Loss.l1) (inputsOf c (logitsOf c c.Patched) (torch.tensor c.Coefficients))
+            let value = Loss.evaluate (Loss.l1 + 2.0 * Loss.logitDiff + 4.0 * Loss.l1) (inputsOf c (logitsOf c c.Patched) (torch.tensor c.Coefficients))
             Expect.equal (value.Terms |> List.map fst) [ "l1"; "logit_diff" ] "names"
             Expect.equal (value.Terms |> List.map (fun (_, t) -> t.item<float>())) [ 0.5; -1.0 ] "unweighted values"
-            Expect.equal (value.Total.item<float>()) (0.5 + 2.0 * -1.0 + 3.0 * 0.5) "total"
+            Expect.equal (value.Total.item<float>()) (0.5 + 2.0 * -1.0 + 4.0 * 0.5) "total"
             Expect.equal value.Total.shape [||] "a 0-dim total"
         }
         test "+ flattens sums and * weighs: kl + 0.01 * l1 + cross_entropy is one sum of three" {
@@ -201,7 +201,7 @@ let tests =
             let inputs = { inputsOf c (logitsOf c c.Patched) (torch.tensor c.Coefficients) with Coefficients = None }
             Expect.stringContains (messageOf (fun () -> Loss.evaluate Loss.l1 inputs |> ignore)) "the l1 term needs the coefficients" "message"
         }
-        test "answer ids of the wrong count are an error naming the term and both shapes" {
+        test "answer ids of the wrong count are an error naming the term and the count it needs" {
             use scope = torch.NewDisposeScope()
             let c = { Batch = 2; Pos = 1; Vocab = 2; Patched = [| 0.0; 1.0; 2.0; 3.0 |]; Full = [| 1.0; 0.0; 0.0; 1.0 |]; Answers = [| 1 |]
                       Wrongs = [| 0; 1 |]; Coefficients = [| 0.5 |]; Above = []; AtOrBelow = [] }
