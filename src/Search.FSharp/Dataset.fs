@@ -1,0 +1,141 @@
+namespace PatchDescent.Search
+
+open System
+open System.IO
+open System.Text.Json
+open PatchDescent.Model
+
+type Pair = { Clean: int[]; Corrupted: int[]; Answer: int; Wrong: int option }
+
+type PairDataset = { Source: string; Pairs: Pair[] }
+
+type PairBatch = { Length: int; Clean: int64[][]; Corrupted: int64[][]; Answers: int64[]; Wrongs: int64[] option }
+
+module Dataset =
+    /// Why one line was rejected; `load` adds the file and the line.
+    exception BadLine of string
+
+    let fail message = raise (BadLine message)
+
+    // Plain quotes: JSON escaping would show an apostrophe or any non-ASCII letter as \uXXXX.
+    let quote (s: string) = $"\"{s}\""
+
+    let field (line: JsonElement) (name: string) =
+        match line.TryGetProperty name with
+        | true, v when v.ValueKind <> JsonValueKind.Null -> Some v
+        | _ -> None
+
+    let required (line: JsonElement) (name: string) (form: string) =
+        match field line name with
+        | Some v -> v
+        | None -> fail $"lacks the field \"{name}\"; a line is {form}"
+
+    let textForm = """{"clean": "...", "corrupted": "...", "answer": "...", "wrong": "..."} ("wrong" optional)"""
+    let idForm = """{"clean_ids": [...], "corrupted_ids": [...], "answer_id": N, "wrong_id": N} ("wrong_id" optional)"""
+
+    let text (v: JsonElement) name =
+        if v.ValueKind <> JsonValueKind.String then fail $"\"{name}\" must be a string, found {v.GetRawText()}"
+        nonNull (v.GetString())
+
+    let tokenId (v: JsonElement) (name: string) =
+        let ok, id = if v.ValueKind = JsonValueKind.Number then v.TryGetInt32() else (false, 0)
+        if not ok then fail $"{name} is {v.GetRawText()}, not an integer token id"
+        id
+
+    let tokenIds (v: JsonElement) (name: string) =
+        if v.ValueKind <> JsonValueKind.Array then fail $"\"{name}\" must be an array of token ids, found {v.GetRawText()}"
+        v.EnumerateArray() |> Seq.mapi (fun i x -> tokenId x $"\"{name}\"[{i}]") |> Array.ofSeq
+
+    let singleToken (v: JsonElement) (name: string) =
+        let s = text v name
+        match Tokenizer.Gpt2.Encode s with
+        | [| id |] -> id
+        | ids ->
+            let list = String.Join(", ", ids)
+            fail $"\"{name}\" {quote s} is {ids.Length} tokens [{list}], not one; it must be a single GPT-2 token (most words need their leading space, as in \" Mary\")"
+
+    let checkPrompt vocabSize (name: string) (ids: int[]) =
+        if ids.Length = 0 then fail $"\"{name}\" is empty; a prompt needs at least one token"
+        ids |> Array.iteri (fun i id ->
+            if id < 0 || id >= vocabSize then fail $"\"{name}\" token {i} is id {id}, outside the vocabulary [0, {vocabSize})")
+
+    let checkToken vocabSize (name: string) id =
+        if id < 0 || id >= vocabSize then fail $"\"{name}\" is id {id}, outside the vocabulary [0, {vocabSize})"
+
+    let parse vocabSize (line: string) : Pair =
+        use doc =
+            try JsonDocument.Parse line
+            with :? JsonException as e -> fail $"is not JSON ({e.Message}); write one JSON object a line"
+        let o = doc.RootElement
+        if o.ValueKind <> JsonValueKind.Object then fail $"is not a JSON object; a line is {textForm} or {idForm}"
+        let names, pair =
+            match field o "clean", field o "clean_ids" with
+            | Some clean, _ ->
+                let tokens name v = Tokenizer.Gpt2.Encode(text v name)
+                ("clean", "corrupted", "answer", "wrong"),
+                { Pair.Clean = tokens "clean" clean
+                  Corrupted = tokens "corrupted" (required o "corrupted" textForm)
+                  Answer = singleToken (required o "answer" textForm) "answer"
+                  Wrong = field o "wrong" |> Option.map (fun w -> singleToken w "wrong") }
+            | None, Some clean ->
+                ("clean_ids", "corrupted_ids", "answer_id", "wrong_id"),
+                { Pair.Clean = tokenIds clean "clean_ids"
+                  Corrupted = tokenIds (required o "corrupted_ids" idForm) "corrupted_ids"
+                  Answer = tokenId (required o "answer_id" idForm) "\"answer_id\""
+                  Wrong = field o "wrong_id" |> Option.map (fun w -> tokenId w "\"wrong_id\"") }
+            | None, None -> fail $"lacks the field \"clean\" or \"clean_ids\"; a line is {textForm} or {idForm}"
+        let clean, corrupted, answer, wrong = names
+        checkPrompt vocabSize clean pair.Clean
+        checkPrompt vocabSize corrupted pair.Corrupted
+        if pair.Clean.Length <> pair.Corrupted.Length then
+            fail $"\"{clean}\" has {pair.Clean.Length} tokens and \"{corrupted}\" has {pair.Corrupted.Length}; a pair's prompts need the same token count, since patching aligns them position by position"
+        checkToken vocabSize answer pair.Answer
+        pair.Wrong |> Option.iter (checkToken vocabSize wrong)
+        pair
+
+    let load (path: string) (vocabSize: int) : Result<PairDataset, string> =
+        if not (File.Exists path) then Error $"{path}: no such file"
+        else
+            let parsed =
+                File.ReadAllLines path
+                |> Seq.indexed
+                |> Seq.filter (fun (_, line) -> not (String.IsNullOrWhiteSpace line))
+                |> Seq.map (fun (i, line) ->
+                    try Ok(i + 1, parse vocabSize line) with BadLine message -> Error $"{path}:{i + 1}: {message}")
+                |> Array.ofSeq
+            match parsed |> Array.tryPick (function Error e -> Some e | Ok _ -> None) with
+            | Some e -> Error e
+            | None ->
+                let lines = parsed |> Array.choose (function Ok p -> Some p | Error _ -> None)
+                let withWrong, without = lines |> Array.partition (fun (_, p) -> p.Wrong.IsSome)
+                if lines.Length = 0 then
+                    Error $"{path}: no pairs (the file is empty or only blank lines); write one JSON object a line"
+                elif withWrong.Length > 0 && without.Length > 0 then
+                    let first = fst withWrong[0]
+                    let line = fst without[0]
+                    Error $"{path}:{line}: has no wrong answer, but line {first} has one; give every pair a wrong answer or none"
+                else Ok { Source = path; Pairs = Array.map snd lines }
+
+    let write (path: string) (dataset: PairDataset) =
+        let ids (a: int[]) = String.Join(", ", a)
+        let line (p: Pair) =
+            let wrong = p.Wrong |> Option.map (fun w -> $", \"wrong_id\": {w}") |> Option.defaultValue ""
+            $$"""{"clean_ids": [{{ids p.Clean}}], "corrupted_ids": [{{ids p.Corrupted}}], "answer_id": {{p.Answer}}{{wrong}}}"""
+        let full = Path.GetFullPath path
+        let temp = $"{full}.{Guid.NewGuid():N}.tmp"
+        try
+            File.WriteAllLines(temp, Array.map line dataset.Pairs)
+            File.Move(temp, full, true)
+        finally
+            if File.Exists temp then File.Delete temp
+
+    let batches (batchSize: int) (dataset: PairDataset) : PairBatch list =
+        if batchSize < 1 then invalidArg "batchSize" $"a batch needs at least one pair, got batch size {batchSize}"
+        [ for length, pairs in dataset.Pairs |> Array.groupBy (fun p -> p.Clean.Length) |> Array.sortBy fst do
+              for chunk in Array.chunkBySize batchSize pairs ->
+                  let wrongs = chunk |> Array.choose (fun p -> p.Wrong |> Option.map int64)
+                  { PairBatch.Length = length
+                    Clean = chunk |> Array.map (fun p -> Array.map int64 p.Clean)
+                    Corrupted = chunk |> Array.map (fun p -> Array.map int64 p.Corrupted)
+                    Answers = chunk |> Array.map (fun p -> int64 p.Answer)
+                    Wrongs = if wrongs.Length = chunk.Length then Some wrongs else None } ]

@@ -1,0 +1,181 @@
+module PatchDescent.Tests.DatasetTests
+
+open System.IO
+open Expecto
+open FsCheck
+open FsCheck.FSharp
+open PatchDescent.Model
+open PatchDescent.Search
+open PatchDescent.Tests.Fixtures
+
+let private vocab = Tokenizer.VocabSize
+
+/// Loads a file of the given lines from a fresh folder.
+let private loadLines (lines: string list) =
+    use dir = new TempDir()
+    let path = dir.File "pairs.jsonl"
+    File.WriteAllLines(path, lines)
+    Dataset.load path vocab, path
+
+let private errorOf lines =
+    match loadLines lines with
+    | Ok d, _ -> failtest $"loaded {d.Pairs.Length} pairs, expected an error"
+    | Error message, path -> message, path
+
+/// Asserts the message names the file and line and contains every fragment.
+let private expectError lines (line: int) (fragments: string list) =
+    let message, path = errorOf lines
+    Expect.stringStarts message $"{path}:{line}: " "names the file and the line"
+    for f in fragments do Expect.stringContains message f "says what is wrong"
+
+let private ids = """{"clean_ids": [1, 2, 3], "corrupted_ids": [4, 5, 6], "answer_id": 7, "wrong_id": 8}"""
+
+/// Pairs of token ids with random lengths; every pair has a wrong answer or none does.
+let private pairs =
+    gen {
+        let token = Gen.choose (0, vocab - 1)
+        let! withWrong = Gen.elements [ true; false ]
+        let pair =
+            gen {
+                let! length = Gen.choose (1, 4)
+                let! clean = Gen.arrayOfLength length token
+                let! corrupted = Gen.arrayOfLength length token
+                let! answer = token
+                let! wrong = token
+                return { Clean = clean; Corrupted = corrupted; Answer = answer; Wrong = if withWrong then Some wrong else None }
+            }
+        let! count = Gen.choose (1, 12)
+        return! Gen.arrayOfLength count pair
+    }
+    |> Arb.fromGen
+
+[<Tests>]
+let tests =
+    testList "Dataset" [
+        test "text lines tokenize with GPT-2: \" Mary\" is 5335 and \" John\" is 1757" {
+            let clean, corrupted = "When Mary and John went to the store, John gave a drink to", "When Mary and John went to the store, Mary gave a drink to"
+            match loadLines [ $$"""{"clean": "{{clean}}", "corrupted": "{{corrupted}}", "answer": " Mary", "wrong": " John"}""" ] with
+            | Error e, _ -> failtest e
+            | Ok d, _ ->
+                let p = Expect.wantSome (Array.tryExactlyOne d.Pairs) "one pair"
+                Expect.sequenceEqual p.Clean (Tokenizer.Gpt2.Encode clean) "clean ids"
+                Expect.sequenceEqual p.Corrupted (Tokenizer.Gpt2.Encode corrupted) "corrupted ids"
+                Expect.equal (p.Answer, p.Wrong) (5335, Some 1757) "answer and wrong ids"
+        }
+        test "id lines load as given, blank lines are skipped, and wrong is optional" {
+            match loadLines [ ""; """{"clean_ids": [1, 2], "corrupted_ids": [3, 4], "answer_id": 5}"""; "   " ] with
+            | Error e, _ -> failtest e
+            | Ok d, _ -> Expect.equal d.Pairs [| { Clean = [| 1; 2 |]; Corrupted = [| 3; 4 |]; Answer = 5; Wrong = None } |] "pairs"
+        }
+        test "a missing file is named" {
+            use dir = new TempDir()
+            let path = dir.File "absent.jsonl"
+            match Dataset.load path vocab with
+            | Ok _ -> failtest "loaded a missing file"
+            | Error e -> Expect.equal e $"{path}: no such file" "message"
+        }
+        test "an empty file says it has no pairs" {
+            let message, path = errorOf [ ""; "  " ]
+            Expect.stringStarts message $"{path}: no pairs" "message"
+        }
+        test "a line that is not JSON is named by its 1-based line, counting blank lines" {
+            expectError [ ids; ""; "{clean: nope" ] 3 [ "is not JSON" ]
+        }
+        test "a line that is JSON but not an object says so" {
+            expectError [ "[1, 2]" ] 1 [ "not a JSON object" ]
+        }
+        test "a line lacking the prompt names both forms" {
+            expectError [ ids; """{"answer": " Mary"}""" ] 2 [ "\"clean\" or \"clean_ids\"" ]
+        }
+        test "a text line lacking its answer names the field" {
+            expectError [ """{"clean": "a b", "corrupted": "c d"}""" ] 1 [ "lacks the field \"answer\"" ]
+        }
+        test "an id line lacking corrupted ids names the field" {
+            expectError [ """{"clean_ids": [1], "answer_id": 2}""" ] 1 [ "lacks the field \"corrupted_ids\"" ]
+        }
+        test "a token id that is not an integer is named with its index" {
+            expectError [ """{"clean_ids": [1, "x"], "corrupted_ids": [3, 4], "answer_id": 5}""" ] 1 [ "\"clean_ids\"[1] is \"x\""; "not an integer" ]
+        }
+        test "clean and corrupted token counts that differ are both said" {
+            expectError [ ids; """{"clean_ids": [1, 2, 3, 4], "corrupted_ids": [4, 5, 6], "answer_id": 7}""" ] 2
+                [ "\"clean_ids\" has 4 tokens and \"corrupted_ids\" has 3" ]
+        }
+        test "text prompts of different token counts are both said" {
+            expectError [ """{"clean": " Mary went", "corrupted": " Mary went home", "answer": " Mary"}""" ] 1
+                [ "\"clean\" has 2 tokens and \"corrupted\" has 3" ]
+        }
+        test "an answer of two tokens says how many and which" {
+            let ann = Tokenizer.Gpt2.Encode " Mary Ann"
+            Expect.equal ann.Length 2 "the tokenizer splits \" Mary Ann\" in two"
+            expectError [ """{"clean": "a b", "corrupted": "c d", "answer": " Mary Ann"}""" ] 1
+                [ $"\"answer\" \" Mary Ann\" is 2 tokens [{ann[0]}, {ann[1]}], not one" ]
+        }
+        test "an answer's text is quoted as written, apostrophes and accents unescaped" {
+            expectError [ """{"clean": "a b", "corrupted": "c d", "answer": " Zoë's"}""" ] 1 [ "\"answer\" \" Zoë's\" is" ]
+        }
+        test "a wrong answer of no tokens says so" {
+            expectError [ """{"clean": "a b", "corrupted": "c d", "answer": " Mary", "wrong": ""}""" ] 1
+                [ "\"wrong\" \"\" is 0 tokens [], not one" ]
+        }
+        test "a prompt token outside the vocabulary is named with the vocabulary's bounds" {
+            expectError [ """{"clean_ids": [1, 60000], "corrupted_ids": [3, 4], "answer_id": 5}""" ] 1
+                [ "\"clean_ids\" token 1 is id 60000, outside the vocabulary [0, 50257)" ]
+        }
+        test "a negative answer id is outside the vocabulary" {
+            expectError [ """{"clean_ids": [1], "corrupted_ids": [3], "answer_id": -1}""" ] 1
+                [ "\"answer_id\" is id -1, outside the vocabulary [0, 50257)" ]
+        }
+        test "a wrong id outside the vocabulary is named" {
+            expectError [ """{"clean_ids": [1], "corrupted_ids": [3], "answer_id": 1, "wrong_id": 50257}""" ] 1
+                [ "\"wrong_id\" is id 50257, outside the vocabulary" ]
+        }
+        test "text tokens are checked against a small model's vocabulary" {
+            use dir = new TempDir()
+            let path = dir.File "pairs.jsonl"
+            File.WriteAllLines(path, [ """{"clean": " Mary", "corrupted": " John", "answer": " Mary"}""" ])
+            match Dataset.load path 13 with
+            | Ok _ -> failtest "loaded ids outside a 13-token vocabulary"
+            | Error e -> Expect.stringContains e $"{path}:1: \"clean\" token 0 is id 5335, outside the vocabulary [0, 13)" "message"
+        }
+        test "an empty prompt says it needs a token" {
+            expectError [ """{"clean": "", "corrupted": "", "answer": " Mary"}""" ] 1 [ "\"clean\" is empty" ]
+        }
+        test "a dataset mixing pairs with and without a wrong answer names both lines" {
+            expectError [ ids; """{"clean_ids": [1], "corrupted_ids": [3], "answer_id": 1}""" ] 2 [ "no wrong answer, but line 1 has one" ]
+        }
+
+        testProperty "write then load gives the same pairs back, and leaves no temporary file" <|
+            Prop.forAll pairs (fun ps ->
+                use dir = new TempDir()
+                let path = dir.File "out.jsonl"
+                Dataset.write path { Source = "generated"; Pairs = ps }
+                let files = Directory.GetFiles dir.Path |> Array.map Path.GetFileName
+                Dataset.load path vocab = Ok { Source = path; Pairs = ps } && files = [| "out.jsonl" |])
+
+        testProperty "batches hold each pair once, one length a batch, lengths increasing, dataset order within a length" <|
+            Prop.forAll (Arb.fromGen (Gen.zip pairs.Generator (Gen.choose (1, 5)))) (fun (ps, size) ->
+                let batches = Dataset.batches size { Source = "generated"; Pairs = ps }
+                let expected =
+                    ps |> List.ofArray |> List.sortBy (fun p -> p.Clean.Length) // stable, unlike Array.sortBy: dataset order within a length
+                    |> Array.ofList |> Array.map (fun p -> Array.map int64 p.Clean, Array.map int64 p.Corrupted, int64 p.Answer, p.Wrong |> Option.map int64)
+                let actual =
+                    [| for b in batches do
+                           for i in 0 .. b.Answers.Length - 1 -> b.Clean[i], b.Corrupted[i], b.Answers[i], b.Wrongs |> Option.map (fun w -> w[i]) |]
+                let shaped =
+                    batches |> List.forall (fun b ->
+                        b.Answers.Length >= 1 && b.Answers.Length <= size
+                        && Array.forall (fun (c: int64[]) -> c.Length = b.Length) (Array.append b.Clean b.Corrupted)
+                        && b.Clean.Length = b.Answers.Length && b.Corrupted.Length = b.Answers.Length)
+                (actual = expected && shaped)
+                |> Prop.label $"{batches.Length} batches of at most {size}")
+
+        testProperty "only the last batch of a length is smaller than the batch size" <|
+            Prop.forAll (Arb.fromGen (Gen.zip pairs.Generator (Gen.choose (1, 5)))) (fun (ps, size) ->
+                Dataset.batches size { Source = "generated"; Pairs = ps }
+                |> List.groupBy (fun b -> b.Length)
+                |> List.forall (fun (_, bs) -> bs |> List.take (bs.Length - 1) |> List.forall (fun b -> b.Answers.Length = size)))
+
+        test "a batch size below 1 is refused" {
+            Expect.throws (fun () -> Dataset.batches 0 { Source = "x"; Pairs = [||] } |> ignore) "batch size 0"
+        }
+    ]
