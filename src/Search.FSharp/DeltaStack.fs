@@ -7,51 +7,117 @@ open TorchSharp
 /// Every sender's x_s - xc_s computed so far in one pass, stored once and contiguously as
 /// [batch * pos, senders, d_model], so that each block of receivers contracts with all its upstream senders in
 /// one batched matrix product (positions as the batch: a 36-row coefficient block against the stack runs 2.5x
-/// faster on CPU this way than as one [36, senders] x [senders, batch * pos * d_model] product). Plain autograd
-/// would save one copy of the stack per receiving layer for the backward pass, quadratic in depth; the
-/// contraction below saves only its coefficient block and reads the stack, whose rows below a block's width no
-/// later push touches.
+/// faster on CPU this way than as one [36, senders] x [senders, batch * pos * d_model] product).
+///
+/// Plain autograd would save one copy of the stack per receiving layer for the backward pass, quadratic in depth,
+/// and would hold one gradient of the stack per receiving layer. Here two custom autograd nodes share two buffers:
+/// a push copies a group's deltas into the stack and hands autograd a token; a contraction reads the stack, and in
+/// the backward pass adds its share of the stack's gradient into one gradient buffer; the push's backward pass, which
+/// autograd runs after every contraction that read the group, returns the group's slice of that buffer.
 type DeltaStack(positions: int64, senders: int, dModel: int64, dtype: torch.ScalarType, device: torch.Device) =
     // Owned here, not by whatever dispose scope is open when the stack is made.
     let buffer = torch.empty([| positions; int64 senders; dModel |], dtype = dtype, device = device).DetachFromDisposeScope()
-    let groups = List<torch.Tensor>()
+    let gradient = lazy (torch.zeros([| positions; int64 senders; dModel |], dtype = dtype, device = device).DetachFromDisposeScope())
+    let tokens = List<torch.Tensor>()
+    let sizes = List<int64>()
+    // Tensors handed to autograd from a backward pass: the native side holds its own reference once the node
+    // returns, so these wrappers are released at the next backward node or pass instead of at the end of the
+    // caller's dispose scope, which would keep every step's gradients alive until the step ends.
+    let handedOver = List<torch.Tensor>()
     let mutable filled = 0L
     let mutable generation = 0
 
     /// The stored deltas, [batch * pos, senders, d_model].
     member _.Buffer = buffer
+    /// The gradient of the loss with respect to the stored deltas, accumulated during a backward pass.
+    member _.Gradient = gradient.Value
     /// Counts passes: a backward pass must use the stack of its own forward pass.
     member _.Generation = generation
 
     /// Starts a new forward pass.
-    member _.Begin() =
+    member this.Begin() =
         generation <- generation + 1
         filled <- 0L
-        groups.Clear()
+        for t in tokens do t.Dispose()
+        tokens.Clear()
+        sizes.Clear()
+        this.ReleaseHandedOver()
+        if gradient.IsValueCreated then gradient.Value.zero_() |> ignore
 
     /// Appends the deltas of the next group of senders, [batch * pos, senders in group, d_model].
-    member _.Push(delta: torch.Tensor) =
-        using (torch.no_grad()) (fun _ -> buffer.narrow(1L, filled, delta.shape[1]).copy_(delta) |> ignore)
-        groups.Add delta
-        filled <- filled + delta.shape[1]
+    member this.Push(delta: torch.Tensor) =
+        let size = delta.shape[1]
+        // The token outlives the caller's per-layer dispose scope: later contractions take it as input.
+        let token = DeltaPush.apply([| box delta; box this; box generation; box filled |]).DetachFromDisposeScope()
+        tokens.Add token
+        sizes.Add size
+        filled <- filled + size
 
     /// sum over the first `w.shape[1]` senders s of w[r, s] * delta_s, as [batch * pos, receivers, d_model];
     /// differentiable in `w` [receivers, senders] and in every pushed delta.
     member this.Contract(w: torch.Tensor) : torch.Tensor =
         let cols = w.shape[1]
-        let used =
-            groups
-            |> Seq.scan (fun (_, total) g -> Some g, total + g.shape[1]) (None, 0L)
-            |> Seq.choose (fun (g, total) -> g |> Option.filter (fun _ -> total <= cols))
-            |> List.ofSeq
-        if (used |> List.sumBy (fun g -> g.shape[1])) <> cols then
+        let groups = sizes |> Seq.scan (+) 0L |> Seq.skip 1 |> Seq.takeWhile (fun total -> total <= cols) |> Seq.length
+        if (Seq.take groups sizes |> Seq.sum) <> cols then
             invalidOp $"a receiver block reads {cols} senders, which is not a whole number of pushed groups"
-        DeltaContraction.apply([| yield box w; yield box this; yield box generation; for g in used -> box g |])
+        DeltaContraction.apply([| yield box w; yield box this; yield box generation; for t in Seq.take groups tokens -> box t |])
+
+    /// Keeps a wrapper handed to autograd until the next backward node or pass.
+    member internal _.HandOver(t: torch.Tensor) =
+        handedOver.Add(t.DetachFromDisposeScope())
+        t
+
+    /// Releases the wrappers handed over earlier.
+    member internal _.ReleaseHandedOver() =
+        for t in handedOver do t.Dispose()
+        handedOver.Clear()
 
     interface IDisposable with
-        member _.Dispose() = buffer.Dispose()
+        member this.Dispose() =
+            this.ReleaseHandedOver()
+            for t in tokens do t.Dispose()
+            buffer.Dispose()
+            if gradient.IsValueCreated then gradient.Value.Dispose()
 
-/// The custom autograd node behind `DeltaStack.Contract`.
+/// Shared by both nodes: the check that a backward pass reads the stack of its own forward pass.
+and private Stale =
+    /// NaN of the given shape, with a message: an exception cannot cross the native autograd engine, so the gradient
+    /// is poisoned for the run's NaN guard to stop, and stderr says why.
+    static member Poison(like: torch.Tensor, shape: int64[]) =
+        eprintfn "error: the engine ran another gradient-recording forward pass on this batch before this one's backward pass; call backward first"
+        torch.full(shape, Scalar.op_Implicit Double.NaN, dtype = like.dtype, device = like.device)
+
+/// Copies a group's deltas into the stack; its output is a token that contractions take as input, so autograd
+/// back-propagates into the group only after every contraction that read it.
+and DeltaPush() =
+    inherit torch.autograd.SingleTensorFunction<DeltaPush>()
+
+    override _.Name = "DeltaPush"
+
+    override _.forward(ctx, vars) =
+        let delta = vars[0] :?> torch.Tensor                               // [batch * pos, senders in group, d_model]
+        let stack = vars[1] :?> DeltaStack
+        let offset = vars[3] :?> int64
+        stack.Buffer.narrow(1L, offset, delta.shape[1]).copy_(delta) |> ignore
+        ctx.save_data("stack", stack)
+        ctx.save_data("generation", vars[2])
+        ctx.save_data("offset", offset)
+        ctx.save_data("size", delta.shape[1])
+        torch.zeros([| 1L |], dtype = delta.dtype, device = delta.device)
+
+    override _.backward(ctx, grad) =
+        let stack = ctx.get_data "stack" :?> DeltaStack
+        stack.ReleaseHandedOver()
+        let offset, size = ctx.get_data "offset" :?> int64, ctx.get_data "size" :?> int64
+        let none = Unchecked.defaultof<torch.Tensor>                        // the stack, generation and offset are no tensors
+        let slice =
+            if stack.Generation <> (ctx.get_data "generation" :?> int) then
+                Stale.Poison(grad, [| stack.Buffer.shape[0]; size; stack.Buffer.shape[2] |])
+            else stack.Gradient.narrow(1L, offset, size)
+        grad.Dispose()
+        List [ stack.HandOver slice; none; none; none ]
+
+/// Multiplies a block of coefficients by the stack (see `DeltaStack`).
 and DeltaContraction() =
     inherit torch.autograd.SingleTensorFunction<DeltaContraction>()
 
@@ -63,28 +129,23 @@ and DeltaContraction() =
         ctx.save_for_backward(List [ w ])
         ctx.save_data("stack", stack)
         ctx.save_data("generation", vars[2])
-        ctx.save_data("sizes", [| for v in vars[3..] -> (v :?> torch.Tensor).shape[1] |])
+        ctx.save_data("tokens", vars.Length - 3)
         // Detached: matmul takes a slow, copying path for a 2-D operand that requires grad, even with autograd off.
         use plain = w.detach()
         plain.matmul(stack.Buffer.narrow(1L, 0L, w.shape[1]))              // [batch * pos, receivers, d_model]
 
     override _.backward(ctx, grad) =
         let stack = ctx.get_data "stack" :?> DeltaStack
+        stack.ReleaseHandedOver()
         use w = ctx.get_saved_variables()[0]
         let none = Unchecked.defaultof<torch.Tensor>                        // the stack and the generation are no tensors
-        if stack.Generation <> (ctx.get_data "generation" :?> int) then
-            // An exception cannot cross the native autograd engine: poison the gradients so the run's NaN guard
-            // stops it, and say why.
-            eprintfn "error: the engine ran another gradient-recording forward pass on this batch before this one's backward pass; call backward first"
-            let nan (shape: int64[]) = torch.full(shape, TorchSharp.Scalar.op_Implicit Double.NaN, dtype = grad.dtype, device = grad.device)
-            let sizes = ctx.get_data "sizes" :?> int64[]
-            List [ yield nan w.shape; yield none; yield none
-                   for size in sizes do yield nan [| grad.shape[0]; size; grad.shape[2] |] ]
-        else
-            use deltas = stack.Buffer.narrow(1L, 0L, w.shape[1])           // [batch * pos, senders, d_model]
-            use deltasT = deltas.transpose(1L, 2L)
-            use perPosition = grad.matmul(deltasT)                          // [batch * pos, receivers, senders]
-            use wT = w.detach().t()
-            use gradDeltas = wT.matmul(grad)                                // [batch * pos, senders, d_model]
-            List [ yield perPosition.sum(0L); yield none; yield none
-                   yield! gradDeltas.split(ctx.get_data "sizes" :?> int64[], 1L) ]
+        let gradW =
+            if stack.Generation <> (ctx.get_data "generation" :?> int) then Stale.Poison(grad, w.shape)
+            else
+                use scope = torch.NewDisposeScope()
+                let deltas = stack.Buffer.narrow(1L, 0L, w.shape[1])       // [batch * pos, senders, d_model]
+                stack.Gradient.narrow(1L, 0L, w.shape[1]).add_(w.detach().t().matmul(grad)) |> ignore
+                grad.matmul(deltas.transpose(1L, 2L)).sum(0L).MoveToOuterDisposeScope() // [receivers, senders]
+        let tokenGrads = List.init (ctx.get_data "tokens" :?> int) (fun _ -> torch.zeros([| 1L |], dtype = grad.dtype, device = grad.device))
+        grad.Dispose()
+        List [ yield stack.HandOver gradW; yield none; yield none; for t in tokenGrads -> stack.HandOver t ]
