@@ -58,7 +58,9 @@ let randomHfWeights (c: Gpt2Config) (seed: int) : (string * float32[] * int64[])
         name, Array.init n (fun _ -> normal mean sd), shape ]
 
 /// A CPU float32 tensor of the given shape from a flat array.
-let tensorOf (values: float32[]) (shape: int64[]) = torch.tensor(values).reshape(shape)
+let tensorOf (values: float32[]) (shape: int64[]) =
+    use scope = torch.NewDisposeScope()
+    torch.tensor(values).reshape(shape).MoveToOuterDisposeScope()
 
 /// Writes config.json and model.safetensors for the given weights, with keys optionally prefixed by "transformer.".
 let writeCheckpoint (dir: string) (c: Gpt2Config) (weights: (string * float32[] * int64[]) list) (prefixed: bool) =
@@ -70,10 +72,15 @@ let writeCheckpoint (dir: string) (c: Gpt2Config) (weights: (string * float32[] 
 
 /// Tokens [batch][pos] as an int64 tensor.
 let tokenTensor (tokens: int[][]) =
-    torch.tensor(tokens |> Array.concat |> Array.map int64).reshape(int64 tokens.Length, int64 tokens[0].Length)
+    use scope = torch.NewDisposeScope()
+    torch.tensor(tokens |> Array.concat |> Array.map int64).reshape(int64 tokens.Length, int64 tokens[0].Length).MoveToOuterDisposeScope()
 
 /// A float32 tensor's values as a flat array.
-let values (t: torch.Tensor) = t.detach().cpu().``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
+let values (t: torch.Tensor) =
+    use scope = torch.NewDisposeScope()
+    t.detach().cpu().``to``(torch.ScalarType.Float32).contiguous().data<float32>().ToArray()
 
 /// Largest absolute difference between two tensors.
-let maxAbsDiff (a: torch.Tensor) (b: torch.Tensor) = (a - b).abs().max().item<float32>() |> float
+let maxAbsDiff (a: torch.Tensor) (b: torch.Tensor) =
+    use scope = torch.NewDisposeScope()
+    (a - b).abs().max().``to``(torch.ScalarType.Float64).item<float>()

@@ -30,8 +30,8 @@ public static class Checkpoint
                 if (!entry.Shape.SequenceEqual(expected[name]))
                     throw new ModelFormatException(file.Path, key,
                         $"shape [{string.Join(", ", entry.Shape)}] disagrees with config.json, which implies [{string.Join(", ", expected[name])}]");
-                using var raw = file.Read(key);
-                var t = raw.to(dtype, device).contiguous();
+                using var scope = NewDisposeScope();
+                var t = file.Read(key).to(dtype, device).contiguous().DetachFromDisposeScope();
                 loaded.Add(t);
                 return t;
             }
@@ -66,6 +66,7 @@ public static class Checkpoint
     /// <summary>Writes config.json and model.safetensors into <paramref name="dir"/> in Hugging Face's layout (unprefixed keys, Conv1D [in, out] weights, tied lm_head).</summary>
     public static void Save(Gpt2 model, string dir, IReadOnlyDictionary<string, string>? metadata = null)
     {
+        using var scope = NewDisposeScope();
         Directory.CreateDirectory(dir);
         var tensors = new List<(string, Tensor)>
         {
@@ -150,7 +151,8 @@ public static class Checkpoint
     {
         var key = file.Entries.ContainsKey("lm_head.weight") ? "lm_head.weight" : null;
         if (key is null) return;
-        using var head = file.Read(key).to(model.DType, model.Device);
+        using var scope = NewDisposeScope();
+        var head = file.Read(key).to(model.DType, model.Device);
         if (!head.shape.SequenceEqual(model.WE.shape) || !head.equal(model.WE).item<bool>())
             throw new ModelFormatException(file.Path, key, "differs from wte.weight; PatchDescent supports GPT-2's tied unembedding only");
     }

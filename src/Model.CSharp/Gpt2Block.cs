@@ -21,11 +21,18 @@ public sealed class Gpt2Block : IDisposable
     public Tensor? WIn, BIn, WOut, BOut;
 
     /// <summary>Query weights as a view, [head, d_model, d_head].</summary>
-    public Tensor WQ => WQkv.select(1, 0).permute(1, 0, 2);
+    public Tensor WQ => PortWeights(0);
     /// <summary>Key weights as a view, [head, d_model, d_head].</summary>
-    public Tensor WK => WQkv.select(1, 1).permute(1, 0, 2);
+    public Tensor WK => PortWeights(1);
     /// <summary>Value weights as a view, [head, d_model, d_head].</summary>
-    public Tensor WV => WQkv.select(1, 2).permute(1, 0, 2);
+    public Tensor WV => PortWeights(2);
+
+    // In a dispose scope: the intermediate view must not be left to the finalizer while the next call reads it.
+    Tensor PortWeights(int port)
+    {
+        using var scope = NewDisposeScope();
+        return WQkv.select(1, port).permute(1, 0, 2).MoveToOuterDisposeScope();
+    }
 
     /// <summary>Whether the block has an MLP.</summary>
     public bool HasMlp => WIn is not null;

@@ -176,6 +176,7 @@ public sealed class SafetensorsFile : IDisposable
         var header = new JsonObject();
         if (metadata is { Count: > 0 })
             header["__metadata__"] = new JsonObject(metadata.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+        using var scope = NewDisposeScope();
         var contiguous = new List<Tensor>();
         long offset = 0;
         foreach (var (name, tensor) in tensors)
@@ -210,7 +211,6 @@ public sealed class SafetensorsFile : IDisposable
         }
         finally
         {
-            foreach (var tensor in contiguous) tensor.Dispose();
             if (File.Exists(temp)) File.Delete(temp);
         }
     }

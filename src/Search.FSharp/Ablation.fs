@@ -34,10 +34,16 @@ type SenderOutputs =
     interface IDisposable with
         member o.Dispose() = for t in o.All do t.Dispose()
 
-/// Computing what removed edges carry.
+/// Computing what removed edges carry. Each function computes in its own dispose scope (temporaries outside one can
+/// be freed by the finalizer thread mid-call) and hands its results to the caller's scope.
 module SenderOutputs =
+    let private handOut (o: SenderOutputs) =
+        for t in o.All do t.MoveToOuterDisposeScope() |> ignore
+        o
+
     /// The sender outputs of an ordinary forward pass on `tokens`, detached.
     let ofRun (model: Gpt2) (tokens: torch.Tensor) (mask: torch.Tensor option) : SenderOutputs =
+        use scope = torch.NewDisposeScope()
         use _ = torch.no_grad()
         let layers = model.Config.Layers
         let names =
@@ -48,20 +54,23 @@ module SenderOutputs =
         let struct (logits, cache) = model.RunWithCache(tokens, names, Option.toObj mask)
         use _ = logits
         use cache = cache
-        { Input = cache[HookPoints.Embed] + cache[HookPoints.PosEmbed]
-          Heads = Array.init layers (fun l -> cache[HookPoints.Result l].permute(2, 0, 1, 3).contiguous())
-          Mlps =
-            if model.Config.AttnOnly then [||]
-            else Array.init layers (fun l -> cache[HookPoints.MlpOut l] - model.Blocks[l].BOut) }
+        handOut
+            { Input = cache[HookPoints.Embed] + cache[HookPoints.PosEmbed]
+              Heads = Array.init layers (fun l -> cache[HookPoints.Result l].permute(2, 0, 1, 3).contiguous())
+              Mlps =
+                if model.Config.AttnOnly then [||]
+                else Array.init layers (fun l -> cache[HookPoints.MlpOut l] - model.Blocks[l].BOut) }
 
     /// The mean over sequences (and over positions unless per position), kept broadcastable against a batch.
     let mean (perPosition: bool) (o: SenderOutputs) : SenderOutputs =
+        use scope = torch.NewDisposeScope()
         let reduce (t: torch.Tensor) (batchDim: int64) =
             let m = t.mean([| batchDim |], keepdim = true)
             if perPosition then m else m.mean([| batchDim + 1L |], keepdim = true)
-        { Input = reduce o.Input 0L
-          Heads = o.Heads |> Array.map (fun t -> reduce t 1L)
-          Mlps = o.Mlps |> Array.map (fun t -> reduce t 0L) }
+        handOut
+            { Input = reduce o.Input 0L
+              Heads = o.Heads |> Array.map (fun t -> reduce t 1L)
+              Mlps = o.Mlps |> Array.map (fun t -> reduce t 0L) }
 
     /// Zeros shaped to broadcast against any batch.
     let zeros (model: Gpt2) : SenderOutputs =

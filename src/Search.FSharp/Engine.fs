@@ -47,18 +47,21 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
     let mlpBlocks = if c.AttnOnly then [||] else Array.init layers (fun l -> block (MlpIn l) 1)
     let logitsBlock = block LogitsIn 1
 
+    // Constructed in a dispose scope: a temporary outside one is only reachable through its native handle, and
+    // the finalizer thread may free it while the next native call still reads it.
+    let constructionScope = torch.NewDisposeScope()
     let isParam, paramIndex, fixedValue =
         let src = resolved.Source
         let isParam = src |> Array.map (function Param _ -> true | Fixed _ -> false)
         let index = src |> Array.map (function Param i -> int64 i | Fixed _ -> 0L)
         let fixedV = src |> Array.map (function Fixed v -> float32 v | Param _ -> 0.0f)
-        torch.tensor(isParam, device = device),
-        torch.tensor(index, device = device),
-        torch.tensor(fixedV, device = device).``to``(dtype)
+        torch.tensor(isParam, device = device).DetachFromDisposeScope(),
+        torch.tensor(index, device = device).DetachFromDisposeScope(),
+        torch.tensor(fixedV, device = device).``to``(dtype).DetachFromDisposeScope()
 
     // Per-head projections batched over heads: [3 * head, d_model, d_head] and [3 * head, 1, d_head].
-    let wQkv = model.Blocks |> Seq.map (fun b -> b.WQkv.permute(1, 2, 0, 3).reshape(3L * int64 heads, int64 c.DModel, int64 c.DHead)) |> Array.ofSeq
-    let bQkv = model.Blocks |> Seq.map (fun b -> b.BQkv.reshape(3L * int64 heads, 1L, int64 c.DHead)) |> Array.ofSeq
+    let wQkv = model.Blocks |> Seq.map (fun b -> b.WQkv.permute(1, 2, 0, 3).reshape(3L * int64 heads, int64 c.DModel, int64 c.DHead).DetachFromDisposeScope()) |> Array.ofSeq
+    let bQkv = model.Blocks |> Seq.map (fun b -> b.BQkv.reshape(3L * int64 heads, 1L, int64 c.DHead).DetachFromDisposeScope()) |> Array.ofSeq
 
     let means =
         match ablation with
@@ -67,11 +70,17 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
             let len = source.Tokens[0].Length
             if source.Tokens |> Array.exists (fun t -> t.Length <> len) then
                 invalidArg "ablation" "mean ablation's reference sequences must all have one length"
-            use tokens = torch.tensor(Array.concat source.Tokens, device = device).reshape(int64 source.Tokens.Length, int64 len)
+            let tokens = torch.tensor(Array.concat source.Tokens, device = device).reshape(int64 source.Tokens.Length, int64 len)
             use outputs = SenderOutputs.ofRun model tokens None
-            Some(SenderOutputs.mean source.PerPosition outputs)
+            let m = SenderOutputs.mean source.PerPosition outputs
+            for t in m.All do t.DetachFromDisposeScope() |> ignore
+            Some m
         | Ablation.Patching -> None
-        | Ablation.Zero -> Some(SenderOutputs.zeros model)
+        | Ablation.Zero ->
+            let z = SenderOutputs.zeros model
+            for t in z.All do t.DetachFromDisposeScope() |> ignore
+            Some z
+    do constructionScope.Dispose()
 
     /// The model the engine runs.
     member _.Model = model
@@ -80,7 +89,9 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
     /// Number of learnable coefficients.
     member _.ParamCount = resolved.ParamCount
     /// The schedule's initial values as a tensor [params] on the model's device.
-    member _.InitialCoefficients() = torch.tensor(resolved.Init |> Array.map float32, device = device).``to``(dtype)
+    member _.InitialCoefficients() =
+        use scope = torch.NewDisposeScope()
+        torch.tensor(resolved.Init |> Array.map float32, device = device).``to``(dtype).MoveToOuterDisposeScope()
 
     /// Every edge's coefficient [edges] from the learnable ones [params].
     member _.EdgeCoefficients(coefficients: torch.Tensor) : torch.Tensor =
