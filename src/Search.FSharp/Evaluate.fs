@@ -1,0 +1,81 @@
+namespace PatchDescent.Search
+
+open TorchSharp
+
+[<NoEquality; NoComparison>]
+type Evaluation =
+    { Engine: Engine.CompiledEngine
+      Batch: Engine.PreparedBatch
+      Answers: torch.Tensor
+      Wrongs: torch.Tensor option
+      Metric: LossInputs -> torch.Tensor }
+
+type CircuitScores = { Circuit: float; Full: float; Empty: float; Faithfulness: float; Kl: float }
+
+type CurvePoint = { K: int; Edges: int; Fraction: float; Faithfulness: float; Kl: float }
+
+type Curve = { Points: CurvePoint list; Cpr: float; Cmd: float }
+
+module Evaluate =
+    /// The full model's logits and m(full), m(empty): what every circuit of one evaluation is compared with.
+    [<NoEquality; NoComparison>]
+    type private Baseline = { FullLogits: torch.Tensor; Full: float; Empty: float }
+
+    let private scalar (t: torch.Tensor) =
+        use scope = torch.NewDisposeScope()
+        t.``to``(torch.ScalarType.Float64).item<float>()
+
+    let private inputs (e: Evaluation) (patched: torch.Tensor) (full: torch.Tensor) (coefficients: torch.Tensor) =
+        { Patched = patched; Full = full; Answers = e.Answers; Wrongs = e.Wrongs; Coefficients = Some coefficients }
+
+    let private coefficientTensor (e: Evaluation) (values: float[]) =
+        use scope = torch.NewDisposeScope()
+        let model = e.Engine.Model
+        torch.tensor(values, device = model.Device).``to``(model.DType).MoveToOuterDisposeScope()
+
+    /// Runs `f` under no_grad in a dispose scope, which frees the baseline's logits with everything else.
+    let private withBaseline (e: Evaluation) (f: Baseline -> 'a) =
+        use _ = torch.no_grad ()
+        use scope = torch.NewDisposeScope()
+        let n = e.Engine.ParamCount
+        let ones, zeros = coefficientTensor e (Array.create n 1.0), coefficientTensor e (Array.create n 0.0)
+        let full = e.Engine.Forward(ones, e.Batch)
+        let metricAt coefficients patched = scalar (e.Metric(inputs e patched full coefficients))
+        f { FullLogits = full; Full = metricAt ones full; Empty = metricAt zeros (e.Engine.Forward(zeros, e.Batch)) }
+
+    let private score (e: Evaluation) (b: Baseline) (circuit: Circuit) =
+        if circuit.Shape <> e.Engine.Schedule.Shape then
+            invalidArg "circuit" $"the circuit is for %A{circuit.Shape}, the engine's schedule for %A{e.Engine.Schedule.Shape}"
+        use scope = torch.NewDisposeScope()
+        let coefficients = coefficientTensor e (Circuit.coefficients e.Engine.Schedule circuit)
+        let lossInputs = inputs e (e.Engine.Forward(coefficients, e.Batch)) b.FullLogits coefficients
+        let m = scalar (e.Metric lossInputs)
+        let kl = scalar (Loss.evaluate Loss.kl lossInputs).Total
+        // Equal metrics leave nothing to normalise by: NaN says so instead of an infinity or a made-up 0.
+        let faithfulness = if b.Full = b.Empty then nan else (m - b.Empty) / (b.Full - b.Empty)
+        { Circuit = m; Full = b.Full; Empty = b.Empty; Faithfulness = faithfulness; Kl = kl }
+
+    let run e circuit = withBaseline e (fun b -> score e b circuit)
+
+    /// Trapezoid area of y over x, points sorted by x.
+    let private area (points: (float * float) list) =
+        points
+        |> List.sortBy fst
+        |> List.pairwise
+        |> List.sumBy (fun ((x0, y0), (x1, y1)) -> (x1 - x0) * (y0 + y1) / 2.0)
+
+    let cpr (points: CurvePoint list) = area [ for p in points -> p.Fraction, p.Faithfulness ]
+
+    let cmd (points: CurvePoint list) = area [ for p in points -> p.Fraction, abs (1.0 - p.Faithfulness) ]
+
+    let curve e (scores: float[]) (ks: int list) =
+        let shape = e.Engine.Schedule.Shape
+        let total = float (Graph.edgeCount shape)
+        let points =
+            withBaseline e (fun b ->
+                [ for k in ks ->
+                    let circuit = Extract.prune (Extract.topK shape scores k)
+                    let s = score e b circuit
+                    { K = k; Edges = Circuit.edgeCount circuit; Fraction = float (Circuit.edgeCount circuit) / total
+                      Faithfulness = s.Faithfulness; Kl = s.Kl } ])
+        { Points = points; Cpr = cpr points; Cmd = cmd points }

@@ -1,0 +1,72 @@
+/// Evaluating circuits with hard 0/1 coefficients: the metric of the circuit against the full model and the empty
+/// circuit, the normalised faithfulness, the KL divergence, and MIB's faithfulness-curve areas CPR and CMD.
+namespace PatchDescent.Search
+
+open TorchSharp
+
+/// What an evaluation runs on: an engine, one prepared batch, the tokens the metric reads, and the metric.
+[<NoEquality; NoComparison>]
+type Evaluation =
+    { /// The compiled engine; its schedule decides which parameters a circuit switches (`Circuit.coefficients`).
+      Engine: Engine.CompiledEngine
+      /// The batch, prepared by that engine.
+      Batch: Engine.PreparedBatch
+      /// Answer ids [batch], int64.
+      Answers: torch.Tensor
+      /// Wrong-answer ids [batch], int64, for metrics that need them.
+      Wrongs: torch.Tensor option
+      /// The metric, a 0-dim tensor; higher means the model does the task better, e.g. `Loss.logitDiffMetric`. It
+      /// reads the logits under evaluation as `Patched`, the full model's as `Full`, and the hard 0/1 coefficients.
+      Metric: LossInputs -> torch.Tensor }
+
+/// How well one circuit reproduces the full model on a batch.
+type CircuitScores =
+    { /// m(C): the metric with the circuit's edges clean and every other learnable edge removed.
+      Circuit: float
+      /// m(full): the metric with every learnable coefficient at 1 (the unpatched model when the schedule fixes no edge below 1).
+      Full: float
+      /// m(empty): the metric with every learnable coefficient at 0.
+      Empty: float
+      /// (m(C) - m(empty)) / (m(full) - m(empty)): 1 for the full circuit, 0 for the empty one; NaN when
+      /// m(full) = m(empty), where no circuit can be told apart from another.
+      Faithfulness: float
+      /// KL(full || circuit) of the next-token distributions at the last position, mean over the batch, in nats.
+      Kl: float }
+
+/// One point of a faithfulness curve.
+type CurvePoint =
+    { /// How many top-scoring edges were asked for.
+      K: int
+      /// Edges left after pruning.
+      Edges: int
+      /// Edges left after pruning over the edges of the Full graph, in [0, 1].
+      Fraction: float
+      /// Normalised faithfulness of the pruned circuit.
+      Faithfulness: float
+      /// KL(full || circuit) in nats.
+      Kl: float }
+
+/// A faithfulness curve and its areas.
+type Curve =
+    { /// The points in the order of the requested k.
+      Points: CurvePoint list
+      /// Area under the faithfulness curve (`Evaluate.cpr`).
+      Cpr: float
+      /// Area under |1 - faithfulness| (`Evaluate.cmd`).
+      Cmd: float }
+
+/// Running evaluations.
+module Evaluate =
+    /// Scores a circuit under `torch.no_grad`, with three engine passes (circuit, all ones, all zeros). Fails when
+    /// the circuit's shape is not the engine's.
+    val run: Evaluation -> Circuit -> CircuitScores
+    /// For each k, `Extract.topK` of the scores, pruned with `Extract.prune`, and scored; m(full) and m(empty) are
+    /// computed once for the whole curve.
+    val curve: Evaluation -> scores: float[] -> ks: int list -> Curve
+    /// CPR: the area under faithfulness over the fraction of edges kept, by the trapezoid rule over the points
+    /// sorted by fraction, between the smallest and the largest fraction present (nothing is extrapolated, so a
+    /// curve from fraction 0 to 1 gives MIB's area; fewer than two distinct fractions give 0). NaN if a
+    /// faithfulness is NaN.
+    val cpr: CurvePoint list -> float
+    /// CMD: the area under |1 - faithfulness| over the fraction of edges kept, integrated as `cpr` integrates.
+    val cmd: CurvePoint list -> float
