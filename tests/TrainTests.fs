@@ -11,9 +11,9 @@ let private resolve (s: Schedule) =
     | Error e -> failwith e
 
 /// A tiny random attention-only model, a Full-graph patching engine and two batches of random clean/corrupted
-/// tokens. `keep` names the one head whose W_O stays; every other head's is zeroed, so only that head can carry
+/// tokens, under `schedule` (default `Schedule.learnAll`). `keep` names the one head whose W_O stays; every other head's is zeroed, so only that head can carry
 /// anything to the logits.
-type private Setup(seed: int, ?keep: int * int) =
+type private Setup(seed: int, ?keep: int * int, ?schedule: GraphShape -> Schedule) =
     let c = Gpt2Config(2, 2, 8, 6, 13, 1e-5, true)
     let model = Gpt2.Random(c, seed, std = 1.0)
     do
@@ -25,7 +25,7 @@ type private Setup(seed: int, ?keep: int * int) =
                     if (l, h) <> (keepLayer, keepHead) then model.Blocks[l].WO[int64 h].zero_() |> ignore)
     let generator = new torch.Generator(uint64 seed)
     let shape = Engine.shapeOf model
-    let engine = Engine.compile model (resolve (Schedule.learnAll shape)) Ablation.Patching
+    let engine = Engine.compile model (resolve ((defaultArg schedule Schedule.learnAll) shape)) Ablation.Patching
     let tokens () = torch.randint(int64 c.VocabSize, [| 4L; 5L |], generator = generator)
     let owned = ResizeArray<System.IDisposable>()
     let batches =
@@ -94,6 +94,26 @@ let tests =
             Expect.equal scores.Length (Graph.edgeCount s.Shape) "one per edge"
             Expect.floatClose Accuracy.veryHigh scores[0] 0.5 "sigmoid(0)"
             Expect.floatClose Accuracy.veryHigh scores[1] (1.0 / (1.0 + exp 1.0)) "sigmoid(-1)"
+        }
+        test "tied edges share their parameter's score, and fixed edges score their fixed value" {
+            let schedule shape = Schedule.learnAll shape |> Schedule.tieQkv |> Schedule.fix (Edges.into Nodes.logits) 0.0
+            use s = new Setup(10, schedule = schedule)
+            let r = train s settings
+            let score name = r.Scores[Graph.edgeId s.Shape (List.head (Result.defaultWith failwith (Edge.parse name)))]
+            for name in [ "input->logits"; "a1.h1->logits" ] do Expect.equal (score name) 0.0 name
+            Expect.equal (score "a0.h1->a1.h0<k>") (score "a0.h1->a1.h0<q>") "k as q"
+            Expect.equal (score "a0.h1->a1.h0<v>") (score "a0.h1->a1.h0<q>") "v as q"
+        }
+        test "the Lagrangian drives the hard concrete expected kept fraction to 1 - the target sparsity and holds it there" {
+            use s = new Setup(11, keep = (1, 1))
+            let target = { Start = 0.5; End = 0.5; WarmupSteps = 0; AnnealSteps = 0 }
+            let lagrangian = { settings with Steps = 400; LearningRate = 0.1; Sparsity = TargetLagrangian(target, 0.5); LogEvery = 20 }
+            let logs = ResizeArray()
+            Train.run lagrangian s.Engine s.Batches logs.Add |> ignore
+            let kept = [ for l in logs -> l.ExpectedKeptFraction ]
+            Expect.isGreaterThan kept.Head 0.9 $"starts near everything kept: %A{kept}"
+            for k in List.skip 15 kept do
+                Expect.floatClose { absolute = 0.02; relative = 0.0 } k 0.5 $"the last 5 logs near the target: %A{kept}"
         }
         test "a NaN learning rate stops the run with an error naming step 1, the first NaN loss" {
             use s = new Setup(7)
