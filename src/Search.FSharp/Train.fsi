@@ -66,7 +66,7 @@ type TrainResult =
       /// Steps taken.
       Steps: int }
 
-/// Raised when the loss became NaN or infinite; `Step` is the 0-based step where it first did, which the trainer
+/// Raised when the loss became NaN or infinite; `step` is the 0-based step where it first did, which the trainer
 /// finds without reading the loss back every step (it keeps the first bad step on the device and reads it back
 /// every `LogEvery` steps and after the last).
 exception TrainingDiverged of step: int * detail: string
@@ -81,7 +81,7 @@ module Train =
     /// drops those fixed at 0. Fails when the logit count is not the engine's parameter count.
     val edgeScores: Engine.CompiledEngine -> Gate -> logAlpha: float[] -> float[]
     /// Trains from `Gate.initialLogAlpha` of the schedule's initial values, taking the batches round robin, one a
-    /// step, each step in its own dispose scope. Calls `onLog` after every `LogEvery`-th step and after the last. Fails for
-    /// no batches, no learnable parameter, negative steps or LogEvery below 1; raises `TrainingDiverged` when the
-    /// loss stops being finite.
+    /// step, each step in its own dispose scope. Calls `onLog` after every `LogEvery`-th step and after the last.
+    /// Fails for no batches, no learnable parameter, negative steps or LogEvery below 1; raises `TrainingDiverged`
+    /// when the loss stops being finite.
     val run: TrainSettings -> Engine.CompiledEngine -> batches: PreparedBatchWithTargets list -> onLog: (StepLog -> unit) -> TrainResult
