@@ -119,9 +119,18 @@ let tests =
         test "an edge the shape lacks is named" {
             expectError (errorOf shape "\"a1.h0->a0.h1<q>\": {\"in_graph\": false}") [ "edge \"a1.h0->a0.h1<q>\""; "not in the graph" ]
         }
-        test "an MLP edge for an attention-only shape is named and says the model has no MLP" {
+        test "a kept MLP edge for an attention-only shape is named and says the model has no MLP" {
             let attentionOnly = { shape with HasMlp = false }
-            expectError (errorOf attentionOnly "\"a0.h0->m0\": {\"in_graph\": false}") [ "edge \"a0.h0->m0\""; "attention-only" ]
+            expectError (errorOf attentionOnly "\"a0.h0->m0\": {\"in_graph\": true}") [ "edge \"a0.h0->m0\""; "attention-only" ]
+        }
+        test "an MLP edge out of the graph is skipped for an attention-only shape, as MIB lists them" {
+            let attentionOnly = { shape with HasMlp = false }
+            let exported = CircuitJson.exportMib (Circuit.empty attentionOnly) None
+            let withMlp = exported.Replace("\"edges\": {", "\"edges\": {\"a0.h0->m0\": {\"score\": null, \"in_graph\": false}, ")
+            Expect.notEqual withMlp exported "the MLP edge was spliced in"
+            match CircuitJson.importMib attentionOnly withMlp with
+            | Ok(circuit, _) -> Expect.equal circuit (Circuit.empty attentionOnly) "same circuit"
+            | Error e -> failtest e
         }
         test "an edge given both port-less and with its port is named" {
             expectError (errorOf shape "\"a0.h1->a1.h0\": {\"in_graph\": true}, \"a0.h1->a1.h0<k>\": {\"in_graph\": true}")

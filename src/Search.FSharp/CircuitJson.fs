@@ -95,15 +95,17 @@ module CircuitJson =
             fail "\"cfg.parallel_attn_mlp\" is true, but GPT-2's MLP reads the attention's output, so its graph has attention-to-MLP edges that a parallel graph lacks"
         | _ -> ()
 
-    /// The edges a name stands for, checked against the shape.
-    let private edgesOf shape (name: string) =
+    /// The edges a name stands for, checked against the shape. MIB's graphs of attention-only models still list
+    /// MLP edges; such an edge is skipped when it is out of the graph, and refused when the file keeps it.
+    let private edgesOf shape (name: string) (inGraph: bool) =
         match Edge.parse name with
         | Error e -> fail $"edge \"{name}\": {e}"
         | Ok edges ->
             let touchesMlp e = e.Sender.IsMlp || (Receiver.node e.Receiver).IsMlp
             match List.tryFind (Graph.contains shape >> not) edges with
+            | Some e when not shape.HasMlp && touchesMlp e && not inGraph -> []
             | Some e when not shape.HasMlp && touchesMlp e ->
-                fail $"edge \"{name}\" touches an MLP, but the model is attention-only (its blocks have no MLP)"
+                fail $"edge \"{name}\" touches an MLP and is in the graph, but the model is attention-only (its blocks have no MLP)"
             | Some _ ->
                 fail $"edge \"{name}\" is not in the graph of the model ({shape.Layers} layers of {shape.Heads} heads; a receiver reads only the input and earlier senders)"
             | None -> edges
@@ -139,7 +141,7 @@ module CircuitJson =
                 | Some s when s.ValueKind = JsonValueKind.Null -> None
                 | Some s when s.ValueKind = JsonValueKind.Number -> Some(s.GetDouble())
                 | Some s -> fail $"edge \"{name}\": \"score\" must be a number or null, found {s.GetRawText()}"
-            for e in edgesOf shape name do
+            for e in edgesOf shape name inGraph do
                 let id = Graph.edgeId shape e
                 if listed[id] then fail $"edge \"{name}\" lists {Edge.name e}, which an earlier entry already gave"
                 listed[id] <- true
