@@ -72,6 +72,11 @@ let tests =
             Expect.equal (int last[1]) (Graph.edgeCount shape) "k of level 1"
             Expect.floatClose { absolute = 1e-6; relative = 0.0 } (float last[4]) 1.0 "faithfulness of the full circuit"
             Expect.equal (traces outDir) [| outDir |] "no temporary folder left"
+            let runLog = File.ReadAllLines(Path.Combine(outDir, "run.log"))
+            Expect.equal [ for l in runLog do if l.StartsWith "step " then l.Split(' ')[1] ] [ "49"; "99"; "149"; "199"; "249"; "299" ] "a line per step log"
+            if not (File.Exists(Path.Combine(outDir, "circuit.svg"))) then
+                let why = runLog |> Array.find (fun l -> l.StartsWith "circuit.svg not written")
+                Expect.stringContains why (Path.Combine(outDir, "circuit.svg")) "names the final file"
         }
         test "a missing data file fails naming the file, and leaves neither the folder nor a temporary one" {
             use tmp = new TempDir()

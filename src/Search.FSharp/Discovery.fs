@@ -14,8 +14,9 @@ type DiscoveryResult =
       OutDir: string }
 
 module Discovery =
-    /// Figures as plain invariant text, so run.log and curve.csv read the same on every machine.
-    let private num (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
+    /// Figures as plain invariant text, so run.log and curve.csv read the same on every machine; adding 0 turns
+    /// the -0 of an empty circuit's faithfulness into 0.
+    let private num (x: float) = (x + 0.0).ToString("R", Globalization.CultureInfo.InvariantCulture)
 
     /// A value's %A text on one line, for the report's settings.
     let private printed (x: 'a) = Regex.Replace(sprintf "%A" x, @"\s+", " ")
@@ -60,7 +61,6 @@ module Discovery =
     /// Builds the folder's contents at `temp`, then swaps it in; an old folder is moved aside first, since a
     /// directory cannot be renamed over another.
     let private writeAtomically (outDir: string) (fill: string -> unit) =
-        let outDir = Path.GetFullPath(outDir).TrimEnd(Path.DirectorySeparatorChar)
         let pid = Environment.ProcessId
         let temp, old = $"{outDir}.tmp-{pid}", $"{outDir}.old-{pid}"
         for d in [ temp; old ] do if Directory.Exists d then Directory.Delete(d, true)
@@ -73,7 +73,6 @@ module Discovery =
         if Directory.Exists outDir then Directory.Move(outDir, old)
         Directory.Move(temp, outDir)
         if Directory.Exists old then Directory.Delete(old, true)
-        outDir
 
     let runOn (model: Gpt2) (experiment: Experiment) (onLog: StepLog -> unit) =
         let data = loadData model.Config.VocabSize experiment.Data
@@ -136,23 +135,24 @@ module Discovery =
                       "metric", (if hasWrongs then "logit_diff" else "minus_cross_entropy") ]
                   Edges = [ for id in circuit.Edges -> Edge.name (Graph.edge shape id), scores[id] ]
                   Metrics = figures }
-            let outDir =
-                writeAtomically experiment.OutDir (fun dir ->
-                    let file name = Path.Combine(dir, name)
-                    CircuitJson.writeReport (file "circuit.json") report
-                    File.WriteAllText(file "graph.mib.json", CircuitJson.exportMib circuit (Some scores))
-                    let dot = Render.dot circuit (Some scores)
-                    File.WriteAllText(file "circuit.dot", dot)
-                    match Render.svg dot (file "circuit.svg") with
-                    | Ok () -> ()
-                    | Error message -> log.Add $"circuit.svg not written: {message}"
-                    File.WriteAllLines(
-                        file "curve.csv",
-                        [ yield "level,k,edges,fraction,faithfulness,kl"
-                          for level, p in points -> String.Join(",", [ num level; string p.K; string p.Edges; num p.Fraction; num p.Faithfulness; num p.Kl ]) ])
-                    for name, v in figures do log.Add $"{name} {num v}"
-                    File.WriteAllLines(file "run.log", log))
-            { Circuit = circuit; Scores = scores; Metrics = metrics; Curve = curve; OutDir = outDir }
+            let finalDir = Path.GetFullPath(experiment.OutDir).TrimEnd(Path.DirectorySeparatorChar)
+            writeAtomically finalDir (fun dir ->
+                let file name = Path.Combine(dir, name)
+                CircuitJson.writeReport (file "circuit.json") report
+                File.WriteAllText(file "graph.mib.json", CircuitJson.exportMib circuit (Some scores))
+                let dot = Render.dot circuit (Some scores)
+                File.WriteAllText(file "circuit.dot", dot)
+                match Render.svg dot (file "circuit.svg") with
+                | Ok () -> ()
+                // Render names the file it was given; the reader of run.log knows the folder by its final name.
+                | Error message -> log.Add $"circuit.svg not written: {message.Replace(dir, finalDir)}"
+                File.WriteAllLines(
+                    file "curve.csv",
+                    [ yield "level,k,edges,fraction,faithfulness,kl"
+                      for level, p in points -> String.Join(",", [ num level; string p.K; string p.Edges; num p.Fraction; num p.Faithfulness; num p.Kl ]) ])
+                for name, v in figures do log.Add $"{name} {num v}"
+                File.WriteAllLines(file "run.log", log))
+            { Circuit = circuit; Scores = scores; Metrics = metrics; Curve = curve; OutDir = finalDir }
         finally
             for d in owned do d.Dispose()
 
