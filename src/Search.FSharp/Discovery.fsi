@@ -1,0 +1,36 @@
+/// One discovery run end to end: load the model and the pairs, train the coefficients, extract and evaluate the
+/// circuit and its faithfulness curve, and write every artefact into the experiment's folder at once.
+namespace PatchDescent.Search
+
+open PatchDescent.Model
+
+/// What a run found; the same figures are in the files of `OutDir`.
+type DiscoveryResult =
+    { /// The circuit at threshold 0.5: edges scoring at least 0.5, pruned to input-to-logits paths.
+      Circuit: Circuit
+      /// One score per Full-graph edge id (`TrainResult.Scores`).
+      Scores: float[]
+      /// The circuit's figures over all pairs (see `Discovery.run` for how batches combine).
+      Metrics: CircuitScores
+      /// The faithfulness curve, one point per level of the experiment, and its CPR and CMD.
+      Curve: Curve
+      /// The folder the run wrote.
+      OutDir: string }
+
+/// Running experiments.
+module Discovery =
+    /// Loads `ModelDir` (`Checkpoint.Load`, on the CPU) and runs `runOn` with it, disposing it afterwards.
+    val run: Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult
+    /// Runs the experiment on a model already in memory, which stays the caller's; `ModelDir` only names it.
+    /// Reads the data with the model's vocabulary size (a load error raises an exception with its message, naming
+    /// the file and line), trains on `Dataset.batches`, scores the edges, and for each level takes the top
+    /// round(level * edges) edges (at least 1 for a level above 0), pruned. The metric is `Loss.logitDiffMetric`
+    /// when the pairs have wrong answers, else minus the cross-entropy of the answer (higher is better for both).
+    /// Pairs of several lengths make several batches: each circuit is scored on every batch and m(C), m(full),
+    /// m(empty) and KL are averaged weighted by pairs, faithfulness computed from those averages.
+    /// Writes into a sibling `OutDir.tmp-<pid>` `circuit.json` (`CircuitJson.writeReport`: settings as printed,
+    /// kept edges with scores, figures), `graph.mib.json` (`CircuitJson.exportMib` with every score),
+    /// `circuit.dot`, `circuit.svg` when Graphviz can draw it (otherwise run.log says why), `curve.csv` and
+    /// `run.log` (every step log and the final figures), then moves it into place, replacing an old `OutDir`;
+    /// on any failure the temporary folder is removed and an old `OutDir` is left as it was.
+    val runOn: Gpt2 -> Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult

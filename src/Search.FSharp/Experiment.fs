@@ -1,0 +1,42 @@
+namespace PatchDescent.Search
+
+type DataSource =
+    | JsonlFile of path: string
+    | Pairs of PairDataset
+
+type Experiment =
+    { ModelDir: string
+      Data: DataSource
+      Granularity: Granularity
+      Ablation: Ablation
+      Train: TrainSettings
+      BatchSize: int
+      Levels: float list
+      OutDir: string }
+
+module Experiment =
+    let mibLevels = [ 0.001; 0.002; 0.005; 0.01; 0.02; 0.05; 0.1; 0.2; 0.5; 1.0 ]
+
+    let annealedTarget steps =
+        TargetLagrangian({ Start = 0.0; End = 0.95; WarmupSteps = 0; AnnealSteps = steps * 4 / 5 }, 0.5)
+
+    let defaults modelDir data outDir =
+        { ModelDir = modelDir
+          Data = data
+          Granularity = Granularity.Full
+          Ablation = Ablation.Patching
+          Train =
+            { Steps = 300; LearningRate = 0.1; Gate = Gate.hardConcrete; Loss = Loss.kl
+              Sparsity = annealedTarget 300; ClipNorm = None; Seed = 1; LogEvery = 10 }
+          BatchSize = 16
+          Levels = mibLevels
+          OutDir = outDir }
+
+    let withSteps steps (e: Experiment) =
+        let stretch n = if e.Train.Steps = 0 then n else int (round (float n * float steps / float e.Train.Steps))
+        let sparsity =
+            match e.Train.Sparsity with
+            | TargetLagrangian(t, rate) ->
+                TargetLagrangian({ t with WarmupSteps = stretch t.WarmupSteps; AnnealSteps = stretch t.AnnealSteps }, rate)
+            | pressure -> pressure
+        { e with Train = { e.Train with Steps = steps; Sparsity = sparsity } }

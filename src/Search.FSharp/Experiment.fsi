@@ -1,0 +1,45 @@
+/// A discovery experiment as one immutable value: what a script or the command line builds, prints (%A), compares
+/// and hands to `Discovery.run`.
+namespace PatchDescent.Search
+
+/// Where the clean/corrupted pairs come from.
+type DataSource =
+    /// A JSONL file in `Dataset.load`'s format, read with the model's vocabulary size.
+    | JsonlFile of path: string
+    /// Pairs already in memory (tests, scripts that build their prompts).
+    | Pairs of PairDataset
+
+/// Everything one discovery run needs.
+type Experiment =
+    { /// A Hugging Face GPT-2 folder (config.json + model.safetensors).
+      ModelDir: string
+      /// The prompt pairs the coefficients are trained and evaluated on.
+      Data: DataSource
+      /// The graph the coefficients live on.
+      Granularity: Granularity
+      /// What a removed edge carries.
+      Ablation: Ablation
+      /// The training run: steps, learning rate, gate, loss, sparsity pressure, seed.
+      Train: TrainSettings
+      /// Pairs per batch (`Dataset.batches`).
+      BatchSize: int
+      /// The points of the faithfulness curve, as fractions of the Full graph's edges in [0, 1].
+      Levels: float list
+      /// The folder the run writes; replaced as a whole once the run has succeeded.
+      OutDir: string }
+
+/// Building experiments.
+module Experiment =
+    /// MIB's edge fractions: 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0.
+    val mibLevels: float list
+    /// The default sparsity pressure for a run of `steps` steps: a target-sparsity Lagrangian whose target starts
+    /// at 0, rises linearly to 0.95 over the first 80% of the steps (most of the run, so the gates settle at the
+    /// final target before the end) and holds there; its multipliers climb at rate 0.5.
+    val annealedTarget: steps: int -> SparsityPressure
+    /// Full granularity, patching ablation, batches of 16, `mibLevels`, and training for 300 steps with Adam at
+    /// learning rate 0.1 on hard concrete gates (the paper's constants), the KL loss, `annealedTarget 300`, no
+    /// gradient clipping, seed 1, a log every 10 steps.
+    val defaults: modelDir: string -> data: DataSource -> outDir: string -> Experiment
+    /// Sets the step count; a target-sparsity schedule is stretched to keep its warmup and anneal the same
+    /// fractions of the run.
+    val withSteps: steps: int -> Experiment -> Experiment
