@@ -64,6 +64,28 @@ let tests =
             let _, _, verbose = runHost [ "info"; "--model"; dir.Path; "--verbose" ]
             Expect.stringContains verbose "   at " "stack trace with --verbose"
         }
+        test "discover runs end to end from the command line and writes every output file" {
+            use dir = new TempDir()
+            writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false
+            let line (clean: int list) (corrupted: int list) answer wrong =
+                let ids (xs: int list) = xs |> List.map string |> String.concat ", "
+                $"{{\"clean_ids\": [{ids clean}], \"corrupted_ids\": [{ids corrupted}], \"answer_id\": {answer}, \"wrong_id\": {wrong}}}"
+            File.WriteAllLines(dir.File "pairs.jsonl", [ line [ 1; 2; 3; 4 ] [ 5; 6; 7; 8 ] 3 9; line [ 4; 3; 2; 1 ] [ 8; 7; 6; 5 ] 2 10 ])
+            let code, out, err =
+                runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "pairs.jsonl"; "--out"; dir.File "out"; "--steps"; "10"; "--seed"; "2" ]
+            Expect.equal code 0 err
+            Expect.stringContains out "faithfulness" "prints the figures"
+            for f in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "curve.csv"; "run.log" ] do
+                Expect.isTrue (File.Exists(Path.Combine(dir.File "out", f))) f
+        }
+        test "discover with a missing data file exits 1 naming it and writes no output folder" {
+            use dir = new TempDir()
+            writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false
+            let code, _, err = runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "absent.jsonl"; "--out"; dir.File "out" ]
+            Expect.equal code 1 "exit code"
+            Expect.stringContains err "absent.jsonl" "names the file"
+            Expect.isFalse (Directory.Exists(dir.File "out")) "no output folder"
+        }
         test "an unknown option exits 2 naming it" {
             let code, _, err = runHost [ "info"; "--mdl"; "x" ]
             Expect.equal code 2 "usage error"

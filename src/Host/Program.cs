@@ -9,6 +9,7 @@ const string usage = """
       info          --model DIR                                  check a checkpoint loads; print its card
       generate      --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--tokens N] [--ids] [--device auto|cpu|cuda] [--dtype float32|bfloat16]
       random-model  --out DIR [--shape tiny|gpt2-small] [--seed S]  write a seeded random checkpoint
+      discover      --model DIR --data FILE.jsonl --out DIR [--granularity full|heads] [--steps N] [--seed S] [--batch-size B]
       bench         [--quick]                                    print benchmark figures
     """;
 
@@ -27,6 +28,7 @@ try
         "info" => Info.Run(options),
         "generate" => Generate.Run(options),
         "random-model" => RandomModel.Run(options),
+        "discover" => Discover.Run(options),
         "bench" => Bench.Run(options),
         _ => throw new UsageException($"unknown verb '{verb}'\n{usage}"),
     };
