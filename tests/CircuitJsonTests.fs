@@ -9,19 +9,6 @@ open FsCheck.FSharp
 open PatchDescent.Search
 open PatchDescent.Tests.Fixtures
 
-/// A random circuit, and either no scores or one per edge: signed, of several magnitudes, some exactly 0.
-let private scored =
-    gen {
-        let! circuit = CircuitTests.circuits.Generator
-        let! withScores = Gen.elements [ true; false ]
-        let! seed = Gen.choose (0, 1_000_000)
-        let rng = Random seed
-        let score () = if rng.Next 10 = 0 then 0.0 else (rng.NextDouble() * 2.0 - 1.0) * 10.0 ** float (rng.Next(-8, 8))
-        let scores = if withScores then Some(Array.init (Graph.edgeCount circuit.Shape) (fun _ -> score ())) else None
-        return circuit, scores
-    }
-    |> Arb.fromGen
-
 let private shape = { Layers = 2; Heads = 2; HasMlp = true }
 let private edge s r = { Sender = s; Receiver = r }
 let private cfg = "\"cfg\": {\"n_layers\": 2, \"n_heads\": 2, \"parallel_attn_mlp\": false, \"d_model\": 8}"
@@ -61,10 +48,10 @@ let private sameNumbers (a: (string * float) list) (b: (string * float) list) =
 let tests =
     testList "CircuitJson" [
         testProperty "exporting to MIB JSON and importing gives back the circuit and the scores" <|
-            Prop.forAll scored (fun (circuit, scores) ->
+            Prop.forAll CircuitTests.scoredCircuits (fun (circuit, scores) ->
                 CircuitJson.importMib circuit.Shape (CircuitJson.exportMib circuit scores) = Ok(circuit, scores))
         testProperty "the export lists every Full-graph edge and marks exactly the ends of circuit edges as nodes in the graph" <|
-            Prop.forAll scored (fun (circuit, scores) ->
+            Prop.forAll CircuitTests.scoredCircuits (fun (circuit, scores) ->
                 use doc = JsonDocument.Parse(CircuitJson.exportMib circuit scores)
                 let root = doc.RootElement
                 let edgeNames = [ for p in root.GetProperty("edges").EnumerateObject() -> p.Name ]

@@ -24,6 +24,19 @@ let circuits =
     }
     |> Arb.fromGen
 
+/// A random circuit, and either no scores or one per edge: signed, of several magnitudes, some exactly 0.
+let scoredCircuits =
+    gen {
+        let! circuit = circuits.Generator
+        let! withScores = Gen.elements [ true; false ]
+        let! seed = Gen.choose (0, 1_000_000)
+        let rng = System.Random seed
+        let score () = if rng.Next 10 = 0 then 0.0 else (rng.NextDouble() * 2.0 - 1.0) * 10.0 ** float (rng.Next(-8, 8))
+        let scores = if withScores then Some(Array.init (Graph.edgeCount circuit.Shape) (fun _ -> score ())) else None
+        return circuit, scores
+    }
+    |> Arb.fromGen
+
 let private shape = { Layers = 2; Heads = 2; HasMlp = true }
 let private edge s r = { Sender = s; Receiver = r }
 

@@ -159,7 +159,7 @@ let tests =
                         m.RunWithHooks(s.Clean, hooks)
                     | MlpIn l ->
                         let b = m.Blocks[l]
-                        hooks[HookPoints.Ln2Normalized l] <- Hook(fun _ -> m.LayerNorm(swap cleanCache[HookPoints.ResidMid l], b.Ln2W, b.Ln2B))
+                        hooks[HookPoints.Ln2Normalized l] <- Hook(fun _ -> m.LayerNorm(swap cleanCache[HookPoints.ResidMid l], nonNull b.Ln2W, nonNull b.Ln2B))
                         m.RunWithHooks(s.Clean, hooks)
                     | LogitsIn ->
                         let final = cleanCache[HookPoints.ResidPost(config.Layers - 1)]

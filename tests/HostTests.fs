@@ -14,7 +14,7 @@ let hostDll =
 /// Runs the host with arguments; returns exit code, stdout and stderr.
 let runHost (args: string list) =
     let info = ProcessStartInfo("dotnet", hostDll :: args, RedirectStandardOutput = true, RedirectStandardError = true)
-    use p = Process.Start info
+    use p = nonNull (Process.Start info)
     let out = p.StandardOutput.ReadToEndAsync()
     let err = p.StandardError.ReadToEnd()
     p.WaitForExit()

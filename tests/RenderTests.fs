@@ -9,18 +9,6 @@ open FsCheck.FSharp
 open PatchDescent.Search
 open PatchDescent.Tests.Fixtures
 
-/// A random circuit, and either no scores or one per edge, signed.
-let private scored =
-    gen {
-        let! circuit = CircuitTests.circuits.Generator
-        let! withScores = Gen.elements [ true; false ]
-        let! seed = Gen.choose (0, 1_000_000)
-        let rng = Random seed
-        let scores = if withScores then Some(Array.init (Graph.edgeCount circuit.Shape) (fun _ -> rng.NextDouble() * 2.0 - 1.0)) else None
-        return circuit, scores
-    }
-    |> Arb.fromGen
-
 let private nodeLine = Regex "^  \"([^\"]+)\";$"
 let private rankLine = Regex "^  \\{ rank=same; (.*)\\}$"
 let private edgeLine = Regex "^  \"([^\"]+)\" -> \"([^\"]+)\" \\[(.*)\\];$"
@@ -57,7 +45,7 @@ let private dotOnPath () =
 let tests =
     testList "Render" [
         testProperty "the DOT text is a digraph with balanced braces, each circuit node declared once, each circuit edge drawn once between declared nodes, and ranks holding only declared nodes" <|
-            Prop.forAll scored (fun (circuit, scores) ->
+            Prop.forAll CircuitTests.scoredCircuits (fun (circuit, scores) ->
                 let text = Render.dot circuit scores
                 let declared = [ for m in matching nodeLine text -> m.Groups[1].Value ]
                 let ranked = [ for m in matching rankLine text do for q in quoted.Matches m.Groups[1].Value -> q.Groups[1].Value ]
@@ -71,7 +59,7 @@ let tests =
                 && List.sort drawn = List.sort expected
                 && drawn |> List.forall (fun (s, r) -> List.contains s declared && List.contains r declared))
         testProperty "pen widths lie in [1, 5], and with nonzero scores the largest |score| gets 5" <|
-            Prop.forAll scored (fun (circuit, scores) ->
+            Prop.forAll CircuitTests.scoredCircuits (fun (circuit, scores) ->
                 let widths = [ for m in matching penwidth (Render.dot circuit scores) -> float m.Groups[1].Value ]
                 List.forall (fun w -> w >= 1.0 && w <= 5.0) widths
                 && (match scores with
