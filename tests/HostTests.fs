@@ -136,6 +136,21 @@ let tests =
             Expect.equal code 1 "exit code"
             Expect.stringContains err "broken.json" "names the file"
         }
+        test "discover --seeds runs each seed into its folder and writes every seed pair's overlap and the mean per level" {
+            use dir = new TempDir()
+            writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false
+            File.WriteAllText(dir.File "pairs.jsonl", "{\"clean_ids\": [1, 2, 3], \"corrupted_ids\": [4, 5, 6], \"answer_id\": 7}")
+            let code, _, err =
+                runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "pairs.jsonl"; "--out"; dir.File "out"; "--steps"; "5"; "--seeds"; "1,2,3" ]
+            Expect.equal code 0 err
+            for seed in 1 .. 3 do
+                Expect.isTrue (File.Exists(Path.Combine(dir.File "out", $"seed-{seed}", "circuit.json"))) $"seed {seed}"
+            let lines = File.ReadAllLines(Path.Combine(dir.File "out", "stability.csv"))
+            Expect.equal lines[0] "level,seed_a,seed_b,jaccard" "header"
+            // MIB's ten levels, each with three seed pairs and a mean.
+            Expect.equal lines.Length (1 + 10 * 4) "rows"
+            Expect.equal [ for l in lines[1..4] -> l.Split(',')[1..2] |> String.concat "," ] [ "1,2"; "1,3"; "2,3"; "mean,mean" ] "seed columns"
+        }
         test "an unknown option exits 2 naming it" {
             let code, _, err = runHost [ "info"; "--mdl"; "x" ]
             Expect.equal code 2 "usage error"

@@ -9,7 +9,7 @@ const string usage = """
       info          --model DIR                                  check a checkpoint loads; print its card
       generate      --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--tokens N] [--ids] [--device auto|cpu|cuda] [--dtype float32|bfloat16]
       random-model  --out DIR [--shape tiny|gpt2-small] [--seed S]  write a seeded random checkpoint
-      discover      --model DIR --data FILE.jsonl --out DIR [--granularity full|heads] [--steps N] [--seed S] [--batch-size B]
+      discover      --model DIR --data FILE.jsonl --out DIR [--granularity full|heads] [--steps N] [--seed S | --seeds 1,2,3] [--batch-size B]
       evaluate      --model DIR --circuit FILE --data FILE.jsonl [--ablation patching|zero] [--json]
                                                                  re-score a circuit.json or MIB graph JSON
       bench         [--quick]                                    print benchmark figures
