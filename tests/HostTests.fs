@@ -2,8 +2,10 @@ module PatchDescent.Tests.HostTests
 
 open System.Diagnostics
 open System.IO
+open System.Text.Json
 open Expecto
 open PatchDescent.Model
+open PatchDescent.Search
 open PatchDescent.Tests.Fixtures
 open PatchDescent.Tests.Reference
 
@@ -21,6 +23,22 @@ let runHost (args: string list) =
     p.ExitCode, out.Result, err
 
 let private tiny = Gpt2Config(2, 2, 8, 16, 23, 1e-5)
+
+/// Writes a tiny checkpoint and two pairs of two lengths into `dir`, and runs `discover` for `steps` steps on them
+/// into `dir/out`.
+let private discoverTiny (dir: TempDir) (steps: int) =
+    writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false
+    let line (clean: int list) (corrupted: int list) answer wrong =
+        let ids (xs: int list) = xs |> List.map string |> String.concat ", "
+        $"{{\"clean_ids\": [{ids clean}], \"corrupted_ids\": [{ids corrupted}], \"answer_id\": {answer}, \"wrong_id\": {wrong}}}"
+    File.WriteAllLines(dir.File "pairs.jsonl", [ line [ 1; 2; 3; 4 ] [ 5; 6; 7; 8 ] 3 9; line [ 4; 3; 2 ] [ 8; 7; 6 ] 2 10 ])
+    runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "pairs.jsonl"; "--out"; dir.File "out"; "--steps"; string steps; "--seed"; "2" ]
+
+/// The faithfulness and edge count `discover` wrote into circuit.json, read straight from the file.
+let private savedFigures (path: string) =
+    use doc = JsonDocument.Parse(File.ReadAllText path)
+    let metrics = doc.RootElement.GetProperty "metrics"
+    metrics.GetProperty("faithfulness").GetDouble(), metrics.GetProperty("edges").GetDouble()
 
 [<Tests>]
 let tests =
@@ -66,13 +84,7 @@ let tests =
         }
         test "discover runs end to end from the command line and writes every output file" {
             use dir = new TempDir()
-            writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false
-            let line (clean: int list) (corrupted: int list) answer wrong =
-                let ids (xs: int list) = xs |> List.map string |> String.concat ", "
-                $"{{\"clean_ids\": [{ids clean}], \"corrupted_ids\": [{ids corrupted}], \"answer_id\": {answer}, \"wrong_id\": {wrong}}}"
-            File.WriteAllLines(dir.File "pairs.jsonl", [ line [ 1; 2; 3; 4 ] [ 5; 6; 7; 8 ] 3 9; line [ 4; 3; 2; 1 ] [ 8; 7; 6; 5 ] 2 10 ])
-            let code, out, err =
-                runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "pairs.jsonl"; "--out"; dir.File "out"; "--steps"; "10"; "--seed"; "2" ]
+            let code, out, err = discoverTiny dir 10
             Expect.equal code 0 err
             Expect.stringContains out "faithfulness" "prints the figures"
             for f in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "curve.csv"; "run.log" ] do
@@ -85,6 +97,59 @@ let tests =
             Expect.equal code 1 "exit code"
             Expect.stringContains err "absent.jsonl" "names the file"
             Expect.isFalse (Directory.Exists(dir.File "out")) "no output folder"
+        }
+        test "evaluate re-scores discover's circuit.json and graph.mib.json to the faithfulness discover wrote" {
+            use dir = new TempDir()
+            // Long enough that the circuit is neither empty nor full, so its faithfulness is not 0 or 1 by construction.
+            let code, _, err = discoverTiny dir 150
+            Expect.equal code 0 err
+            let expected, edges = savedFigures (Path.Combine(dir.File "out", "circuit.json"))
+            Expect.isTrue (edges > 0.0 && edges < float (Graph.edgeCount { Layers = 2; Heads = 2; HasMlp = true })) $"a partial circuit, got {edges} edges"
+            for file in [ "circuit.json"; "graph.mib.json" ] do
+                let code, out, err =
+                    runHost [ "evaluate"; "--model"; dir.File "model"; "--circuit"; Path.Combine(dir.File "out", file); "--data"; dir.File "pairs.jsonl"; "--json" ]
+                Expect.equal code 0 err
+                use doc = JsonDocument.Parse out
+                let root = doc.RootElement
+                Expect.equal (root.GetProperty("metric").GetString()) "logit_diff" file
+                Expect.equal (root.GetProperty("edges").GetDouble()) edges file
+                Expect.floatClose { absolute = 1e-6; relative = 0.0 } (root.GetProperty("faithfulness").GetDouble()) expected file
+        }
+        test "evaluate says which format it read" {
+            use dir = new TempDir()
+            let code, _, err = discoverTiny dir 10
+            Expect.equal code 0 err
+            let run file = runHost [ "evaluate"; "--model"; dir.File "model"; "--circuit"; Path.Combine(dir.File "out", file); "--data"; dir.File "pairs.jsonl"; "--ablation"; "zero" ]
+            let code, out, err = run "graph.mib.json"
+            Expect.equal code 0 err
+            Expect.stringContains out "MIB graph JSON" "MIB"
+            let code, out, err = run "circuit.json"
+            Expect.equal code 0 err
+            Expect.stringContains out "PatchDescent circuit.json" "report"
+        }
+        test "evaluate with a malformed circuit file exits 1 naming it" {
+            use dir = new TempDir()
+            writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false
+            File.WriteAllText(dir.File "pairs.jsonl", "{\"clean_ids\": [1, 2], \"corrupted_ids\": [3, 4], \"answer_id\": 5}")
+            File.WriteAllText(dir.File "broken.json", "{\"edges\": [")
+            let code, _, err = runHost [ "evaluate"; "--model"; dir.File "model"; "--circuit"; dir.File "broken.json"; "--data"; dir.File "pairs.jsonl" ]
+            Expect.equal code 1 "exit code"
+            Expect.stringContains err "broken.json" "names the file"
+        }
+        test "discover --seeds runs each seed into its folder and writes every seed pair's overlap and the mean per level" {
+            use dir = new TempDir()
+            writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false
+            File.WriteAllText(dir.File "pairs.jsonl", "{\"clean_ids\": [1, 2, 3], \"corrupted_ids\": [4, 5, 6], \"answer_id\": 7}")
+            let code, _, err =
+                runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "pairs.jsonl"; "--out"; dir.File "out"; "--steps"; "5"; "--seeds"; "1,2,3" ]
+            Expect.equal code 0 err
+            for seed in 1 .. 3 do
+                Expect.isTrue (File.Exists(Path.Combine(dir.File "out", $"seed-{seed}", "circuit.json"))) $"seed {seed}"
+            let lines = File.ReadAllLines(Path.Combine(dir.File "out", "stability.csv"))
+            Expect.equal lines[0] "level,seed_a,seed_b,jaccard" "header"
+            // MIB's ten levels, each with three seed pairs and a mean.
+            Expect.equal lines.Length (1 + 10 * 4) "rows"
+            Expect.equal [ for l in lines[1..4] -> l.Split(',')[1..2] |> String.concat "," ] [ "1,2"; "1,3"; "2,3"; "mean,mean" ] "seed columns"
         }
         test "an unknown option exits 2 naming it" {
             let code, _, err = runHost [ "info"; "--mdl"; "x" ]

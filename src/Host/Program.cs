@@ -9,7 +9,9 @@ const string usage = """
       info          --model DIR                                  check a checkpoint loads; print its card
       generate      --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--tokens N] [--ids] [--device auto|cpu|cuda] [--dtype float32|bfloat16]
       random-model  --out DIR [--shape tiny|gpt2-small] [--seed S]  write a seeded random checkpoint
-      discover      --model DIR --data FILE.jsonl --out DIR [--granularity full|heads] [--steps N] [--seed S] [--batch-size B]
+      discover      --model DIR --data FILE.jsonl --out DIR [--granularity full|heads] [--steps N] [--seed S | --seeds 1,2,3] [--batch-size B]
+      evaluate      --model DIR --circuit FILE --data FILE.jsonl [--ablation patching|zero] [--json]
+                                                                 re-score a circuit.json or MIB graph JSON
       bench         [--quick]                                    print benchmark figures
     """;
 
@@ -22,13 +24,14 @@ try
         return 0;
     }
     var verb = rest[0];
-    var options = new CommandLine(verb, rest.Skip(1), "--ids", "--quick");
+    var options = new CommandLine(verb, rest.Skip(1), "--ids", "--quick", "--json");
     return verb switch
     {
         "info" => Info.Run(options),
         "generate" => Generate.Run(options),
         "random-model" => RandomModel.Run(options),
         "discover" => Discover.Run(options),
+        "evaluate" => Evaluate.Run(options),
         "bench" => Bench.Run(options),
         _ => throw new UsageException($"unknown verb '{verb}'\n{usage}"),
     };

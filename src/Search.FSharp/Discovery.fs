@@ -2,6 +2,7 @@ namespace PatchDescent.Search
 
 open System
 open System.IO
+open System.Text.Json
 open System.Text.RegularExpressions
 open TorchSharp
 open PatchDescent.Model
@@ -12,6 +13,16 @@ type DiscoveryResult =
       Metrics: CircuitScores
       Curve: Curve
       OutDir: string }
+
+type CircuitFileFormat =
+    | Report
+    | Mib
+
+type SavedEvaluation =
+    { Format: CircuitFileFormat
+      Circuit: Circuit
+      Metric: string
+      Scores: CircuitScores }
 
 module Discovery =
     /// Figures as plain invariant text, so run.log and curve.csv read the same on every machine; adding 0 turns
@@ -58,6 +69,26 @@ module Discovery =
             | Ok d -> d
             | Error message -> failwith message
 
+    /// Every batch of the data prepared for the engine with its full-model targets, and its pair count; the tensors
+    /// go into `owned`, which the caller disposes once it is done with the batches.
+    let private prepare (engine: Engine.CompiledEngine) batchSize data (owned: ResizeArray<IDisposable>) =
+        [ for b in Dataset.batches batchSize data ->
+            let clean, corrupted, answers = tokens b.Clean, tokens b.Corrupted, torch.tensor b.Answers
+            let wrongs = b.Wrongs |> Option.map (fun w -> torch.tensor w)
+            let batch = engine.Prepare(clean, Some corrupted, None)
+            let t = Train.withTargets engine batch answers wrongs
+            owned.AddRange [ clean; corrupted; answers; batch; t.FullLogits ]
+            wrongs |> Option.iter owned.Add
+            t, b.Answers.Length ]
+
+    /// The metric and its name in reports: the logit difference needs a wrong answer for every pair.
+    let private metricOf hasWrongs =
+        if hasWrongs then Loss.logitDiffMetric, "logit_diff" else minusCrossEntropy, "minus_cross_entropy"
+
+    let private evaluationsOf engine (metric, _) prepared =
+        [ for (t: PreparedBatchWithTargets), n in prepared ->
+            { Engine = engine; Batch = t.Batch; Answers = t.Answers; Wrongs = t.Wrongs; Metric = metric }, n ]
+
     /// Builds the folder's contents at `temp`, then swaps it in; an old folder is moved aside first, since a
     /// directory cannot be renamed over another.
     let private writeAtomically (outDir: string) (fill: string -> unit) =
@@ -85,24 +116,13 @@ module Discovery =
         use engine = Engine.compile model schedule experiment.Ablation
         let owned = ResizeArray<IDisposable>()
         try
-            let prepared =
-                [ for b in Dataset.batches experiment.BatchSize data ->
-                    let clean, corrupted, answers = tokens b.Clean, tokens b.Corrupted, torch.tensor b.Answers
-                    let wrongs = b.Wrongs |> Option.map (fun w -> torch.tensor w)
-                    let batch = engine.Prepare(clean, Some corrupted, None)
-                    let t = Train.withTargets engine batch answers wrongs
-                    owned.AddRange [ clean; corrupted; answers; batch; t.FullLogits ]
-                    wrongs |> Option.iter owned.Add
-                    t, b.Answers.Length ]
+            let prepared = prepare engine experiment.BatchSize data owned
             let log = ResizeArray<string>()
             let logged (l: StepLog) =
                 log.Add(logLine l)
                 onLog l
             let trained = Train.run experiment.Train engine (List.map fst prepared) logged
-            let metric = if hasWrongs then Loss.logitDiffMetric else minusCrossEntropy
-            let evaluations =
-                [ for t, n in prepared ->
-                    { Engine = engine; Batch = t.Batch; Answers = t.Answers; Wrongs = t.Wrongs; Metric = metric }, n ]
+            let evaluations = evaluationsOf engine (metricOf hasWrongs) prepared
             let scores = trained.Scores
             let edgeCount = Graph.edgeCount shape
             let points =
@@ -132,7 +152,7 @@ module Discovery =
                       "sparsity", printed t.Sparsity; "steps", printed t.Steps; "learning_rate", printed t.LearningRate
                       "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
                       "batch_size", printed experiment.BatchSize; "levels", printed experiment.Levels
-                      "metric", (if hasWrongs then "logit_diff" else "minus_cross_entropy") ]
+                      "metric", snd (metricOf hasWrongs) ]
                   Edges = [ for id in circuit.Edges -> Edge.name (Graph.edge shape id), scores[id] ]
                   Metrics = figures }
             let finalDir = Path.GetFullPath(experiment.OutDir).TrimEnd(Path.DirectorySeparatorChar)
@@ -159,3 +179,52 @@ module Discovery =
     let run experiment onLog =
         use model = Checkpoint.Load experiment.ModelDir
         runOn model experiment onLog
+
+    /// A MIB graph is told from a report by its top-level `cfg`, which `circuit.json` never has.
+    let private isMib (path: string) (text: string) =
+        try
+            use doc = JsonDocument.Parse text
+            let root = doc.RootElement
+            let mutable cfg = Unchecked.defaultof<JsonElement>
+            root.ValueKind = JsonValueKind.Object && root.TryGetProperty("cfg", &cfg)
+        with :? JsonException as e -> failwith $"{path}: not JSON: {e.Message}"
+
+    let private loadCircuit (modelDir: string) shape (path: string) =
+        let text = try File.ReadAllText path with e -> failwith $"{path}: {e.Message}"
+        if isMib path text then
+            match CircuitJson.importMib shape text with
+            | Ok (circuit, _) -> Mib, circuit
+            | Error message -> failwith $"{path}: {message}"
+        else
+            match CircuitJson.readReport path with
+            | Error message -> failwith message
+            | Ok report ->
+                let edges =
+                    [ for name, _ in report.Edges do
+                        match Edge.parse name with
+                        | Ok es -> yield! es
+                        | Error message -> failwith $"{path}: edge '{name}': {message}" ]
+                match edges |> List.tryFind (Graph.contains shape >> not) with
+                | Some e ->
+                    let mlp = if shape.HasMlp then "with MLPs" else "attention only"
+                    failwith $"{path}: edge '{Edge.name e}' is not in the graph of {modelDir} ({shape.Layers} layers, {shape.Heads} heads, {mlp}); was the circuit found on another model?"
+                | None -> Report, Circuit.ofEdges shape edges
+
+    let evaluateSaved modelDir circuitFile data ablation =
+        use model = Checkpoint.Load modelDir
+        let shape = Engine.shapeOf model
+        let format, circuit = loadCircuit modelDir shape circuitFile
+        let pairs = loadData model.Config.VocabSize data
+        let metric = metricOf (pairs.Pairs |> Array.exists (fun p -> p.Wrong.IsSome))
+        let schedule =
+            match Schedule.resolve (Schedule.ofGranularity shape Granularity.Full) with
+            | Ok s -> s
+            | Error e -> failwith e
+        use engine = Engine.compile model schedule ablation
+        let owned = ResizeArray<IDisposable>()
+        try
+            // The figures are means over pairs, so the batch size changes only how much memory a pass takes.
+            let evaluations = evaluationsOf engine metric (prepare engine 16 pairs owned)
+            { Format = format; Circuit = circuit; Metric = snd metric; Scores = scoreAll evaluations circuit }
+        finally
+            for d in owned do d.Dispose()

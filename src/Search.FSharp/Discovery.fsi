@@ -17,6 +17,24 @@ type DiscoveryResult =
       /// The folder the run wrote.
       OutDir: string }
 
+/// The two forms a saved circuit comes in.
+type CircuitFileFormat =
+    /// PatchDescent's `circuit.json` (`CircuitJson.writeReport`); its kept edges are the circuit.
+    | Report
+    /// MIB's graph JSON (`CircuitJson.exportMib`, EAP-IG's `Graph.to_json`); its in_graph edges are the circuit.
+    | Mib
+
+/// A saved circuit scored again on a dataset.
+type SavedEvaluation =
+    { /// The form the file was in.
+      Format: CircuitFileFormat
+      /// The circuit as read, on the model's Full graph; not pruned, so it is scored exactly as saved.
+      Circuit: Circuit
+      /// The metric's name as `circuit.json` records it: `logit_diff` or `minus_cross_entropy`.
+      Metric: string
+      /// The circuit's figures over all pairs, combined as `runOn` combines them.
+      Scores: CircuitScores }
+
 /// Running experiments.
 module Discovery =
     /// Loads `ModelDir` (`Checkpoint.Load`, on the CPU) and runs `runOn` with it, disposing it afterwards.
@@ -34,3 +52,10 @@ module Discovery =
     /// `run.log` (every step log and the final figures), then moves it into place, replacing an old `OutDir`;
     /// on any failure the temporary folder is removed and an old `OutDir` is left as it was.
     val runOn: Gpt2 -> Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult
+    /// Scores a saved circuit on a model and data as `runOn` scores its circuit: the Full graph's `learnAll`
+    /// schedule with the given ablation, the same metric choice, every batch, figures weighted by pairs (so a
+    /// circuit `runOn` wrote, on the run's data and ablation, scores its `circuit.json` figures again). The file is MIB's graph JSON when it is a JSON
+    /// object with a top-level `cfg`, else a `circuit.json`. Every error names the file: one missing or not JSON, a
+    /// malformed report or graph, an edge name that does not parse or that the model's graph lacks; data errors name
+    /// the data file and line.
+    val evaluateSaved: modelDir: string -> circuitFile: string -> data: DataSource -> ablation: Ablation -> SavedEvaluation

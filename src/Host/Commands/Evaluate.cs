@@ -1,0 +1,58 @@
+using System.Text.Json;
+using PatchDescent.Search;
+
+namespace PatchDescent.Host.Commands;
+
+/// <summary>`patchdescent evaluate --model DIR --circuit FILE --data FILE.jsonl [--ablation patching|zero] [--json]`: re-scores a saved circuit.</summary>
+public static class Evaluate
+{
+    /// <summary>Runs the verb: <see cref="Discovery.evaluateSaved"/> on a `circuit.json` or MIB graph, printed as lines or one JSON object.</summary>
+    public static int Run(CommandLine args)
+    {
+        var model = args.Required("--model");
+        var circuitFile = args.Required("--circuit");
+        var data = args.Required("--data");
+        var ablationName = args.Optional("--ablation") ?? "patching";
+        var json = args.Flag("--json");
+        args.CheckAllRead();
+        var ablation = ablationName switch
+        {
+            "patching" => Ablation.Patching,
+            "zero" => Ablation.Zero,
+            _ => throw new UsageException($"evaluate: --ablation '{ablationName}': expected patching or zero"),
+        };
+
+        var result = Discovery.evaluateSaved(model, circuitFile, DataSource.NewJsonlFile(data), ablation);
+        var s = result.Scores;
+        var edges = result.Circuit.Edges.Count;
+        if (json)
+        {
+            Console.WriteLine(JsonObject(edges, result.Metric, s));
+            return 0;
+        }
+        var format = result.Format.IsMib ? "MIB graph JSON" : "PatchDescent circuit.json";
+        Console.WriteLine($"circuit: {circuitFile} ({format}), {edges:N0} edges, {ablationName} ablation");
+        Console.WriteLine($"metric {result.Metric}: circuit {s.Circuit:F4}, full {s.Full:F4}, empty {s.Empty:F4}");
+        Console.WriteLine($"faithfulness {s.Faithfulness:F3}, KL {s.Kl:F4} nats");
+        return 0;
+    }
+
+    /// <summary>The figures as one JSON object; NaN becomes null, since JSON has no NaN.</summary>
+    static string JsonObject(int edges, string metric, CircuitScores s)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("edges", edges);
+            w.WriteString("metric", metric);
+            foreach (var (name, value) in new[] { ("circuit", s.Circuit), ("full", s.Full), ("empty", s.Empty), ("faithfulness", s.Faithfulness), ("kl", s.Kl) })
+            {
+                if (double.IsFinite(value)) w.WriteNumber(name, value);
+                else w.WriteNull(name);
+            }
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+}

@@ -1,0 +1,56 @@
+namespace PatchDescent.Search
+
+open System
+open System.IO
+open PatchDescent.Model
+
+type LevelStability =
+    { Level: float
+      Pairs: (int * int * float) list
+      Mean: float }
+
+module Stability =
+    let jaccard (a: Set<int>) (b: Set<int>) =
+        let union = Set.union a b
+        if union.IsEmpty then 1.0 else float (Set.intersect a b).Count / float union.Count
+
+    let overlaps (levels: float list) (runs: (int * Circuit list) list) =
+        if runs.Length < 2 then invalidArg "runs" $"stability needs at least two runs to compare, got {runs.Length}"
+        for seed, circuits in runs do
+            if circuits.Length <> levels.Length then
+                invalidArg "runs" $"the run of seed {seed} has {circuits.Length} circuits for {levels.Length} levels"
+        let runs = Array.ofList runs
+        [ for i, level in List.indexed levels ->
+            let pairs =
+                [ for a in 0 .. runs.Length - 1 do
+                    for b in a + 1 .. runs.Length - 1 ->
+                        let (seedA, ca), (seedB, cb) = runs[a], runs[b]
+                        seedA, seedB, jaccard ca[i].Edges cb[i].Edges ]
+            { Level = level; Pairs = pairs; Mean = List.averageBy (fun (_, _, j) -> j) pairs } ]
+
+    let private num (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
+
+    let csv (levels: LevelStability list) =
+        [ yield "level,seed_a,seed_b,jaccard"
+          for l in levels do
+              for a, b, j in l.Pairs -> $"{num l.Level},{a},{b},{num j}"
+              yield $"{num l.Level},mean,mean,{num l.Mean}" ]
+
+    let run (experiment: Experiment) (seeds: int list) (onLog: int -> StepLog -> unit) =
+        if seeds.Length < 2 then invalidArg "seeds" $"stability needs at least two seeds, got {seeds.Length}"
+        if List.distinct seeds <> seeds then invalidArg "seeds" $"seeds {seeds} repeat one; each seed is one folder"
+        use model = Checkpoint.Load experiment.ModelDir
+        // Each seed's run moves its folder into place, which needs the parent to exist.
+        Directory.CreateDirectory experiment.OutDir |> ignore
+        let results =
+            [ for seed in seeds ->
+                let e = { experiment with Train = { experiment.Train with Seed = seed }; OutDir = Path.Combine(experiment.OutDir, $"seed-{seed}") }
+                seed, Discovery.runOn model e (onLog seed) ]
+        let circuits (r: DiscoveryResult) =
+            [ for p in r.Curve.Points -> Extract.prune (Extract.topK r.Circuit.Shape r.Scores p.K) ]
+        let levels = overlaps experiment.Levels [ for seed, r in results -> seed, circuits r ]
+        let path = Path.Combine(experiment.OutDir, "stability.csv")
+        let temp = $"{path}.tmp-{Environment.ProcessId}"
+        File.WriteAllLines(temp, csv levels)
+        File.Move(temp, path, true)
+        results, levels
