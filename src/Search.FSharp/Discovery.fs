@@ -105,15 +105,17 @@ module Discovery =
         Directory.Move(temp, outDir)
         if Directory.Exists old then Directory.Delete(old, true)
 
+    /// The engine of a granularity's schedule; a schedule that does not resolve is a bug here, not bad input.
+    let private engineFor (model: Gpt2) granularity ablation =
+        match Schedule.resolve (Schedule.ofGranularity (Engine.shapeOf model) granularity) with
+        | Ok schedule -> Engine.compile model schedule ablation
+        | Error e -> failwith e
+
     let runOn (model: Gpt2) (experiment: Experiment) (onLog: StepLog -> unit) =
         let data = loadData model.Config.VocabSize experiment.Data
         let hasWrongs = data.Pairs |> Array.exists (fun p -> p.Wrong.IsSome)
         let shape = Engine.shapeOf model
-        let schedule =
-            match Schedule.resolve (Schedule.ofGranularity shape experiment.Granularity) with
-            | Ok s -> s
-            | Error e -> failwith e
-        use engine = Engine.compile model schedule experiment.Ablation
+        use engine = engineFor model experiment.Granularity experiment.Ablation
         let owned = ResizeArray<IDisposable>()
         try
             let prepared = prepare engine experiment.BatchSize data owned
@@ -216,11 +218,7 @@ module Discovery =
         let format, circuit = loadCircuit modelDir shape circuitFile
         let pairs = loadData model.Config.VocabSize data
         let metric = metricOf (pairs.Pairs |> Array.exists (fun p -> p.Wrong.IsSome))
-        let schedule =
-            match Schedule.resolve (Schedule.ofGranularity shape Granularity.Full) with
-            | Ok s -> s
-            | Error e -> failwith e
-        use engine = Engine.compile model schedule ablation
+        use engine = engineFor model Granularity.Full ablation
         let owned = ResizeArray<IDisposable>()
         try
             // The figures are means over pairs, so the batch size changes only how much memory a pass takes.
