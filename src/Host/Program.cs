@@ -15,6 +15,13 @@ try
         Invocation.Discover discover => Discover.Run(discover.Item),
         Invocation.Evaluate evaluate => Evaluate.Run(evaluate.Item),
         Invocation.Bench bench => Bench.Run(bench.Item),
+        Invocation.Toy toy => toy.Item switch
+        {
+            ToyRequest.TrainInduction train => TrainInduction.Run(train.Item),
+            ToyRequest.Check check => ToyCheck.Run(check.Item),
+            ToyRequest.Validate validate => ToyValidate.Run(validate.Item),
+            var other => throw new InvalidOperationException($"the host has no command for {other}"),
+        },
         var other => throw new InvalidOperationException($"the host has no command for {other}"),
     };
 }

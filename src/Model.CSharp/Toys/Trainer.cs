@@ -89,6 +89,10 @@ public static class Trainer
         var moments = parameters.Select(p => (M: zeros_like(p).DetachFromDisposeScope(), V: zeros_like(p).DetachFromDisposeScope())).ToList();
         var rng = new Random(options.Seed);
         var clock = Stopwatch.StartNew();
+        // One thread: a seed then gives the same weights whatever the machine's core count, and on a shared machine
+        // two OpenMP threads spinning against other processes made a step 10x slower than one (MODEL.md).
+        var threads = get_num_threads();
+        set_num_threads(1);
         try
         {
             foreach (var p in parameters) p.requires_grad_(true);
@@ -107,11 +111,8 @@ public static class Trainer
         }
         finally
         {
-            foreach (var p in parameters)
-            {
-                p.requires_grad_(false);
-                p.grad?.Dispose();
-            }
+            set_num_threads(threads);
+            foreach (var p in parameters) p.requires_grad_(false);
             foreach (var (m, v) in moments)
             {
                 m.Dispose();
