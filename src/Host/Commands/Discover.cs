@@ -34,7 +34,7 @@ public static class Discover
             },
             experiment.Ablation,
             new TrainSettings(train.Steps, train.LearningRate, train.Gate, train.Loss, train.Sparsity, train.ClipNorm, seed, train.LogEvery),
-            batchSize, experiment.Levels, experiment.OutDir);
+            batchSize, experiment.Levels, experiment.OutDir, experiment.Compute);
 
         // Plain lines, not a redrawn bar: they read the same on a terminal and in a redirected log.
         void Print(StepLog log, string prefix)
