@@ -14,6 +14,9 @@ type DiscoverArguments =
     | [<Unique>] Seed of int
     | [<Unique>] Seeds of list: string
     | [<Unique>] Batch_Size of pairs: int
+    | [<Unique>] Device of DeviceName
+    | [<Unique>] Dtype of DTypeName
+    | Strict_Fp32
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -26,6 +29,9 @@ type DiscoverArguments =
             | Seed _ -> "the seed of one run (default 1)"
             | Seeds _ -> "several seeds, comma-separated: one run each into OUT/seed-N and their overlaps in OUT/stability.csv"
             | Batch_Size _ -> "pairs per batch (default 16)"
+            | Device _ -> "where the model runs (default auto: CUDA when present)"
+            | Dtype _ -> "compute dtype (default float32)"
+            | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
 
 /// What `discover` was asked: the experiment a script would build, and the seeds when several runs are wanted.
 type DiscoverRequest = { Experiment: Experiment; Seeds: int list option }
@@ -50,5 +56,9 @@ module DiscoverArguments =
             { e with
                 Granularity = Choices.granularity (r.GetResult(Granularity, defaultValue = Full))
                 Train = { e.Train with Seed = r.GetResult(Seed, defaultValue = e.Train.Seed) }
-                BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "discover" "--batch-size" 1 }
+                BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "discover" "--batch-size" 1
+                Compute =
+                    { Device = Choices.device (r.GetResult(DiscoverArguments.Device, defaultValue = Auto))
+                      Precision = Choices.precision (r.GetResult(Dtype, defaultValue = DTypeName.Float32))
+                      StrictFp32 = r.Contains Strict_Fp32 } }
         { Experiment = experiment; Seeds = r.TryPostProcessResult(Seeds, seedList) }
