@@ -54,11 +54,13 @@ match target with
     dotnet [ "publish"; "src/Host"; "-c"; configuration; "-o"; "artifacts/patchdescent"; "-nologo" ]
 | "publish-external-libtorch" ->
     // For machines that bring their own libtorch (--libtorch DIR, e.g. a Python environment's torch/lib): the host
-    // and the test program without the bundled CPU natives (see Directory.Build.props).
-    for project, dir in [ "src/Host", "artifacts/patchdescent-external"; "tests", "artifacts/tests-external" ] do
+    // and the test program without the bundled CPU natives (see Directory.Build.props), in one folder so that the
+    // libraries they share travel once.
+    let dir = "artifacts/patchdescent-external"
+    let size () = Directory.GetFiles(Path.Combine(root, dir), "*", SearchOption.AllDirectories) |> Array.sumBy (fun f -> FileInfo(f).Length)
+    for project in [ "src/Host"; "tests" ] do
         dotnet [ "publish"; project; "-c"; configuration; "-p:ExternalLibTorch=true"; "-o"; dir; "-nologo"; "-v"; "minimal" ]
-        let bytes = Directory.GetFiles(Path.Combine(root, dir), "*", SearchOption.AllDirectories) |> Array.sumBy (fun f -> FileInfo(f).Length)
-        printfn "build.fsx: %s: %.1f MB" dir (float bytes / 1e6)
+        printfn "build.fsx: %s after %s: %.1f MB" dir project (float (size ()) / 1e6)
 | "gpu-bundle" ->
     // Everything scripts/gpu-check.sh needs on a GPU machine without .NET: the external-libtorch builds and this
     // machine's .NET runtime as a tarball (dotnet, host/fxr, shared/Microsoft.NETCore.App).
@@ -67,8 +69,8 @@ match target with
         let exe = Process.Start(ProcessStartInfo("bash", [ "-c"; "readlink -f $(command -v dotnet)" ], RedirectStandardOutput = true))
         Path.GetDirectoryName(exe.StandardOutput.ReadToEnd().Trim())
     let runtime = Directory.GetDirectories(Path.Combine(dotnetRoot, "shared", "Microsoft.NETCore.App")) |> Array.max |> Path.GetFileName
-    let tarball = Path.Combine(root, "artifacts", "dotnet-runtime.tar.gz")
-    let info = ProcessStartInfo("tar", [ "-czf"; tarball; "-C"; dotnetRoot; "dotnet"; "host"; $"shared/Microsoft.NETCore.App/{runtime}" ])
+    let tarball = Path.Combine(root, "artifacts", "dotnet-runtime.tar.xz")
+    let info = ProcessStartInfo("tar", [ "-cJf"; tarball; "-C"; dotnetRoot; "dotnet"; "host"; $"shared/Microsoft.NETCore.App/{runtime}" ])
     use p = Process.Start info
     p.WaitForExit()
     if p.ExitCode <> 0 then exit p.ExitCode

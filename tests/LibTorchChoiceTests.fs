@@ -10,11 +10,11 @@ open PatchDescent.Tests.Fixtures
 
 /// The test program built without the bundled libtorch (`dotnet fsi build.fsx publish-external-libtorch`), if built.
 let private externalTests =
-    let path = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../artifacts/tests-external/PatchDescent.Tests.dll"))
+    let path = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../artifacts/patchdescent-external/PatchDescent.Tests.dll"))
     if File.Exists path then Some path else None
 
 let private needsExternalBuild () =
-    skiptest "artifacts/tests-external is not built: run `dotnet fsi build.fsx publish-external-libtorch` to test the external-libtorch path"
+    skiptest "artifacts/patchdescent-external is not built: run `dotnet fsi build.fsx publish-external-libtorch` to test the external-libtorch path"
 
 /// Runs a test program (this one by default) in a fresh process with PATCHDESCENT_LIBTORCH set (unset when empty),
 /// on one small test list; returns exit code, stdout and stderr.
