@@ -143,7 +143,7 @@ public static class CompiledInduction
         s.AppendLine("## Data (task.json)");
         s.AppendLine();
         s.AppendLine($"[BOS, r, r[..m]] for a span r of {MinSpan}-{MaxSpan} distinct non-BOS tokens and 1 <= m < |r|: the prompt ends inside");
-        s.AppendLine("the second copy and the answer is r[m]. Corrupted: the earlier occurrence replaced by tokens outside r.");
+        s.AppendLine("the second copy and the answer is r[m]. Corrupted: [BOS, s, s[..m]] for another span s whose tokens at m - 1 and m differ.");
         s.AppendLine();
         s.AppendLine("## Ground truth");
         s.AppendLine();
@@ -151,9 +151,11 @@ public static class CompiledInduction
         s.AppendLine();
         foreach (var e in CircuitEdges) s.AppendLine($"- `{e}`");
         s.AppendLine();
-        s.AppendLine("Under interchange patching the first two carry nothing: clean and corrupted prompts share their positions,");
-        s.AppendLine("and a0.h0's query and key read positions only. Zero ablation removes the position with the token, so it tests");
-        s.AppendLine("every edge; the acceptance test (`tests/CompiledInductionTests.fs`) and `dotnet fsi build.fsx run` use it.");
+        s.AppendLine("Interchange patching cannot see the first two: clean and corrupted prompts share their positions, and a0.h0's");
+        s.AppendLine("query and key read positions only, so patching them changes nothing. Discovery with patching finds the other");
+        s.AppendLine("five; zero ablation removes the position with the token, and with hard 0/1 coefficients it shows that each of");
+        s.AppendLine("the seven is needed. (Zero ablation gives training no signal on layer 0: LayerNorm undoes any coefficient");
+        s.AppendLine("between 0 and 1 of a receiver whose only sender is the input.) See `tests/CompiledInductionTests.fs`.");
         return s.ToString();
     }
 

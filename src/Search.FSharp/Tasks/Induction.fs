@@ -11,7 +11,7 @@ type Spec = { Vocab: int; Bos: int option; Kind: Kind }
 
 let name = "induction"
 
-let metricName = "answer_logit"
+let metric = Metric.AnswerLogit
 
 let private kinds = "\"repeated-span\""
 

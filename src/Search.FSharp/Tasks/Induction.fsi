@@ -21,7 +21,7 @@ type Spec =
 /// The task's name in task.json and on the command line.
 val name: string
 /// The metric the task is scored with: the logit of the answer token at the prompt's last position.
-val metricName: string
+val metric: PatchDescent.Search.Metric
 /// Parses task.json text, e.g. `{"task": "induction", "kind": "repeated-span", "vocab": 32, "bos": 0,
 /// "min_span": 8, "max_span": 16}`; `source` names the file in errors, which say what is wrong and what is
 /// expected (an unknown kind names the known ones).
