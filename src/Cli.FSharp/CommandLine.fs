@@ -13,6 +13,7 @@ type Verb =
     | [<CliPrefix(CliPrefix.None); SubCommand>] Evaluate of ParseResults<EvaluateArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Bench of ParseResults<BenchArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Doctor of ParseResults<DoctorArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Toy of ParseResults<ToyArguments>
 
     interface IArgParserTemplate with
         member v.Usage =
@@ -24,6 +25,7 @@ type Verb =
             | Evaluate _ -> "re-score a circuit.json or MIB graph JSON"
             | Bench _ -> "print benchmark figures"
             | Doctor _ -> "which libtorch runs, CUDA, the GPUs, and the fix when something is missing"
+            | Toy _ -> "build the small models whose circuits are known"
 
 /// What the user asked the host to do.
 type Invocation =
@@ -36,6 +38,7 @@ type Invocation =
     | Evaluate of EvaluateRequest
     | Bench of BenchRequest
     | Doctor of DoctorRequest
+    | Toy of ToyRequest
 
 /// Parsing command lines.
 module CommandLine =
@@ -56,6 +59,7 @@ module CommandLine =
                 | Verb.Evaluate r -> Evaluate(EvaluateArguments.request r)
                 | Verb.Bench r -> Bench(BenchArguments.request r)
                 | Verb.Doctor r -> Doctor(DoctorArguments.request r)
+                | Verb.Toy r -> Toy(ToyArguments.request r)
             with
             | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText -> Help e.Message
             // The host prefixes "error: " itself.
