@@ -44,6 +44,20 @@ let tests =
             Expect.equal a.Pairs.Length 30 "size"
         }
 
+        test "a task.json of kind trigger makes Tasks.Induction generate trigger pairs" {
+            use dir = new PatchDescent.Tests.Fixtures.TempDir()
+            task.Save dir.Path
+            match Induction.ofModelDir dir.Path with
+            | Ok spec ->
+                Expect.equal spec.Vocab task.Vocab "vocabulary"
+                Expect.equal (Induction.generate spec 12 3).Pairs (TriggerPairs.generate task 12 3).Pairs "the same pairs"
+            | Error e -> failtest e
+            System.IO.File.WriteAllText(dir.File "task.json", """{"task": "induction", "kind": "trigger", "vocab": 8}""")
+            match Induction.ofModelDir dir.Path with
+            | Ok _ -> failtest "a task.json without triggers was accepted"
+            | Error e -> Expect.stringContains e "triggers" "names the missing field"
+        }
+
         test "the metric is the answer logit" {
             Expect.equal (Metric.name TriggerPairs.metric) "answer_logit" "metric"
         }

@@ -155,28 +155,34 @@ public sealed class TriggerTask(int vocab, IReadOnlyList<int> triggers, int seqL
     public static TriggerTask Load(string path)
     {
         if (!File.Exists(path)) throw new ModelFormatException(path, null, "file not found");
+        return Parse(path, File.ReadAllText(path));
+    }
+
+    /// <summary>Parses task.json text of kind "trigger"; <paramref name="source"/> names the file in errors, which name the field.</summary>
+    public static TriggerTask Parse(string source, string text)
+    {
         JsonObject json;
         try
         {
-            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new ModelFormatException(path, null, "is not a JSON object");
+            json = JsonNode.Parse(text) as JsonObject ?? throw new ModelFormatException(source, null, "is not a JSON object");
         }
         catch (JsonException e)
         {
-            throw new ModelFormatException(path, null, $"is not valid JSON: {e.Message}");
+            throw new ModelFormatException(source, null, $"is not valid JSON: {e.Message}");
         }
-        JsonNode Required(string name) => json[name] ?? throw new ModelFormatException(path, name, "required field is missing");
+        JsonNode Required(string name) => json[name] ?? throw new ModelFormatException(source, name, "required field is missing");
         try
         {
             var kind = Required("kind").GetValue<string>();
-            if (kind != "trigger") throw new ModelFormatException(path, "kind", $"is '{kind}'; this reader takes the 'trigger' kind");
+            if (kind != "trigger") throw new ModelFormatException(source, "kind", $"is '{kind}'; this reader takes the 'trigger' kind");
             var triggers = Required("triggers").AsArray().Select(n => n!.GetValue<int>()).ToArray();
             return new TriggerTask(Required("vocab").GetValue<int>(), triggers, Required("seq_len").GetValue<int>(),
                 Required("bigram_seed").GetValue<int>(), Required("bigram_sharpness").GetValue<double>(),
-                Required("trigger_rate").GetValue<double>()).Validate(path);
+                Required("trigger_rate").GetValue<double>()).Validate(source);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
         {
-            throw new ModelFormatException(path, null, $"a field has the wrong type: {e.Message}");
+            throw new ModelFormatException(source, null, $"a field has the wrong type: {e.Message}");
         }
     }
 
