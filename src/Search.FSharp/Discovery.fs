@@ -41,10 +41,6 @@ module Discovery =
         use scope = torch.NewDisposeScope()
         torch.tensor(Array.concat rows).reshape(int64 rows.Length, int64 rows[0].Length).MoveToOuterDisposeScope()
 
-    let private minusCrossEntropy (inputs: LossInputs) =
-        use scope = torch.NewDisposeScope()
-        (-(Loss.evaluate Loss.crossEntropy inputs).Total).MoveToOuterDisposeScope()
-
     /// Scores a circuit on every batch and combines the metrics weighted by pairs; the ratio is taken last, since
     /// a mean of per-batch faithfulness would weigh a batch by how little its full and empty metrics differ.
     let private scoreAll (evaluations: (Evaluation * int) list) circuit =
@@ -81,13 +77,9 @@ module Discovery =
             wrongs |> Option.iter owned.Add
             t, b.Answers.Length ]
 
-    /// The metric and its name in reports: the logit difference needs a wrong answer for every pair.
-    let private metricOf hasWrongs =
-        if hasWrongs then Loss.logitDiffMetric, "logit_diff" else minusCrossEntropy, "minus_cross_entropy"
-
-    let private evaluationsOf engine (metric, _) prepared =
+    let private evaluationsOf engine metric prepared =
         [ for (t: PreparedBatchWithTargets), n in prepared ->
-            { Engine = engine; Batch = t.Batch; Answers = t.Answers; Wrongs = t.Wrongs; Metric = metric }, n ]
+            { Engine = engine; Batch = t.Batch; Answers = t.Answers; Wrongs = t.Wrongs; Metric = Metric.evaluate metric }, n ]
 
     /// Builds the folder's contents at `temp`, then swaps it in; an old folder is moved aside first, since a
     /// directory cannot be renamed over another.
@@ -117,7 +109,7 @@ module Discovery =
 
     let runOn (model: Gpt2) (experiment: Experiment) (onLog: StepLog -> unit) =
         let data = loadData model.Config.VocabSize experiment.Data
-        let hasWrongs = data.Pairs |> Array.exists (fun p -> p.Wrong.IsSome)
+        let metric = experiment.Metric |> Option.defaultWith (fun () -> Metric.defaultFor data)
         let shape = Engine.shapeOf model
         use engine = engineFor model experiment.Granularity experiment.Ablation
         let owned = ResizeArray<IDisposable>()
@@ -127,7 +119,6 @@ module Discovery =
             let logged (l: StepLog) =
                 log.Add(logLine l)
                 onLog l
-            let metric = metricOf hasWrongs
             let evaluations = evaluationsOf engine metric prepared
             let batches = List.map fst prepared
             let edgeCount = Graph.edgeCount shape
@@ -157,9 +148,9 @@ module Discovery =
                       "learning_rate", printed t.LearningRate; "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
                       "circuit", "threshold 0.5, pruned" ],
                     Some (Extract.prune (Extract.threshold shape trained.Scores 0.5))
-                | Eap -> Methods.Eap.scores engine batches (fst metric), [ "circuit", attributionRule ], None
+                | Eap -> Methods.Eap.scores engine batches (Metric.evaluate metric), [ "circuit", attributionRule ], None
                 | EapIg steps ->
-                    Methods.EapIg.scores steps engine batches (fst metric), [ "ig_steps", printed steps; "circuit", attributionRule ], None
+                    Methods.EapIg.scores steps engine batches (Metric.evaluate metric), [ "ig_steps", printed steps; "circuit", attributionRule ], None
                 | Acdc tau ->
                     let r = Methods.Acdc.run tau engine batches
                     log.Add $"acdc trials {r.Trials}  kl {num r.Kl}"
@@ -182,7 +173,7 @@ module Discovery =
                   Hyperparameters =
                     [ "method", Method.name experiment.Method; "ablation", printed experiment.Ablation ]
                     @ settings
-                    @ [ "batch_size", printed experiment.BatchSize; "levels", printed experiment.Levels; "metric", snd metric ]
+                    @ [ "batch_size", printed experiment.BatchSize; "levels", printed experiment.Levels; "metric", Metric.name metric ]
                   Edges = [ for id in circuit.Edges -> Edge.name (Graph.edge shape id), scores[id] ]
                   Metrics = figures }
             let finalDir = Path.GetFullPath(experiment.OutDir).TrimEnd(Path.DirectorySeparatorChar)
@@ -200,6 +191,10 @@ module Discovery =
                     file "curve.csv",
                     [ yield "level,k,edges,fraction,faithfulness,kl"
                       for level, p in points -> String.Join(",", [ num level; string p.K; string p.Edges; num p.Fraction; num p.Faithfulness; num p.Kl ]) ])
+                let drawable = curve.Points |> List.exists (fun p -> p.Fraction > 0.0 && not (Double.IsNaN p.Faithfulness))
+                if drawable then
+                    Plot.faithfulness $"{Path.GetFileName finalDir}: faithfulness against edges" [ Method.name experiment.Method, curve ] (file "curve.png") (file "curve.svg")
+                else log.Add "curve.png and curve.svg not written: no curve point has edges and a finite faithfulness"
                 for name, v in figures do log.Add $"{name} {num v}"
                 File.WriteAllLines(file "run.log", log))
             { Circuit = circuit; Scores = scores; Metrics = metrics; Curve = curve; OutDir = finalDir }
@@ -240,17 +235,17 @@ module Discovery =
                     failwith $"{path}: edge '{Edge.name e}' is not in the graph of {modelDir} ({shape.Layers} layers, {shape.Heads} heads, {mlp}); was the circuit found on another model?"
                 | None -> Report, Circuit.ofEdges shape edges
 
-    let evaluateSaved modelDir circuitFile data ablation =
+    let evaluateSaved modelDir circuitFile data ablation metric =
         use model = Checkpoint.Load modelDir
         let shape = Engine.shapeOf model
         let format, circuit = loadCircuit modelDir shape circuitFile
         let pairs = loadData model.Config.VocabSize data
-        let metric = metricOf (pairs.Pairs |> Array.exists (fun p -> p.Wrong.IsSome))
+        let metric = metric |> Option.defaultWith (fun () -> Metric.defaultFor pairs)
         use engine = engineFor model Granularity.Full ablation
         let owned = ResizeArray<IDisposable>()
         try
             // The figures are means over pairs, so the batch size changes only how much memory a pass takes.
             let evaluations = evaluationsOf engine metric (prepare engine 16 pairs owned)
-            { Format = format; Circuit = circuit; Metric = snd metric; Scores = scoreAll evaluations circuit }
+            { Format = format; Circuit = circuit; Metric = Metric.name metric; Scores = scoreAll evaluations circuit }
         finally
             for d in owned do d.Dispose()

@@ -10,6 +10,7 @@ type Experiment =
       Granularity: Granularity
       Ablation: Ablation
       Method: Method
+      Metric: Metric option
       Train: TrainSettings
       BatchSize: int
       Levels: float list
@@ -27,6 +28,7 @@ module Experiment =
           Granularity = Granularity.Full
           Ablation = Ablation.Patching
           Method = Descent
+          Metric = None
           Train =
             { Steps = 300; LearningRate = 0.1; Gate = Gate.hardConcrete; Loss = Loss.kl
               Sparsity = annealedTarget 300; ClipNorm = None; Seed = 1; LogEvery = 10 }
