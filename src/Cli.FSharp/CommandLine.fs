@@ -11,6 +11,7 @@ type Verb =
     | [<CliPrefix(CliPrefix.None); SubCommand>] Random_Model of ParseResults<RandomModelArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Discover of ParseResults<DiscoverArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Evaluate of ParseResults<EvaluateArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Compare of ParseResults<CompareArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Bench of ParseResults<BenchArguments>
 
     interface IArgParserTemplate with
@@ -19,8 +20,9 @@ type Verb =
             | Info _ -> "check a checkpoint loads; print its card"
             | Generate _ -> "greedy continuation of a prompt"
             | Random_Model _ -> "write a seeded random checkpoint"
-            | Discover _ -> "find a circuit by gradient descent over edge coefficients"
+            | Discover _ -> "find a circuit (gradient descent over edge coefficients, or --method eap, eap-ig, acdc)"
             | Evaluate _ -> "re-score a circuit.json or MIB graph JSON"
+            | Compare _ -> "run several discovery methods on one model and data; a table and one plot of their curves"
             | Bench _ -> "print benchmark figures"
 
 /// What the user asked the host to do.
@@ -32,6 +34,7 @@ type Invocation =
     | RandomModel of RandomModelRequest
     | Discover of DiscoverRequest
     | Evaluate of EvaluateRequest
+    | Compare of CompareRequest
     | Bench of BenchRequest
 
 /// Parsing command lines.
@@ -51,6 +54,7 @@ module CommandLine =
                 | Verb.Random_Model r -> RandomModel(RandomModelArguments.request r)
                 | Verb.Discover r -> Discover(DiscoverArguments.request r)
                 | Verb.Evaluate r -> Evaluate(EvaluateArguments.request r)
+                | Verb.Compare r -> Compare(CompareArguments.request r)
                 | Verb.Bench r -> Bench(BenchArguments.request r)
             with
             | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText -> Help e.Message

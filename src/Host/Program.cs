@@ -14,6 +14,7 @@ try
         Invocation.RandomModel randomModel => RandomModel.Run(randomModel.Item),
         Invocation.Discover discover => Discover.Run(discover.Item),
         Invocation.Evaluate evaluate => Evaluate.Run(evaluate.Item),
+        Invocation.Compare compare => Compare.Run(compare.Item),
         Invocation.Bench bench => Bench.Run(bench.Item),
         var other => throw new InvalidOperationException($"the host has no command for {other}"),
     };
