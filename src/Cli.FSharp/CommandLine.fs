@@ -13,6 +13,7 @@ type Verb =
     | [<CliPrefix(CliPrefix.None); SubCommand>] Evaluate of ParseResults<EvaluateArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Compare of ParseResults<CompareArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Bench of ParseResults<BenchArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Toy of ParseResults<ToyArguments>
 
     interface IArgParserTemplate with
         member v.Usage =
@@ -24,6 +25,7 @@ type Verb =
             | Evaluate _ -> "re-score a circuit.json or MIB graph JSON"
             | Compare _ -> "run several discovery methods on one model and data; a table and one plot of their curves"
             | Bench _ -> "print benchmark figures"
+            | Toy _ -> "build the small models whose circuits are known"
 
 /// What the user asked the host to do.
 type Invocation =
@@ -36,6 +38,7 @@ type Invocation =
     | Evaluate of EvaluateRequest
     | Compare of CompareRequest
     | Bench of BenchRequest
+    | Toy of ToyRequest
 
 /// Parsing command lines.
 module CommandLine =
@@ -56,6 +59,7 @@ module CommandLine =
                 | Verb.Evaluate r -> Evaluate(EvaluateArguments.request r)
                 | Verb.Compare r -> Compare(CompareArguments.request r)
                 | Verb.Bench r -> Bench(BenchArguments.request r)
+                | Verb.Toy r -> Toy(ToyArguments.request r)
             with
             | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText -> Help e.Message
             // The host prefixes "error: " itself.

@@ -16,6 +16,7 @@ try
         Invocation.Evaluate evaluate => Evaluate.Run(evaluate.Item),
         Invocation.Compare compare => Compare.Run(compare.Item),
         Invocation.Bench bench => Bench.Run(bench.Item),
+        Invocation.Toy toy => Toy.Run(toy.Item),
         var other => throw new InvalidOperationException($"the host has no command for {other}"),
     };
 }
