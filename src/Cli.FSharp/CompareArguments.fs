@@ -7,7 +7,9 @@ open PatchDescent.Search
 /// The options of `compare`.
 type CompareArguments =
     | [<Mandatory; Unique>] Model of dir: string
-    | [<Mandatory; Unique>] Data of file: string
+    | [<Unique>] Data of file: string
+    | [<Unique>] Task of TaskName
+    | [<Unique>] Pairs of count: int
     | [<Mandatory; Unique>] Out of dir: string
     | [<Unique>] Methods of list: string
     | [<Unique>] Granularity of GranularityName
@@ -21,7 +23,9 @@ type CompareArguments =
         member a.Usage =
             match a with
             | Model _ -> "a Hugging Face GPT-2 folder"
-            | Data _ -> "clean/corrupted pairs, JSONL (text or token ids, one pair a line)"
+            | Data _ -> "clean/corrupted pairs, JSONL (text or token ids, one pair a line); or --task"
+            | Task _ -> "generate the pairs of a task instead of reading --data, and score with its metric"
+            | Pairs _ -> "how many pairs --task generates (default 128, seeded by --seed)"
             | Out _ -> "the folder: one subfolder per method, comparison.csv, comparison.md, curves.png and curves.svg"
             | Methods _ -> "comma-separated methods to run (default descent,eap,eap-ig,acdc)"
             | Granularity _ -> "the graph: full (the default) or heads"
@@ -44,8 +48,18 @@ module CompareArguments =
             |> Option.defaultValue [ MethodName.Descent; MethodName.Eap; MethodName.Eap_Ig; MethodName.Acdc ]
         if List.distinct names <> names then raise (UsageException "compare: --methods names a method twice")
         let steps = r.GetResult(Steps, defaultValue = 300) |> Choices.atLeast "compare" "--steps" 1
+        let data, metric =
+            match r.TryGetResult Data, r.TryGetResult Task with
+            | Some file, None ->
+                if r.Contains Pairs then raise (UsageException "compare: --pairs counts the pairs of --task; --data reads them all")
+                JsonlFile file, None
+            | None, Some task ->
+                let size = r.GetResult(Pairs, defaultValue = 128) |> Choices.atLeast "compare" "--pairs" 1
+                let pairs, metric = TaskChoice.resolve task (r.GetResult Model) size (r.GetResult(Seed, defaultValue = 1))
+                DataSource.Pairs pairs, Some metric
+            | _ -> raise (UsageException "compare: give --data FILE or --task NAME, one of them")
         let e =
-            Experiment.defaults (r.GetResult Model) (JsonlFile(r.GetResult Data)) (r.GetResult Out)
+            { Experiment.defaults (r.GetResult Model) data (r.GetResult Out) with Metric = metric }
             |> Experiment.withSteps steps
         let experiment =
             { e with
