@@ -13,6 +13,7 @@ type Verb =
     | [<CliPrefix(CliPrefix.None); SubCommand>] Evaluate of ParseResults<EvaluateArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Compare of ParseResults<CompareArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Bench of ParseResults<BenchArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Doctor of ParseResults<DoctorArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Toy of ParseResults<ToyArguments>
 
     interface IArgParserTemplate with
@@ -25,6 +26,7 @@ type Verb =
             | Evaluate _ -> "re-score a circuit.json or MIB graph JSON"
             | Compare _ -> "run several discovery methods on one model and data; a table and one plot of their curves"
             | Bench _ -> "print benchmark figures"
+            | Doctor _ -> "which libtorch runs, CUDA, the GPUs, and the fix when something is missing"
             | Toy _ -> "build the small models whose circuits are known"
 
 /// What the user asked the host to do.
@@ -38,6 +40,7 @@ type Invocation =
     | Evaluate of EvaluateRequest
     | Compare of CompareRequest
     | Bench of BenchRequest
+    | Doctor of DoctorRequest
     | Toy of ToyRequest
 
 /// Parsing command lines.
@@ -59,6 +62,7 @@ module CommandLine =
                 | Verb.Evaluate r -> Evaluate(EvaluateArguments.request r)
                 | Verb.Compare r -> Compare(CompareArguments.request r)
                 | Verb.Bench r -> Bench(BenchArguments.request r)
+                | Verb.Doctor r -> Doctor(DoctorArguments.request r)
                 | Verb.Toy r -> Toy(ToyArguments.request r)
             with
             | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText -> Help e.Message

@@ -19,6 +19,9 @@ type DiscoverArguments =
     | [<Unique>] Method of MethodName
     | [<Unique>] Ig_Steps of steps: int
     | [<Unique>] Acdc_Tau of nats: float
+    | [<Unique>] Device of DeviceName
+    | [<Unique>] Dtype of DTypeName
+    | Strict_Fp32
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -36,6 +39,9 @@ type DiscoverArguments =
             | Method _ -> "how edges are scored: descent (gradient descent, the default), eap, eap-ig or acdc"
             | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
             | Acdc_Tau _ -> "ACDC's threshold: an edge goes when removing it raises KL by less than this, in nats (default 0.01)"
+            | Device _ -> "where the model runs (default auto: CUDA when present)"
+            | Dtype _ -> "compute dtype (default float32)"
+            | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
 
 /// What `discover` was asked: the experiment a script would build, and the seeds when several runs are wanted.
 type DiscoverRequest = { Experiment: Experiment; Seeds: int list option }
@@ -84,7 +90,11 @@ module DiscoverArguments =
                 Granularity = Choices.granularity (r.GetResult(Granularity, defaultValue = Full))
                 Train = { e.Train with Seed = r.GetResult(Seed, defaultValue = e.Train.Seed) }
                 BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "discover" "--batch-size" 1
-                Method = List.exactlyOne (methods "discover" [ r.GetResult(Method, defaultValue = MethodName.Descent) ] (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau)) }
+                Method = List.exactlyOne (methods "discover" [ r.GetResult(Method, defaultValue = MethodName.Descent) ] (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau))
+                Compute =
+                    { Device = Choices.device (r.GetResult(DiscoverArguments.Device, defaultValue = Auto))
+                      Precision = Choices.precision (r.GetResult(Dtype, defaultValue = DTypeName.Float32))
+                      StrictFp32 = r.Contains Strict_Fp32 } }
         if r.Contains Seeds && experiment.Method <> Descent then
             raise (UsageException $"discover: --seeds applies to descent only; {Method.name experiment.Method} is deterministic")
         { Experiment = experiment; Seeds = r.TryPostProcessResult(Seeds, seedList) }

@@ -67,7 +67,8 @@ module Compare =
         if List.distinct names <> names then
             let listed = String.Join(", ", names)
             invalidArg "methods" $"methods {listed} repeat a name; each method writes the folder of its name"
-        use model = Checkpoint.Load experiment.ModelDir
+        let device = Compute.apply experiment.Compute
+        use model = Checkpoint.Load(experiment.ModelDir, device, Compute.dtype experiment.Compute.Precision)
         // Each method's run moves its folder into place, which needs the parent to exist.
         Directory.CreateDirectory experiment.OutDir |> ignore
         let runs =

@@ -19,7 +19,7 @@ type MethodRun =
 
 /// Comparing methods.
 module Compare =
-    /// Loads the model once and runs the experiment once per method, in the order given, each into
+    /// Loads the model once, as `Discovery.run` does (device and dtype from `Compute`), and runs the experiment once per method, in the order given, each into
     /// `OutDir/<Method.name>` (so the names must differ), then writes `comparison.csv`, `comparison.md` (`table`)
     /// and `curves.png` / `curves.svg` (`Plot.faithfulness`, one line per method) into `OutDir`. A method's folder
     /// appears whole or not at all, as `Discovery.runOn` writes it; each table file is written through a temporary
