@@ -106,6 +106,10 @@ module Discovery =
         | Ok schedule -> Engine.compile model schedule ablation
         | Error e -> failwith e
 
+    /// The faithfulness an attribution method's circuit must reach.
+    let private attributionBar = 0.85
+    let private attributionRule = "smallest curve circuit with faithfulness >= 0.85, else the largest"
+
     let runOn (model: Gpt2) (experiment: Experiment) (onLog: StepLog -> unit) =
         let data = loadData model.Config.VocabSize experiment.Data
         let metric = experiment.Metric |> Option.defaultWith (fun () -> Metric.defaultFor data)
@@ -118,39 +122,62 @@ module Discovery =
             let logged (l: StepLog) =
                 log.Add(logLine l)
                 onLog l
-            let trained = Train.run experiment.Train engine (List.map fst prepared) logged
             let evaluations = evaluationsOf engine metric prepared
-            let scores = trained.Scores
+            let batches = List.map fst prepared
             let edgeCount = Graph.edgeCount shape
-            let points =
+            let curveOf scores =
                 [ for level in experiment.Levels ->
                     let k = levelK edgeCount level
                     let circuit = Extract.prune (Extract.topK shape scores k)
                     let s = scoreAll evaluations circuit
-                    level,
+                    level, circuit,
                     { K = k; Edges = Circuit.edgeCount circuit; Fraction = float (Circuit.edgeCount circuit) / float edgeCount
                       Faithfulness = s.Faithfulness; Kl = s.Kl } ]
+            // Each method's own circuit: descent keeps gate scores of at least 0.5, ACDC what it kept; attribution
+            // scores have no natural cut, so theirs is the curve's smallest circuit reaching 85 % faithfulness (the
+            // bar of Hanna et al. 2024), else its largest.
+            let smallestFaithful (levels: (float * Circuit * CurvePoint) list) =
+                let sorted = levels |> List.sortBy (fun (_, _, p) -> p.Edges)
+                match sorted |> List.tryFind (fun (_, _, p) -> p.Faithfulness >= attributionBar) with
+                | Some (_, c, _) -> c
+                | None -> sorted |> List.last |> fun (_, c, _) -> c
+            let scores, settings, ownCircuit =
+                match experiment.Method with
+                | Descent ->
+                    let trained = Train.run experiment.Train engine batches logged
+                    let t = experiment.Train
+                    trained.Scores,
+                    [ "gate", printed t.Gate; "loss", printed t.Loss; "sparsity", printed t.Sparsity; "steps", printed t.Steps
+                      "learning_rate", printed t.LearningRate; "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
+                      "circuit", "threshold 0.5, pruned" ],
+                    Some (Extract.prune (Extract.threshold shape trained.Scores 0.5))
+                | Eap -> Methods.Eap.scores engine batches (Metric.evaluate metric), [ "circuit", attributionRule ], None
+                | EapIg steps ->
+                    Methods.EapIg.scores steps engine batches (Metric.evaluate metric), [ "ig_steps", printed steps; "circuit", attributionRule ], None
+                | Acdc tau ->
+                    let r = Methods.Acdc.run tau engine batches
+                    log.Add $"acdc trials {r.Trials}  kl {num r.Kl}"
+                    r.Scores, [ "acdc_tau", printed tau; "acdc_trials", printed r.Trials; "circuit", "kept by ACDC, not pruned" ], Some r.Circuit
+            let levels = curveOf scores
+            let circuit = ownCircuit |> Option.defaultWith (fun () -> smallestFaithful levels)
+            let points = [ for level, _, p in levels -> level, p ]
             let curve = { Points = List.map snd points; Cpr = Evaluate.cpr (List.map snd points); Cmd = Evaluate.cmd (List.map snd points) }
-            let circuit = Extract.prune (Extract.threshold shape scores 0.5)
             let metrics = scoreAll evaluations circuit
             let figures =
                 [ "edges", float (Circuit.edgeCount circuit); "faithfulness", metrics.Faithfulness; "kl", metrics.Kl
                   "m_circuit", metrics.Circuit; "m_full", metrics.Full; "m_empty", metrics.Empty
                   "cpr", curve.Cpr; "cmd", curve.Cmd ]
-            let t = experiment.Train
             let report =
                 { LibraryVersion = Version.current
                   Model = experiment.ModelDir
                   Task = data.Source
                   Granularity = printed experiment.Granularity
-                  Seed = t.Seed
+                  Seed = experiment.Train.Seed
                   Hyperparameters =
-                    [ "ablation", printed experiment.Ablation; "gate", printed t.Gate; "loss", printed t.Loss
-                      "sparsity", printed t.Sparsity; "steps", printed t.Steps; "learning_rate", printed t.LearningRate
-                      "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
-                      "batch_size", printed experiment.BatchSize; "levels", printed experiment.Levels
-                      "compute", printed experiment.Compute; "device", string model.Device
-                      "metric", Metric.name metric ]
+                    [ "method", Method.name experiment.Method; "ablation", printed experiment.Ablation ]
+                    @ settings
+                    @ [ "batch_size", printed experiment.BatchSize; "levels", printed experiment.Levels
+                        "compute", printed experiment.Compute; "device", string model.Device; "metric", Metric.name metric ]
                   Edges = [ for id in circuit.Edges -> Edge.name (Graph.edge shape id), scores[id] ]
                   Metrics = figures }
             let finalDir = Path.GetFullPath(experiment.OutDir).TrimEnd(Path.DirectorySeparatorChar)
@@ -170,7 +197,7 @@ module Discovery =
                       for level, p in points -> String.Join(",", [ num level; string p.K; string p.Edges; num p.Fraction; num p.Faithfulness; num p.Kl ]) ])
                 let drawable = curve.Points |> List.exists (fun p -> p.Fraction > 0.0 && not (Double.IsNaN p.Faithfulness))
                 if drawable then
-                    Plot.faithfulness $"{Path.GetFileName finalDir}: faithfulness against edges" [ "descent", curve ] (file "curve.png") (file "curve.svg")
+                    Plot.faithfulness $"{Path.GetFileName finalDir}: faithfulness against edges" [ Method.name experiment.Method, curve ] (file "curve.png") (file "curve.svg")
                 else log.Add "curve.png and curve.svg not written: no curve point has edges and a finite faithfulness"
                 for name, v in figures do log.Add $"{name} {num v}"
                 File.WriteAllLines(file "run.log", log))

@@ -6,9 +6,11 @@ open PatchDescent.Model
 
 /// What a run found; the same figures are in the files of `OutDir`.
 type DiscoveryResult =
-    { /// The circuit at threshold 0.5: edges scoring at least 0.5, pruned to input-to-logits paths.
+    { /// The method's circuit: for `Descent` the edges scoring at least 0.5, pruned to input-to-logits paths; for
+      /// `Acdc` the edges ACDC kept; for `Eap` and `EapIg` the curve's circuit of fewest edges whose faithfulness
+      /// reaches 0.85, else its largest.
       Circuit: Circuit
-      /// One score per Full-graph edge id (`TrainResult.Scores`).
+      /// One score per Full-graph edge id: `TrainResult.Scores` for `Descent`, the method's scores otherwise.
       Scores: float[]
       /// The circuit's figures over all pairs (see `Discovery.run` for how batches combine).
       Metrics: CircuitScores
@@ -42,12 +44,13 @@ module Discovery =
     val run: Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult
     /// Runs the experiment on a model already in memory, which stays the caller's; `ModelDir` only names it.
     /// Reads the data with the model's vocabulary size (a load error raises an exception with its message, naming
-    /// the file and line), trains on `Dataset.batches`, scores the edges, and for each level takes the top
+    /// the file and line), scores the edges on `Dataset.batches` with the experiment's method (`Descent` trains;
+    /// `Eap` and `EapIg` attribute the metric; `Acdc` uses KL), and for each level takes the top
     /// round(level * edges) edges (at least 1 for a level above 0), pruned. The metric is the experiment's, or
     /// `Metric.defaultFor` the data.
     /// Pairs of several lengths make several batches: each circuit is scored on every batch and m(C), m(full),
     /// m(empty) and KL are averaged weighted by pairs, faithfulness computed from those averages.
-    /// Writes into a sibling `OutDir.tmp-<pid>` `circuit.json` (`CircuitJson.writeReport`: settings as printed,
+    /// Writes into a sibling `OutDir.tmp-<pid>` `circuit.json` (`CircuitJson.writeReport`: the method and its settings as printed,
     /// kept edges with scores, figures), `graph.mib.json` (`CircuitJson.exportMib` with every score),
     /// `circuit.dot`, `circuit.svg` when Graphviz can draw it (otherwise run.log says why), `curve.csv`, `curve.png`
     /// and `curve.svg` (`Plot.faithfulness`; run.log says when no point could be drawn) and

@@ -15,6 +15,7 @@ type Experiment =
       Data: DataSource
       Granularity: Granularity
       Ablation: Ablation
+      Method: Method
       Metric: Metric option
       Train: TrainSettings
       BatchSize: int
@@ -48,6 +49,7 @@ module Experiment =
           Data = data
           Granularity = Granularity.Full
           Ablation = Ablation.Patching
+          Method = Descent
           Metric = None
           Train =
             { Steps = 300; LearningRate = 0.1; Gate = Gate.hardConcrete; Loss = Loss.kl
