@@ -72,22 +72,28 @@ module Discovery =
     /// Every batch of the data prepared for the engine with its full-model targets, and its pair count; the tensors
     /// go into `owned`, which the caller disposes once it is done with the batches.
     let private prepare (engine: Engine.CompiledEngine) batchSize data (owned: ResizeArray<IDisposable>) =
+        let model = engine.Model
         [ for b in Dataset.batches batchSize data ->
             let clean, corrupted, answers = tokens b.Clean, tokens b.Corrupted, torch.tensor b.Answers
+            let mask = tokens (Dataset.mask b)
             let wrongs = b.Wrongs |> Option.map (fun w -> torch.tensor w)
-            let batch = engine.Prepare(clean, Some corrupted, None)
-            let t = Train.withTargets engine batch answers wrongs
-            owned.AddRange [ clean; corrupted; answers; batch; t.FullLogits ]
-            wrongs |> Option.iter owned.Add
+            let thresholds = b.Thresholds |> Option.map (fun s -> Loss.thresholdWeights s model.Config.VocabSize model.Device)
+            let batch = engine.Prepare(clean, Some corrupted, Some mask)
+            let t = Train.withTargets engine batch answers wrongs thresholds
+            owned.AddRange [ clean; corrupted; mask; answers; batch; t.FullLogits ]
+            for o in [ wrongs; thresholds ] do o |> Option.iter owned.Add
             t, b.Answers.Length ]
 
-    /// The metric and its name in reports: the logit difference needs a wrong answer for every pair.
-    let private metricOf hasWrongs =
-        if hasWrongs then Loss.logitDiffMetric, "logit_diff" else minusCrossEntropy, "minus_cross_entropy"
+    /// The metric and its name in reports: per-pair thresholds make it the probability difference, else wrong
+    /// answers on every pair the logit difference, else minus the cross-entropy.
+    let private metricOf (data: PairDataset) =
+        if data.Pairs |> Array.exists (fun p -> p.Threshold.IsSome) then Loss.pairProbDiffMetric, "prob_diff"
+        elif data.Pairs |> Array.exists (fun p -> p.Wrong.IsSome) then Loss.logitDiffMetric, "logit_diff"
+        else minusCrossEntropy, "minus_cross_entropy"
 
     let private evaluationsOf engine (metric, _) prepared =
         [ for (t: PreparedBatchWithTargets), n in prepared ->
-            { Engine = engine; Batch = t.Batch; Answers = t.Answers; Wrongs = t.Wrongs; Metric = metric }, n ]
+            { Engine = engine; Batch = t.Batch; Answers = t.Answers; Wrongs = t.Wrongs; Thresholds = t.Thresholds; Metric = metric }, n ]
 
     /// Builds the folder's contents at `temp`, then swaps it in; an old folder is moved aside first, since a
     /// directory cannot be renamed over another.
@@ -113,7 +119,6 @@ module Discovery =
 
     let runOn (model: Gpt2) (experiment: Experiment) (onLog: StepLog -> unit) =
         let data = loadData model.Config.VocabSize experiment.Data
-        let hasWrongs = data.Pairs |> Array.exists (fun p -> p.Wrong.IsSome)
         let shape = Engine.shapeOf model
         use engine = engineFor model experiment.Granularity experiment.Ablation
         let owned = ResizeArray<IDisposable>()
@@ -124,7 +129,7 @@ module Discovery =
                 log.Add(logLine l)
                 onLog l
             let trained = Train.run experiment.Train engine (List.map fst prepared) logged
-            let evaluations = evaluationsOf engine (metricOf hasWrongs) prepared
+            let evaluations = evaluationsOf engine (metricOf data) prepared
             let scores = trained.Scores
             let edgeCount = Graph.edgeCount shape
             let points =
@@ -154,7 +159,7 @@ module Discovery =
                       "sparsity", printed t.Sparsity; "steps", printed t.Steps; "learning_rate", printed t.LearningRate
                       "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
                       "batch_size", printed experiment.BatchSize; "levels", printed experiment.Levels
-                      "metric", snd (metricOf hasWrongs) ]
+                      "metric", snd (metricOf data) ]
                   Edges = [ for id in circuit.Edges -> Edge.name (Graph.edge shape id), scores[id] ]
                   Metrics = figures }
             let finalDir = Path.GetFullPath(experiment.OutDir).TrimEnd(Path.DirectorySeparatorChar)
@@ -217,7 +222,7 @@ module Discovery =
         let shape = Engine.shapeOf model
         let format, circuit = loadCircuit modelDir shape circuitFile
         let pairs = loadData model.Config.VocabSize data
-        let metric = metricOf (pairs.Pairs |> Array.exists (fun p -> p.Wrong.IsSome))
+        let metric = metricOf pairs
         use engine = engineFor model Granularity.Full ablation
         let owned = ResizeArray<IDisposable>()
         try

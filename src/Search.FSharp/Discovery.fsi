@@ -30,7 +30,7 @@ type SavedEvaluation =
       Format: CircuitFileFormat
       /// The circuit as read, on the model's Full graph; not pruned, so it is scored exactly as saved.
       Circuit: Circuit
-      /// The metric's name as `circuit.json` records it: `logit_diff` or `minus_cross_entropy`.
+      /// The metric's name as `circuit.json` records it: `prob_diff`, `logit_diff` or `minus_cross_entropy`.
       Metric: string
       /// The circuit's figures over all pairs, combined as `runOn` combines them.
       Scores: CircuitScores }
@@ -42,8 +42,10 @@ module Discovery =
     /// Runs the experiment on a model already in memory, which stays the caller's; `ModelDir` only names it.
     /// Reads the data with the model's vocabulary size (a load error raises an exception with its message, naming
     /// the file and line), trains on `Dataset.batches`, scores the edges, and for each level takes the top
-    /// round(level * edges) edges (at least 1 for a level above 0), pruned. The metric is `Loss.logitDiffMetric`
-    /// when the pairs have wrong answers, else minus the cross-entropy of the answer (higher is better for both).
+    /// round(level * edges) edges (at least 1 for a level above 0), pruned. The metric is `Loss.pairProbDiffMetric`
+    /// when the pairs have threshold sets, else `Loss.logitDiffMetric` when they have wrong answers, else minus the
+    /// cross-entropy of the answer (higher is better for all three). Batches are right-padded (`Dataset.batches`)
+    /// and every metric reads each prompt's last real token.
     /// Pairs of several lengths make several batches: each circuit is scored on every batch and m(C), m(full),
     /// m(empty) and KL are averaged weighted by pairs, faithfulness computed from those averages.
     /// Writes into a sibling `OutDir.tmp-<pid>` `circuit.json` (`CircuitJson.writeReport`: settings as printed,
