@@ -7,7 +7,9 @@ open PatchDescent.Search
 /// The options of `discover`.
 type DiscoverArguments =
     | [<Mandatory; Unique>] Model of dir: string
-    | [<Mandatory; Unique>] Data of file: string
+    | [<Unique>] Data of file: string
+    | [<Unique>] Task of TaskName
+    | [<Unique>] N of pairs: int
     | [<Mandatory; Unique>] Out of dir: string
     | [<Unique>] Granularity of GranularityName
     | [<Unique>] Steps of count: int
@@ -19,7 +21,9 @@ type DiscoverArguments =
         member a.Usage =
             match a with
             | Model _ -> "a Hugging Face GPT-2 folder"
-            | Data _ -> "clean/corrupted pairs, JSONL (text or token ids, one pair a line)"
+            | Data _ -> "clean/corrupted pairs, JSONL (text or token ids, one pair a line); or --task"
+            | Task _ -> "a generated task instead of --data: ioi or greater-than (train split, data seed 1), scored with its metric"
+            | N _ -> "with --task: number of pairs (default 100)"
             | Out _ -> "the folder the run writes; it appears only once the run has succeeded"
             | Granularity _ -> "the graph: full (MLPs and separate q/k/v inputs; the default) or heads"
             | Steps _ -> "training steps (default 300)"
@@ -43,8 +47,9 @@ module DiscoverArguments =
         if r.Contains Seed && r.Contains Seeds then
             raise (UsageException "discover: give --seed for one run or --seeds for several, not both")
         let steps = r.GetResult(Steps, defaultValue = 300) |> Choices.atLeast "discover" "--steps" 1
+        let data, metric = Tasks.source "discover" (r.TryGetResult Data) (r.TryGetResult Task) (r.TryGetResult N) Tasks.defaults.Split
         let e =
-            Experiment.defaults (r.GetResult Model) (JsonlFile(r.GetResult Data)) (r.GetResult Out)
+            { Experiment.defaults (r.GetResult Model) data (r.GetResult Out) with Metric = metric }
             |> Experiment.withSteps steps
         let experiment =
             { e with

@@ -50,4 +50,4 @@ let generate (options: Options) =
                   Wrong = None
                   Threshold = Some { Above = [ for y in year + 1 .. 99 -> yearTokens[y] ]; AtOrBelow = [ for y in 0 .. year -> yearTokens[y] ] } }
     let split = (sprintf "%A" options.Split).ToLowerInvariant()
-    { Source = $"greater-than (n {options.Size}, seed {options.Seed}, {split} split, bos {options.Bos})"; Pairs = pairs.ToArray() }
+    { Source = $"greater-than (n {options.Size}, seed {options.Seed}, {split} split, bos {(string options.Bos).ToLowerInvariant()})"; Pairs = pairs.ToArray() }

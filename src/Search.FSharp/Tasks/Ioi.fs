@@ -108,5 +108,6 @@ let generate (options: Options) =
                 { Clean = encode clean; Corrupted = encode corrupted; Answer = single io; Wrong = Some(single s)
                   Threshold = None }
     let split = (sprintf "%A" options.Split).ToLowerInvariant()
-    { Source = $"ioi (n {options.Size}, seed {options.Seed}, {split} split, %A{options.PromptType}, %A{options.Corruption} corruption, bos {options.Bos})"
+    let lower x = (sprintf "%A" x).ToLowerInvariant()
+    { Source = $"ioi (n {options.Size}, seed {options.Seed}, {split} split, {lower options.PromptType}, {lower options.Corruption} corruption, bos {lower options.Bos})"
       Pairs = pairs.ToArray() }
