@@ -162,7 +162,7 @@ let tests =
             let shape = Gpt2Config(2, 2, 16, 64, Tokenizer.VocabSize, 1e-5)
             writeCheckpoint (dir.File "model") shape (randomHfWeights shape 7) false
             let out = dir.File "out"
-            let code, stdout, err = runHost [ "discover"; "--model"; dir.File "model"; "--task"; "ioi"; "--n"; "8"; "--batch-size"; "8"; "--steps"; "4"; "--out"; out ]
+            let code, stdout, err = runHost [ "discover"; "--model"; dir.File "model"; "--task"; "ioi"; "--pairs"; "8"; "--batch-size"; "8"; "--steps"; "4"; "--out"; out ]
             Expect.equal code 0 err
             Expect.stringContains stdout "faithfulness" "prints the figures"
             for f in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "curve.csv"; "curve.png"; "curve.svg"; "run.log" ] do
@@ -182,7 +182,7 @@ let tests =
                 let file = dir.File $"{name}.mib.json"
                 File.WriteAllText(file, CircuitJson.exportMib circuit None)
                 let code, stdout, err =
-                    runHost [ "evaluate"; "--model"; dir.File "model"; "--circuit"; file; "--task"; "ioi"; "--n"; "8"; "--split"; "train"; "--json" ]
+                    runHost [ "evaluate"; "--model"; dir.File "model"; "--circuit"; file; "--task"; "ioi"; "--pairs"; "8"; "--split"; "train"; "--json" ]
                 Expect.equal code 0 err
                 use doc = JsonDocument.Parse stdout
                 let root = doc.RootElement
@@ -194,7 +194,7 @@ let tests =
             use dir = new TempDir()
             let shape = Gpt2Config(1, 2, 16, 32, Tokenizer.VocabSize, 1e-5)
             writeCheckpoint (dir.File "model") shape (randomHfWeights shape 8) false
-            let code, stdout, err = runHost [ "data"; "greater-than"; "--n"; "6"; "--seed"; "2"; "--out"; dir.File "gt.jsonl" ]
+            let code, stdout, err = runHost [ "data"; "greater-than"; "--pairs"; "6"; "--seed"; "2"; "--out"; dir.File "gt.jsonl" ]
             Expect.equal code 0 err
             Expect.stringContains stdout "prob_diff" "names the metric"
             Expect.equal (Dataset.load (dir.File "gt.jsonl") Tokenizer.VocabSize |> Result.map (fun d -> d.Pairs))

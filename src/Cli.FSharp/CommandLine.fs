@@ -13,6 +13,8 @@ type Verb =
     | [<CliPrefix(CliPrefix.None); SubCommand>] Evaluate of ParseResults<EvaluateArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Bench of ParseResults<BenchArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Data of ParseResults<DataArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Doctor of ParseResults<DoctorArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Toy of ParseResults<ToyArguments>
 
     interface IArgParserTemplate with
         member v.Usage =
@@ -23,7 +25,9 @@ type Verb =
             | Discover _ -> "find a circuit by gradient descent over edge coefficients"
             | Evaluate _ -> "re-score a circuit.json or MIB graph JSON"
             | Bench _ -> "print benchmark figures"
-            | Data _ -> "write a task's generated pairs (ioi, greater-than) as JSONL"
+            | Data _ -> "write a task's generated pairs (ioi, greater-than, induction) as JSONL"
+            | Doctor _ -> "which libtorch runs, CUDA, the GPUs, and the fix when something is missing"
+            | Toy _ -> "build the small models whose circuits are known"
 
 /// What the user asked the host to do.
 type Invocation =
@@ -36,6 +40,8 @@ type Invocation =
     | Evaluate of EvaluateRequest
     | Bench of BenchRequest
     | Data of DataRequest
+    | Doctor of DoctorRequest
+    | Toy of ToyRequest
 
 /// Parsing command lines.
 module CommandLine =
@@ -56,6 +62,8 @@ module CommandLine =
                 | Verb.Evaluate r -> Evaluate(EvaluateArguments.request r)
                 | Verb.Bench r -> Bench(BenchArguments.request r)
                 | Verb.Data r -> Data(DataArguments.request r)
+                | Verb.Doctor r -> Doctor(DoctorArguments.request r)
+                | Verb.Toy r -> Toy(ToyArguments.request r)
             with
             | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText -> Help e.Message
             // The host prefixes "error: " itself.

@@ -9,27 +9,33 @@ type DiscoverArguments =
     | [<Mandatory; Unique>] Model of dir: string
     | [<Unique>] Data of file: string
     | [<Unique>] Task of TaskName
-    | [<Unique>] N of pairs: int
+    | [<Unique>] Pairs of count: int
     | [<Mandatory; Unique>] Out of dir: string
     | [<Unique>] Granularity of GranularityName
     | [<Unique>] Steps of count: int
     | [<Unique>] Seed of int
     | [<Unique>] Seeds of list: string
     | [<Unique>] Batch_Size of pairs: int
+    | [<Unique>] Device of DeviceName
+    | [<Unique>] Dtype of DTypeName
+    | Strict_Fp32
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Model _ -> "a Hugging Face GPT-2 folder"
             | Data _ -> "clean/corrupted pairs, JSONL (text or token ids, one pair a line); or --task"
-            | Task _ -> "a generated task instead of --data: ioi or greater-than (train split, data seed 1), scored with its metric"
-            | N _ -> "with --task: number of pairs (default 100)"
+            | Task _ -> "generate the pairs of a task instead of reading --data (ioi and greater-than: their train split), and score with its metric"
+            | Pairs _ -> "how many pairs --task generates (default 128, seeded by --seed)"
             | Out _ -> "the folder the run writes; it appears only once the run has succeeded"
             | Granularity _ -> "the graph: full (MLPs and separate q/k/v inputs; the default) or heads"
             | Steps _ -> "training steps (default 300)"
             | Seed _ -> "the seed of one run (default 1)"
             | Seeds _ -> "several seeds, comma-separated: one run each into OUT/seed-N and their overlaps in OUT/stability.csv"
             | Batch_Size _ -> "pairs per batch (default 16)"
+            | Device _ -> "where the model runs (default auto: CUDA when present)"
+            | Dtype _ -> "compute dtype (default float32)"
+            | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
 
 /// What `discover` was asked: the experiment a script would build, and the seeds when several runs are wanted.
 type DiscoverRequest = { Experiment: Experiment; Seeds: int list option }
@@ -47,7 +53,17 @@ module DiscoverArguments =
         if r.Contains Seed && r.Contains Seeds then
             raise (UsageException "discover: give --seed for one run or --seeds for several, not both")
         let steps = r.GetResult(Steps, defaultValue = 300) |> Choices.atLeast "discover" "--steps" 1
-        let data, metric = Tasks.source "discover" (r.TryGetResult Data) (r.TryGetResult Task) (r.TryGetResult N) Tasks.defaults.Split
+        let seed = r.GetResult(Seed, defaultValue = 1)
+        let data, metric =
+            match r.TryGetResult Data, r.TryGetResult Task with
+            | Some file, None ->
+                if r.Contains Pairs then raise (UsageException "discover: --pairs counts the pairs of --task; --data reads them all")
+                JsonlFile file, None
+            | None, Some task ->
+                let size = r.GetResult(Pairs, defaultValue = 128) |> Choices.atLeast "discover" "--pairs" 1
+                let pairs, metric = TaskChoice.resolve task (r.GetResult Model) size seed
+                DataSource.Pairs pairs, Some metric
+            | _ -> raise (UsageException "discover: give --data FILE or --task NAME, one of them")
         let e =
             { Experiment.defaults (r.GetResult Model) data (r.GetResult Out) with Metric = metric }
             |> Experiment.withSteps steps
@@ -55,5 +71,9 @@ module DiscoverArguments =
             { e with
                 Granularity = Choices.granularity (r.GetResult(Granularity, defaultValue = Full))
                 Train = { e.Train with Seed = r.GetResult(Seed, defaultValue = e.Train.Seed) }
-                BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "discover" "--batch-size" 1 }
+                BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "discover" "--batch-size" 1
+                Compute =
+                    { Device = Choices.device (r.GetResult(DiscoverArguments.Device, defaultValue = Auto))
+                      Precision = Choices.precision (r.GetResult(Dtype, defaultValue = DTypeName.Float32))
+                      StrictFp32 = r.Contains Strict_Fp32 } }
         { Experiment = experiment; Seeds = r.TryPostProcessResult(Seeds, seedList) }

@@ -10,7 +10,8 @@ type EvaluateArguments =
     | [<Mandatory; Unique>] Circuit of file: string
     | [<Unique>] Data of file: string
     | [<Unique>] Task of TaskName
-    | [<Unique>] N of pairs: int
+    | [<Unique>] Pairs of count: int
+    | [<Unique>] Seed of int
     | [<Unique>] Split of SplitName
     | [<Unique>] Ablation of AblationName
     | Json
@@ -21,9 +22,10 @@ type EvaluateArguments =
             | Model _ -> "a Hugging Face GPT-2 folder"
             | Circuit _ -> "a circuit.json, or an MIB / EAP-IG graph JSON (told by its top-level cfg)"
             | Data _ -> "clean/corrupted pairs, JSONL; or --task"
-            | Task _ -> "a generated task instead of --data: ioi or greater-than (data seed 1), scored with its metric"
-            | N _ -> "with --task: number of pairs (default 100)"
-            | Split _ -> "with --task: test (held-out prompts; the default) or train (discover's)"
+            | Task _ -> "generate the pairs of a task instead of reading --data, and score with its metric"
+            | Pairs _ -> "how many pairs --task generates (default 128)"
+            | Seed _ -> "the seed --task generates with (default 1, as discover's)"
+            | Split _ -> "ioi and greater-than: test (held-out prompts; the default) or train (discover's)"
             | Ablation _ -> "what a removed edge carries (default patching)"
             | Json -> "print one JSON object {edges, metric, circuit, full, empty, faithfulness, kl}"
 
@@ -36,8 +38,23 @@ module EvaluateArguments =
     /// The request the parsed options describe.
     let request (r: ParseResults<EvaluateArguments>) =
         let ablation = r.GetResult(Ablation, defaultValue = Patching)
-        let data, metric = Tasks.source "evaluate" (r.TryGetResult Data) (r.TryGetResult Task) (r.TryGetResult N) (r.GetResult(Split, defaultValue = Test))
-        if r.Contains Split && r.Contains Data then raise (UsageException "evaluate: --split goes with --task; a --data file is used whole")
+        let data, metric =
+            match r.TryGetResult Data, r.TryGetResult Task with
+            | Some file, None ->
+                if r.Contains Pairs || r.Contains Seed || r.Contains Split then
+                    raise (UsageException "evaluate: --pairs, --seed and --split go with --task; --data is read whole")
+                JsonlFile file, None
+            | None, Some task ->
+                // Induction has no held-out split: its default is the only one it has.
+                let split = r.GetResult(Split, defaultValue = (if task = Induction then Train else Test))
+                let settings =
+                    { TaskChoice.defaults with
+                        Size = r.GetResult(Pairs, defaultValue = TaskChoice.defaults.Size) |> Choices.atLeast "evaluate" "--pairs" 1
+                        Seed = r.GetResult(Seed, defaultValue = TaskChoice.defaults.Seed)
+                        Split = split }
+                let pairs, metric = TaskChoice.generate task (r.GetResult Model) (TaskChoice.check "evaluate" task settings)
+                DataSource.Pairs pairs, Some metric
+            | _ -> raise (UsageException "evaluate: give --data FILE or --task NAME, one of them")
         { ModelDir = r.GetResult Model
           CircuitFile = r.GetResult Circuit
           Data = data

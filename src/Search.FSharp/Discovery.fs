@@ -37,9 +37,9 @@ module Discovery =
         let target = l.Target |> Option.map (fun t -> $"target {num t}") |> Option.toList
         String.Join("  ", [ $"step {l.Step}" ] @ terms @ [ $"kept {num l.ExpectedKeptFraction}" ] @ target)
 
-    let private tokens (rows: int64[][]) =
+    let private tokens (device: torch.Device) (rows: int64[][]) =
         use scope = torch.NewDisposeScope()
-        torch.tensor(Array.concat rows).reshape(int64 rows.Length, int64 rows[0].Length).MoveToOuterDisposeScope()
+        torch.tensor(Array.concat rows, device = device).reshape(int64 rows.Length, int64 rows[0].Length).MoveToOuterDisposeScope()
 
     /// Scores a circuit on every batch and combines the metrics weighted by pairs; the ratio is taken last, since
     /// a mean of per-batch faithfulness would weigh a batch by how little its full and empty metrics differ.
@@ -68,12 +68,14 @@ module Discovery =
     /// Every batch of the data prepared for the engine with its full-model targets, and its pair count; the tensors
     /// go into `owned`, which the caller disposes once it is done with the batches.
     let private prepare (engine: Engine.CompiledEngine) batchSize data (owned: ResizeArray<IDisposable>) =
+        // Built on the model's device once, so no training step copies from the host.
         let model = engine.Model
+        let device = model.Device
         [ for b in Dataset.batches batchSize data ->
-            let clean, corrupted, answers = tokens b.Clean, tokens b.Corrupted, torch.tensor b.Answers
-            let mask = tokens (Dataset.mask b)
-            let wrongs = b.Wrongs |> Option.map (fun w -> torch.tensor w)
-            let thresholds = b.Thresholds |> Option.map (fun s -> Loss.thresholdWeights s model.Config.VocabSize model.Device)
+            let clean, corrupted, mask = tokens device b.Clean, tokens device b.Corrupted, tokens device (Dataset.mask b)
+            let answers = torch.tensor(b.Answers, device = device)
+            let wrongs = b.Wrongs |> Option.map (fun w -> torch.tensor(w, device = device))
+            let thresholds = b.Thresholds |> Option.map (fun s -> Loss.thresholdWeights s model.Config.VocabSize device)
             let batch = engine.Prepare(clean, Some corrupted, Some mask)
             let t = Train.withTargets engine batch answers wrongs thresholds
             owned.AddRange [ clean; corrupted; mask; answers; batch; t.FullLogits ]
@@ -149,6 +151,7 @@ module Discovery =
                       "sparsity", printed t.Sparsity; "steps", printed t.Steps; "learning_rate", printed t.LearningRate
                       "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
                       "batch_size", printed experiment.BatchSize; "levels", printed experiment.Levels
+                      "compute", printed experiment.Compute; "device", string model.Device
                       "metric", Metric.name metric ]
                   Edges = [ for id in circuit.Edges -> Edge.name (Graph.edge shape id), scores[id] ]
                   Metrics = figures }
@@ -178,7 +181,8 @@ module Discovery =
             for d in owned do d.Dispose()
 
     let run experiment onLog =
-        use model = Checkpoint.Load experiment.ModelDir
+        let device = Compute.apply experiment.Compute
+        use model = Checkpoint.Load(experiment.ModelDir, device, Compute.dtype experiment.Compute.Precision)
         runOn model experiment onLog
 
     /// A MIB graph is told from a report by its top-level `cfg`, which `circuit.json` never has.

@@ -157,7 +157,7 @@ module Train =
     let run settings (engine: Engine.CompiledEngine) batches onLog =
         check settings engine batches
         let batches = Array.ofList batches
-        use generator = new torch.Generator(uint64 settings.Seed)
+        use generator = new torch.Generator(uint64 settings.Seed, engine.Model.Device)
         let s = initialState settings engine
         try
             for step in 0 .. settings.Steps - 1 do
