@@ -13,7 +13,7 @@ using (Gpt2.Random(config, seed = 1, std = 0.2)) (fun model -> Checkpoint.Save(m
 
 let rng = System.Random 1
 let tokens () = Array.init 8 (fun _ -> rng.Next config.VocabSize)
-let pairs = [| for _ in 1 .. 12 -> { Clean = tokens (); Corrupted = tokens (); Answer = rng.Next config.VocabSize; Wrong = None } |]
+let pairs = [| for _ in 1 .. 12 -> { Clean = tokens (); Corrupted = tokens (); Answer = rng.Next config.VocabSize; Wrong = None; Threshold = None } |]
 Dataset.write (Path.Combine(dir, "pairs.jsonl")) { Source = "random"; Pairs = pairs }
 
 let experiment =

@@ -3,6 +3,7 @@ module PatchDescent.Tests.CommandLineTests
 open Expecto
 open PatchDescent.Cli
 open PatchDescent.Search
+open PatchDescent.Search.Tasks
 
 let private usageError (argv: string list) =
     try
@@ -113,6 +114,43 @@ let tests =
             match CommandLine.parse [| "evaluate"; "--model"; "m"; "--circuit"; "c.json"; "--data"; "d"; "--ablation"; "zero"; "--json" |] with
             | Evaluate e ->
                 Expect.equal (e.Ablation, e.AblationName, e.Json, e.Data) (Ablation.Zero, "zero", true, JsonlFile "d") "evaluate"
+            | other -> failtest $"%A{other}"
+        }
+        test "discover --task ioi --pairs N trains on the IOI generator's train split, seeded by --seed, and scores with the logit difference" {
+            let r = discover [ "--model"; "m"; "--task"; "ioi"; "--pairs"; "20"; "--seed"; "3"; "--out"; "o" ]
+            let expected = Ioi.generate { Ioi.defaults with Size = 20; Seed = 3; Split = Split.Train }
+            Expect.equal r.Experiment.Data (Pairs expected) "data"
+            Expect.equal r.Experiment.Metric (Some Metric.LogitDiff) "metric"
+            Expect.equal r.Experiment.Train.Steps (Experiment.defaults "m" (Pairs expected) "o").Train.Steps "the rest as for --data"
+        }
+        test "evaluate --task greater-than draws the held-out split unless told otherwise, and scores with the per-pair prob_diff" {
+            let evaluate argv =
+                match CommandLine.parse (Array.ofList ([ "evaluate"; "--model"; "m"; "--circuit"; "c.json"; "--task"; "greater-than" ] @ argv)) with
+                | Evaluate e -> e
+                | other -> failtest $"%A{other}"
+            let split s = Pairs(GreaterThan.generate { GreaterThan.defaults with Size = 128; Split = s })
+            Expect.equal ((evaluate []).Data, (evaluate []).Metric) (split Split.Test, Some Metric.PairProbDiff) "test split"
+            Expect.equal (evaluate [ "--split"; "train" ]).Data (split Split.Train) "train split"
+        }
+        test "evaluate takes --data or --task, --pairs/--seed/--split only with --task; data refuses options a task lacks" {
+            let base' = [ "evaluate"; "--model"; "m"; "--circuit"; "c" ]
+            Expect.stringContains (usageError (base' @ [ "--data"; "d"; "--task"; "ioi" ])) "one of them" "both"
+            Expect.stringContains (usageError (base' @ [ "--data"; "d"; "--split"; "test" ])) "go with --task" "--split"
+            Expect.stringContains (usageError (base' @ [ "--task"; "ioi"; "--pairs"; "0" ])) "--pairs" "range"
+            Expect.stringContains (usageError [ "data"; "greater-than"; "--out"; "f"; "--corruption"; "abc" ]) "IOI's" "IOI only"
+            Expect.stringContains (usageError [ "data"; "induction"; "--out"; "f" ]) "--model" "induction needs its model"
+            Expect.stringContains (usageError [ "data"; "ioi"; "--out"; "f"; "--model"; "m" ]) "goes with induction" "ioi needs none"
+        }
+        test "data reads the task, the IOI options and the split" {
+            match CommandLine.parse [| "data"; "ioi"; "--pairs"; "7"; "--seed"; "3"; "--out"; "f.jsonl"; "--split"; "test"; "--corruption"; "s2-io"; "--prompt-type"; "abba"; "--bos" |] with
+            | Invocation.Data d ->
+                Expect.equal d.Task TaskName.Ioi "task"
+                Expect.equal d.Settings { Size = 7; Seed = 3; Split = SplitName.Test; Bos = true; Corruption = Some S2_Io; PromptType = Some Abba } "settings"
+                Expect.equal d.OutFile "f.jsonl" "out"
+            | other -> failtest $"%A{other}"
+            Expect.stringContains (usageError [ "data"; "--out"; "f" ]) "ioi|greater-than" "task missing"
+            match CommandLine.parse [| "data"; "induction"; "--model"; "m"; "--out"; "f.jsonl" |] with
+            | Invocation.Data d -> Expect.equal (d.Task, d.ModelDir) (TaskName.Induction, "m") "induction reads its model's task.json"
             | other -> failtest $"%A{other}"
         }
     ]

@@ -14,7 +14,7 @@ let private setup (dir: TempDir) =
     writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 3) false
     let rng = System.Random 4
     let row () = Array.init 5 (fun _ -> rng.Next 17)
-    let pairs = { Source = "tiny"; Pairs = Array.init 6 (fun i -> { Clean = row (); Corrupted = row (); Answer = i; Wrong = Some(i + 1) }) }
+    let pairs = { Source = "tiny"; Pairs = Array.init 6 (fun i -> { Clean = row (); Corrupted = row (); Answer = i; Wrong = Some(i + 1); Threshold = None }) }
     let e = Experiment.defaults (dir.File "model") (Pairs pairs) (dir.File "cmp") |> Experiment.withSteps 10
     { e with Levels = [ 0.0; 0.1; 0.5; 1.0 ] }
 

@@ -38,10 +38,13 @@ let private faithfulness (model: Gpt2) ablation (data: PairDataset) (circuit: Ci
         [ for b in Dataset.batches 64 data ->
             use clean = tokenTensor (b.Clean |> Array.map (Array.map int))
             use corrupted = tokenTensor (b.Corrupted |> Array.map (Array.map int))
+            use mask = tokenTensor (Dataset.mask b |> Array.map (Array.map int))
             use answers = torch.tensor b.Answers
-            use batch = engine.Prepare(clean, Some corrupted, None)
+            use batch = engine.Prepare(clean, Some corrupted, Some mask)
             let s =
-                Evaluate.run { Engine = engine; Batch = batch; Answers = answers; Wrongs = None; Metric = Metric.evaluate Metric.AnswerLogit } circuit
+                Evaluate.run
+                    { Engine = engine; Batch = batch; Answers = answers; Wrongs = None; Thresholds = None; Metric = Metric.evaluate Metric.AnswerLogit }
+                    circuit
             s, float b.Answers.Length ]
     let mean f = List.sumBy (fun (s, n) -> f s * n) scores / List.sumBy snd scores
     let c, full, empty = mean (fun s -> s.Circuit), mean (fun s -> s.Full), mean (fun s -> s.Empty)
@@ -113,10 +116,11 @@ let tests =
                     [ for b in Dataset.batches 32 data ->
                         let clean = tokenTensor (b.Clean |> Array.map (Array.map int))
                         let corrupted = tokenTensor (b.Corrupted |> Array.map (Array.map int))
+                        let mask = tokenTensor (Dataset.mask b |> Array.map (Array.map int))
                         let answers = torch.tensor b.Answers
-                        let batch = engine.Prepare(clean, Some corrupted, None)
-                        let t = Train.withTargets engine batch answers None
-                        owned.AddRange [ clean; corrupted; answers; batch; t.FullLogits ]
+                        let batch = engine.Prepare(clean, Some corrupted, Some mask)
+                        let t = Train.withTargets engine batch answers None None
+                        owned.AddRange [ clean; corrupted; mask; answers; batch; t.FullLogits ]
                         t ]
                 let settings =
                     { (Experiment.defaults shipped (Pairs data) "unused" |> Experiment.withSteps 400).Train with

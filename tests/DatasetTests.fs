@@ -30,11 +30,12 @@ let private expectError lines (line: int) (fragments: string list) =
 
 let private ids = """{"clean_ids": [1, 2, 3], "corrupted_ids": [4, 5, 6], "answer_id": 7, "wrong_id": 8}"""
 
-/// Pairs of token ids with random lengths; every pair has a wrong answer or none does.
+/// Pairs of token ids with random lengths; every pair has a wrong answer or none does, and a threshold set or none.
 let private pairs =
     gen {
         let token = Gen.choose (0, vocab - 1)
         let! withWrong = Gen.elements [ true; false ]
+        let! withThreshold = Gen.elements [ true; false ]
         let pair =
             gen {
                 let! length = Gen.choose (1, 4)
@@ -42,7 +43,12 @@ let private pairs =
                 let! corrupted = Gen.arrayOfLength length token
                 let! answer = token
                 let! wrong = token
-                return { Clean = clean; Corrupted = corrupted; Answer = answer; Wrong = if withWrong then Some wrong else None }
+                let! above = Gen.listOf token
+                let! atOrBelow = Gen.listOf token
+                return
+                    { Clean = clean; Corrupted = corrupted; Answer = answer
+                      Wrong = (if withWrong then Some wrong else None)
+                      Threshold = if withThreshold then Some { Above = above; AtOrBelow = atOrBelow } else None }
             }
         let! count = Gen.choose (1, 12)
         return! Gen.arrayOfLength count pair
@@ -65,7 +71,7 @@ let tests =
         test "id lines load as given, blank lines are skipped, and wrong is optional" {
             match loadLines [ ""; """{"clean_ids": [1, 2], "corrupted_ids": [3, 4], "answer_id": 5}"""; "   " ] with
             | Error e, _ -> failtest e
-            | Ok d, _ -> Expect.equal d.Pairs [| { Clean = [| 1; 2 |]; Corrupted = [| 3; 4 |]; Answer = 5; Wrong = None } |] "pairs"
+            | Ok d, _ -> Expect.equal d.Pairs [| { Clean = [| 1; 2 |]; Corrupted = [| 3; 4 |]; Answer = 5; Wrong = None; Threshold = None } |] "pairs"
         }
         test "a missing file is named" {
             use dir = new TempDir()
@@ -144,6 +150,44 @@ let tests =
             expectError [ ids; """{"clean_ids": [1], "corrupted_ids": [3], "answer_id": 1}""" ] 2 [ "no wrong answer, but line 1 has one" ]
         }
 
+        test "a text line's threshold sets tokenize each year alone, and the id form loads as given" {
+            let year (y: string) = Tokenizer.Gpt2.Encode y |> Array.exactlyOne
+            match loadLines [ """{"clean": "a b", "corrupted": "c d", "answer": "33", "above": ["33", "34"], "at_or_below": ["32"]}"""
+                              """{"clean_ids": [1], "corrupted_ids": [2], "answer_id": 3, "above_ids": [5, 6], "at_or_below_ids": []}""" ] with
+            | Error e, _ -> failtest e
+            | Ok d, _ ->
+                Expect.equal (d.Pairs |> Array.map (fun p -> p.Threshold))
+                    [| Some { Above = [ year "33"; year "34" ]; AtOrBelow = [ year "32" ] }; Some { Above = [ 5; 6 ]; AtOrBelow = [] } |] "sets"
+        }
+        test "a line with only one side of a threshold names both fields" {
+            expectError [ """{"clean_ids": [1], "corrupted_ids": [2], "answer_id": 3, "above_ids": [5]}""" ] 1
+                [ "only one of \"above_ids\" and \"at_or_below_ids\"" ]
+        }
+        test "a threshold token outside the vocabulary is named with its index" {
+            expectError [ """{"clean_ids": [1], "corrupted_ids": [2], "answer_id": 3, "above_ids": [5], "at_or_below_ids": [4, 60000]}""" ] 1
+                [ "\"at_or_below_ids[1]\" is id 60000, outside the vocabulary" ]
+        }
+        test "a dataset mixing pairs with and without threshold sets names both lines" {
+            expectError [ """{"clean_ids": [1], "corrupted_ids": [2], "answer_id": 3, "above_ids": [5], "at_or_below_ids": [4]}"""
+                          """{"clean_ids": [1], "corrupted_ids": [2], "answer_id": 3}""" ] 2 [ "no threshold set"; "line 1 has one" ]
+        }
+        test "\"bos\": true prepends <|endoftext|> to a text line's prompts and is checked on an id line" {
+            match loadLines [ """{"clean": " Mary", "corrupted": " John", "answer": " Mary", "bos": true}""" ] with
+            | Error e, _ -> failtest e
+            | Ok d, _ -> Expect.equal (d.Pairs[0].Clean, d.Pairs[0].Corrupted) ([| 50256; 5335 |], [| 50256; 1757 |]) "prompts"
+            expectError [ """{"clean_ids": [1, 2], "corrupted_ids": [50256, 2], "answer_id": 3, "bos": true}""" ] 1
+                [ "says \"bos\": true, but its prompts start with ids 1 and 50256" ]
+            expectError [ """{"clean_ids": [1], "corrupted_ids": [2], "answer_id": 3, "bos": 1}""" ] 1 [ "\"bos\" must be true or false" ]
+        }
+        test "write records \"bos\" as the prompts begin" {
+            use dir = new TempDir()
+            let path = dir.File "out.jsonl"
+            let pair first = { Clean = [| first; 7 |]; Corrupted = [| first; 8 |]; Answer = 1; Wrong = None; Threshold = None }
+            Dataset.write path { Source = "x"; Pairs = [| pair 50256; pair 3 |] }
+            let lines = File.ReadAllLines path
+            Expect.stringContains lines[0] "\"bos\": true" "with BOS"
+            Expect.stringContains lines[1] "\"bos\": false" "without"
+        }
         testProperty "write then load gives the same pairs back, and leaves no temporary file" <|
             Prop.forAll pairs (fun ps ->
                 use dir = new TempDir()
@@ -152,29 +196,41 @@ let tests =
                 let files = Directory.GetFiles dir.Path |> Array.map Path.GetFileName
                 Dataset.load path vocab = Ok { Source = path; Pairs = ps } && files = [| "out.jsonl" |])
 
-        testProperty "batches hold each pair once, one length a batch, lengths increasing, dataset order within a length" <|
+        testProperty "batches hold each pair once, sorted by length (dataset order within one), right-padded with 0 to the batch's longest" <|
             Prop.forAll (Arb.fromGen (Gen.zip pairs.Generator (Gen.choose (1, 5)))) (fun (ps, size) ->
                 let batches = Dataset.batches size { Source = "generated"; Pairs = ps }
                 let expected =
                     ps |> List.ofArray |> List.sortBy (fun p -> p.Clean.Length) // stable, unlike Array.sortBy: dataset order within a length
-                    |> Array.ofList |> Array.map (fun p -> Array.map int64 p.Clean, Array.map int64 p.Corrupted, int64 p.Answer, p.Wrong |> Option.map int64)
+                    |> Array.ofList |> Array.map (fun p -> p.Clean, p.Corrupted, p.Answer, p.Wrong, p.Threshold)
+                let unpad (b: PairBatch) i (row: int64[]) =
+                    let real, padding = Array.splitAt b.Lengths[i] row
+                    if padding |> Array.exists ((<>) 0L) then failwith "padding is not 0"
+                    Array.map int real
                 let actual =
                     [| for b in batches do
-                           for i in 0 .. b.Answers.Length - 1 -> b.Clean[i], b.Corrupted[i], b.Answers[i], b.Wrongs |> Option.map (fun w -> w[i]) |]
+                           for i in 0 .. b.Answers.Length - 1 ->
+                               unpad b i b.Clean[i], unpad b i b.Corrupted[i], int b.Answers[i],
+                               b.Wrongs |> Option.map (fun w -> int w[i]), b.Thresholds |> Option.map (fun t -> t[i]) |]
                 let shaped =
                     batches |> List.forall (fun b ->
                         b.Answers.Length >= 1 && b.Answers.Length <= size
+                        && b.Length = Array.max b.Lengths
                         && Array.forall (fun (c: int64[]) -> c.Length = b.Length) (Array.append b.Clean b.Corrupted)
-                        && b.Clean.Length = b.Answers.Length && b.Corrupted.Length = b.Answers.Length)
+                        && b.Clean.Length = b.Answers.Length && b.Corrupted.Length = b.Answers.Length && b.Lengths.Length = b.Answers.Length)
                 (actual = expected && shaped)
                 |> Prop.label $"{batches.Length} batches of at most {size}")
 
-        testProperty "only the last batch of a length is smaller than the batch size" <|
+        testProperty "only the last batch is smaller than the batch size" <|
             Prop.forAll (Arb.fromGen (Gen.zip pairs.Generator (Gen.choose (1, 5)))) (fun (ps, size) ->
-                Dataset.batches size { Source = "generated"; Pairs = ps }
-                |> List.groupBy (fun b -> b.Length)
-                |> List.forall (fun (_, bs) -> bs |> List.take (bs.Length - 1) |> List.forall (fun b -> b.Answers.Length = size)))
+                let batches = Dataset.batches size { Source = "generated"; Pairs = ps }
+                batches |> List.take (batches.Length - 1) |> List.forall (fun b -> b.Answers.Length = size))
 
+        test "the mask is 1 on each pair's real tokens and 0 on its padding" {
+            let pair n = { Clean = Array.create n 7; Corrupted = Array.create n 8; Answer = 1; Wrong = None; Threshold = None }
+            match Dataset.batches 4 { Source = "x"; Pairs = [| pair 3; pair 1; pair 2 |] } with
+            | [ b ] -> Expect.equal (Dataset.mask b) [| [| 1L; 0L; 0L |]; [| 1L; 1L; 0L |]; [| 1L; 1L; 1L |] |] "mask"
+            | bs -> failtest $"{bs.Length} batches"
+        }
         test "a batch size below 1 is refused" {
             Expect.throws (fun () -> Dataset.batches 0 { Source = "x"; Pairs = [||] } |> ignore) "batch size 0"
         }

@@ -25,7 +25,7 @@ let private pairs =
     let rng = Random 8
     let row () = Array.init 5 (fun _ -> rng.Next 13)
     { Source = "planted"
-      Pairs = Array.init 8 (fun _ -> { Clean = row (); Corrupted = row (); Answer = rng.Next 13; Wrong = None }) }
+      Pairs = Array.init 8 (fun _ -> { Clean = row (); Corrupted = row (); Answer = rng.Next 13; Wrong = None; Threshold = None }) }
 
 let private experiment outDir =
     let e = Experiment.defaults "planted-model" (Pairs pairs) outDir

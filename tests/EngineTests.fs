@@ -234,6 +234,57 @@ let tests =
                     let analytic = g[int64 i].item<float>()
                     abs (numeric - analytic) <= 1e-5 * (1.0 + abs numeric)))
 
+        testPropertyWithConfig (quick 20) "a right-padded batch gives each prompt's logits at its real positions and the metric of the prompts run one by one, fast and reference engines" <|
+            Prop.forAll (Arb.fromGen (Gen.zip cases.Generator (Gen.arrayOfLength 3 (Gen.choose (1, 6))))) (fun (case, lengths) ->
+                let case = { case with Ablation = (if case.Ablation = "mean" then "patching" else case.Ablation) }
+                use s = new Setup(case)
+                let c = case.Config
+                let rng = System.Random case.Seed
+                let prompt n = Array.init n (fun _ -> rng.Next c.VocabSize)
+                let pairs =
+                    [| for n in lengths ->
+                        { Clean = prompt n; Corrupted = prompt n; Answer = rng.Next c.VocabSize; Wrong = Some(rng.Next c.VocabSize); Threshold = None } |]
+                let b = List.exactlyOne (Dataset.batches 3 { Source = "padded"; Pairs = pairs })
+                let tensor (rows: int64[][]) = torch.tensor(Array.concat rows).reshape(int64 rows.Length, -1L)
+                use clean = tensor b.Clean
+                use corrupted = tensor b.Corrupted
+                use mask = tensor (Dataset.mask b)
+                use padded = s.Engine.Prepare(clean, Some corrupted, Some mask)
+                use a = s.RandomCoefficients()
+                use fast = s.Engine.Forward(a, padded)
+                use slow = ReferenceEngine.forward s.Model s.Schedule padded.Carried a clean (Some mask)
+                let metric (batch: Engine.PreparedBatch) (logits: torch.Tensor) (answers: int64[]) (wrongs: int64[]) =
+                    use scope = torch.NewDisposeScope()
+                    let last = batch.AtLastPositions logits
+                    let inputs = { Patched = last; Full = last; Answers = torch.tensor answers; Wrongs = Some(torch.tensor wrongs); Thresholds = None; Coefficients = None }
+                    (Loss.logitDiffMetric inputs).item<float32>() |> float
+                let alone =
+                    [ for i in 0 .. 2 ->
+                        use clean1 = tensor [| b.Clean[i][.. b.Lengths[i] - 1] |]
+                        use corrupted1 = tensor [| b.Corrupted[i][.. b.Lengths[i] - 1] |]
+                        use single = s.Engine.Prepare(clean1, Some corrupted1, None)
+                        let fast1 = s.Engine.Forward(a, single)
+                        let slow1 = ReferenceEngine.forward s.Model s.Schedule single.Carried a clean1 None
+                        fast1, slow1, metric single fast1 [| b.Answers[i] |] [| (Option.get b.Wrongs)[i] |] ]
+                let realRows (logits: torch.Tensor) i = logits.narrow(0L, int64 i, 1L).narrow(1L, 0L, int64 b.Lengths[i])
+                let diffs =
+                    [ for i, (fast1, slow1, _) in List.indexed alone -> maxAbsDiff (realRows fast i) fast1, maxAbsDiff (realRows slow i) slow1 ]
+                let expectedMetric = alone |> List.averageBy (fun (_, _, m) -> m)
+                let fastMetric = metric padded fast b.Answers (Option.get b.Wrongs)
+                let slowMetric = metric padded slow b.Answers (Option.get b.Wrongs)
+                for fast1, slow1, _ in alone do
+                    fast1.Dispose()
+                    slow1.Dispose()
+                (diffs |> List.forall (fun (f, r) -> f < 1e-4 && r < 1e-4)
+                 && abs (fastMetric - expectedMetric) < 1e-4 && abs (slowMetric - expectedMetric) < 1e-4)
+                |> Prop.label $"lengths %A{lengths}: logits diffs %A{diffs}, metric {fastMetric} / {slowMetric} vs one by one {expectedMetric}")
+
+        test "a mask that is not right padding is refused" {
+            use s = new Setup({ Config = Gpt2Config(1, 2, 8, 6, 13, 1e-5); Seed = 2; Granularity = Granularity.Full; Ablation = "patching" })
+            use mask = torch.tensor([| 0L; 1L; 1L; 1L; 1L; 1L; 1L; 1L; 1L; 1L |]).reshape(2L, 5L)
+            Expect.throwsC (fun () -> (s.Engine.Prepare(s.Clean, Some s.Corrupted, Some mask) :> System.IDisposable).Dispose())
+                (fun e -> Expect.stringContains e.Message "right padding" "message")
+        }
         test "a backward pass after another recording forward pass on the same batch gives NaN, never a silently wrong gradient" {
             use s = new Setup({ Config = Gpt2Config(1, 2, 8, 6, 13, 1e-5); Seed = 2; Granularity = Granularity.Full; Ablation = "patching" })
             use a = s.RandomCoefficients().requires_grad_(true)

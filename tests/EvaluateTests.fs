@@ -49,7 +49,7 @@ type private Setup(case: Case, ?sameAnswers: bool) =
     member _.Clean = clean
     member _.Corrupted = corrupted
     member _.Evaluation =
-        { Engine = engine; Batch = batch; Answers = answers; Wrongs = Some wrongs; Metric = Loss.logitDiffMetric }
+        { Engine = engine; Batch = batch; Answers = answers; Wrongs = Some wrongs; Thresholds = None; Metric = Loss.logitDiffMetric }
     /// The mean logit difference at the last position, read from plain logits as arrays.
     member _.MetricOf(logits: torch.Tensor) =
         let v, vocab, pos = values logits, int logits.shape[2], int logits.shape[1]

@@ -195,4 +195,52 @@ let tests =
             Expect.equal code 2 "usage error"
             Expect.stringContains err "--mdl" "names the option"
         }
+        test "the full GPT-2 path: discover --task ioi on a random checkpoint with the real vocabulary writes every file, finite losses, full circuit 1 and empty 0" {
+            use dir = new TempDir()
+            // The real 50,257-token vocabulary, so the generated IOI prompts are GPT-2's own token ids.
+            let shape = Gpt2Config(2, 2, 16, 64, Tokenizer.VocabSize, 1e-5)
+            writeCheckpoint (dir.File "model") shape (randomHfWeights shape 7) false
+            let out = dir.File "out"
+            let code, stdout, err = runHost [ "discover"; "--model"; dir.File "model"; "--task"; "ioi"; "--pairs"; "8"; "--batch-size"; "8"; "--steps"; "4"; "--out"; out ]
+            Expect.equal code 0 err
+            Expect.stringContains stdout "faithfulness" "prints the figures"
+            for f in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "curve.csv"; "curve.png"; "curve.svg"; "run.log" ] do
+                Expect.isTrue (File.Exists(Path.Combine(out, f))) f
+            let steps = File.ReadAllLines(Path.Combine(out, "run.log")) |> Array.filter (fun l -> l.StartsWith "step ")
+            Expect.isNonEmpty steps "step lines"
+            for line in steps do
+                let numbers = line.Split("  ") |> Array.map (fun part -> part.Split(' ') |> Array.last |> float)
+                Expect.isTrue (numbers |> Array.forall System.Double.IsFinite) $"finite: {line}"
+            use report = JsonDocument.Parse(File.ReadAllText(Path.Combine(out, "circuit.json")))
+            Expect.stringContains (report.RootElement.ToString()) "logit_diff" "IOI's metric"
+            let curve = File.ReadAllLines(Path.Combine(out, "curve.csv"))
+            Expect.equal (curve |> Array.last |> fun l -> l.Split(',')[4]) "1" "the curve's level 1 keeps every edge: faithfulness 1"
+            // The full and empty circuits, scored again on the same pairs through the host.
+            let graph = { Layers = 2; Heads = 2; HasMlp = true }
+            for name, circuit, expected in [ "full", Circuit.full graph, 1.0; "empty", Circuit.empty graph, 0.0 ] do
+                let file = dir.File $"{name}.mib.json"
+                File.WriteAllText(file, CircuitJson.exportMib circuit None)
+                let code, stdout, err =
+                    runHost [ "evaluate"; "--model"; dir.File "model"; "--circuit"; file; "--task"; "ioi"; "--pairs"; "8"; "--split"; "train"; "--json" ]
+                Expect.equal code 0 err
+                use doc = JsonDocument.Parse stdout
+                let root = doc.RootElement
+                Expect.equal (root.GetProperty("metric").GetString()) "logit_diff" name
+                Expect.isTrue (System.Double.IsFinite(root.GetProperty("full").GetDouble()) && root.GetProperty("full").GetDouble() <> root.GetProperty("empty").GetDouble()) $"{name}: full and empty differ"
+                Expect.floatClose { absolute = 1e-6; relative = 0.0 } (root.GetProperty("faithfulness").GetDouble()) expected name
+        }
+        test "data greater-than writes pairs that discover --data scores with the per-pair prob_diff" {
+            use dir = new TempDir()
+            let shape = Gpt2Config(1, 2, 16, 32, Tokenizer.VocabSize, 1e-5)
+            writeCheckpoint (dir.File "model") shape (randomHfWeights shape 8) false
+            let code, stdout, err = runHost [ "data"; "greater-than"; "--pairs"; "6"; "--seed"; "2"; "--out"; dir.File "gt.jsonl" ]
+            Expect.equal code 0 err
+            Expect.stringContains stdout "prob_diff" "names the metric"
+            Expect.equal (Dataset.load (dir.File "gt.jsonl") Tokenizer.VocabSize |> Result.map (fun d -> d.Pairs))
+                (Ok (Tasks.GreaterThan.generate { Tasks.GreaterThan.defaults with Size = 6; Seed = 2 }).Pairs) "the generator's pairs"
+            let code, _, err = runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "gt.jsonl"; "--steps"; "2"; "--out"; dir.File "out" ]
+            Expect.equal code 0 err
+            use report = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File "out", "circuit.json")))
+            Expect.stringContains (report.RootElement.ToString()) "\"prob_diff\"" "greater-than's metric"
+        }
     ]

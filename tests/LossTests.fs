@@ -20,7 +20,9 @@ type Case =
       Wrongs: int[]
       Coefficients: float[]
       Above: int list
-      AtOrBelow: int list }
+      AtOrBelow: int list
+      /// Each pair's own threshold set, for the per-pair probability difference.
+      PairSets: ThresholdSet[] }
 
 let cases =
     gen {
@@ -38,9 +40,11 @@ let cases =
         let! coefficients = Gen.arrayOfLength count (Gen.choose (0, 1000) |> Gen.map (fun x -> float x / 1000.0))
         let! side = Gen.arrayOfLength vocab (Gen.choose (0, 2))
         let tokensOn s = [ for t in 0 .. vocab - 1 do if side[t] = s then t ]
+        // Lists, not sides: a token may repeat or sit on both sides, which counts it once per listing.
+        let! pairSets = Gen.arrayOfLength batch (Gen.map2 (fun a b -> { Above = a; AtOrBelow = b }) (Gen.listOf token) (Gen.listOf token))
         return
             { Batch = batch; Pos = pos; Vocab = vocab; Patched = patched; Full = full; Answers = answers; Wrongs = wrongs
-              Coefficients = coefficients; Above = tokensOn 1; AtOrBelow = tokensOn 2 }
+              Coefficients = coefficients; Above = tokensOn 1; AtOrBelow = tokensOn 2; PairSets = pairSets }
     }
     |> Arb.fromGen
 
@@ -69,6 +73,11 @@ let handProbDiff c =
         let probs = logSoftmax (lastRow c c.Patched b) |> Array.map exp
         List.sumBy (fun t -> probs[t]) c.Above - List.sumBy (fun t -> probs[t]) c.AtOrBelow))
 
+let handPairProbDiff c =
+    -(meanOverBatch c (fun b ->
+        let probs = logSoftmax (lastRow c c.Patched b) |> Array.map exp
+        List.sumBy (fun t -> probs[t]) c.PairSets[b].Above - List.sumBy (fun t -> probs[t]) c.PairSets[b].AtOrBelow))
+
 let handCrossEntropy c = -(meanOverBatch c (fun b -> (logSoftmax (lastRow c c.Patched b))[c.Answers[b]]))
 
 let private handL1 c = Array.average c.Coefficients
@@ -79,7 +88,8 @@ let logitsOf (c: Case) (flat: float[]) = torch.tensor(flat).reshape(int64 c.Batc
 let idsOf (ids: int[]) = torch.tensor(Array.map int64 ids)
 
 let inputsOf (c: Case) patched coefficients =
-    { Patched = patched; Full = logitsOf c c.Full; Answers = idsOf c.Answers; Wrongs = Some(idsOf c.Wrongs); Coefficients = Some coefficients }
+    { Patched = patched; Full = logitsOf c c.Full; Answers = idsOf c.Answers; Wrongs = Some(idsOf c.Wrongs)
+      Thresholds = Some(Loss.thresholdWeights c.PairSets c.Vocab torch.CPU); Coefficients = Some coefficients }
 
 let private valueOf (loss: Loss) (c: Case) =
     use scope = torch.NewDisposeScope()
@@ -104,6 +114,9 @@ let private matches (loss: Loss) (hand: Case -> float) =
         let expected, actual = hand c, valueOf loss c
         close expected actual |> Prop.label $"hand-written {expected}, evaluated {actual}")
 
+/// Empty threshold sets for n pairs.
+let private noSets n = Array.create n { Above = []; AtOrBelow = [] }
+
 let private messageOf (f: unit -> unit) =
     try
         f ()
@@ -125,6 +138,23 @@ let tests =
             Prop.forAll cases (fun c ->
                 let expected, actual = handProbDiff c, valueOf (Loss.probDiff c.Above c.AtOrBelow) c
                 close expected actual |> Prop.label $"hand-written {expected}, evaluated {actual}")
+        testProperty "the per-pair prob_diff equals minus the mean of each pair's own (probability above - at or below), summed by hand" <|
+            matches Loss.pairProbDiff handPairProbDiff
+        testProperty "the per-pair probability-difference metric is that term without its minus" <|
+            Prop.forAll cases (fun c ->
+                use scope = torch.NewDisposeScope()
+                let metric = (Loss.pairProbDiffMetric (inputsOf c (logitsOf c c.Patched) (torch.tensor c.Coefficients))).item<float>()
+                close -(handPairProbDiff c) metric)
+        test "per-pair prob_diff without threshold weights names what it lacks, and a token outside the vocabulary is named" {
+            use scope = torch.NewDisposeScope()
+            let c = { Batch = 1; Pos = 1; Vocab = 2; Patched = [| 0.0; 1.0 |]; Full = [| 1.0; 0.0 |]; Answers = [| 1 |]; Wrongs = [| 0 |]
+                      Coefficients = [| 0.5 |]; Above = []; AtOrBelow = []; PairSets = [| { Above = [ 1 ]; AtOrBelow = [ 0 ] } |] }
+            let inputs = { inputsOf c (logitsOf c c.Patched) (torch.tensor c.Coefficients) with Thresholds = None }
+            Expect.stringContains (messageOf (fun () -> Loss.evaluate Loss.pairProbDiff inputs |> ignore))
+                "the prob_diff term needs per-pair threshold weights (Thresholds)" "missing"
+            Expect.stringContains (messageOf (fun () -> Loss.thresholdWeights [| { Above = [ 2 ]; AtOrBelow = [] } |] 2 torch.CPU |> ignore))
+                "pair 0's threshold token id 2 is outside the vocabulary [0, 2)" "outside"
+        }
         testProperty "cross_entropy equals minus the mean log-probability of the answer" <| matches Loss.crossEntropy handCrossEntropy
         testProperty "l1 equals the mean coefficient" <| matches Loss.l1 handL1
 
@@ -173,7 +203,7 @@ let tests =
         test "terms are listed once each, by name, unweighted, and the total weighs every occurrence" {
             use scope = torch.NewDisposeScope()
             let c = { Batch = 1; Pos = 1; Vocab = 2; Patched = [| 0.0; 1.0 |]; Full = [| 1.0; 0.0 |]; Answers = [| 1 |]; Wrongs = [| 0 |]
-                      Coefficients = [| 0.25; 0.75 |]; Above = []; AtOrBelow = [] }
+                      Coefficients = [| 0.25; 0.75 |]; Above = []; AtOrBelow = []; PairSets = noSets 1 }
             let value = Loss.evaluate (Loss.l1 + 2.0 * Loss.logitDiff + 4.0 * Loss.l1) (inputsOf c (logitsOf c c.Patched) (torch.tensor c.Coefficients))
             Expect.equal (value.Terms |> List.map fst) [ "l1"; "logit_diff" ] "names"
             Expect.equal (value.Terms |> List.map (fun (_, t) -> t.item<float>())) [ 0.5; -1.0 ] "unweighted values"
@@ -187,7 +217,7 @@ let tests =
         test "logit_diff without wrong ids is an error naming the term and the missing input" {
             use scope = torch.NewDisposeScope()
             let c = { Batch = 1; Pos = 1; Vocab = 2; Patched = [| 0.0; 1.0 |]; Full = [| 1.0; 0.0 |]; Answers = [| 1 |]; Wrongs = [| 0 |]
-                      Coefficients = [| 0.5 |]; Above = []; AtOrBelow = [] }
+                      Coefficients = [| 0.5 |]; Above = []; AtOrBelow = []; PairSets = noSets 1 }
             let inputs = { inputsOf c (logitsOf c c.Patched) (torch.tensor c.Coefficients) with Wrongs = None }
             let message = messageOf (fun () -> Loss.evaluate (Loss.kl + Loss.logitDiff) inputs |> ignore)
             Expect.stringContains message "the logit_diff term needs wrong-answer ids (Wrongs)" "message"
@@ -197,21 +227,21 @@ let tests =
         test "l1 without coefficients is an error naming the term" {
             use scope = torch.NewDisposeScope()
             let c = { Batch = 1; Pos = 1; Vocab = 2; Patched = [| 0.0; 1.0 |]; Full = [| 1.0; 0.0 |]; Answers = [| 1 |]; Wrongs = [| 0 |]
-                      Coefficients = [| 0.5 |]; Above = []; AtOrBelow = [] }
+                      Coefficients = [| 0.5 |]; Above = []; AtOrBelow = []; PairSets = noSets 1 }
             let inputs = { inputsOf c (logitsOf c c.Patched) (torch.tensor c.Coefficients) with Coefficients = None }
             Expect.stringContains (messageOf (fun () -> Loss.evaluate Loss.l1 inputs |> ignore)) "the l1 term needs the coefficients" "message"
         }
         test "answer ids of the wrong count are an error naming the term and the count it needs" {
             use scope = torch.NewDisposeScope()
             let c = { Batch = 2; Pos = 1; Vocab = 2; Patched = [| 0.0; 1.0; 2.0; 3.0 |]; Full = [| 1.0; 0.0; 0.0; 1.0 |]; Answers = [| 1 |]
-                      Wrongs = [| 0; 1 |]; Coefficients = [| 0.5 |]; Above = []; AtOrBelow = [] }
+                      Wrongs = [| 0; 1 |]; Coefficients = [| 0.5 |]; Above = []; AtOrBelow = []; PairSets = noSets 2 }
             let message = messageOf (fun () -> Loss.evaluate Loss.crossEntropy (inputsOf c (logitsOf c c.Patched) (torch.tensor c.Coefficients)) |> ignore)
             Expect.stringContains message "the cross_entropy term needs answer ids [2]" "message"
         }
         test "an empty sum is an error" {
             use scope = torch.NewDisposeScope()
             let c = { Batch = 1; Pos = 1; Vocab = 2; Patched = [| 0.0; 1.0 |]; Full = [| 1.0; 0.0 |]; Answers = [| 1 |]; Wrongs = [| 0 |]
-                      Coefficients = [| 0.5 |]; Above = []; AtOrBelow = [] }
+                      Coefficients = [| 0.5 |]; Above = []; AtOrBelow = []; PairSets = noSets 1 }
             Expect.stringContains (messageOf (fun () -> Loss.evaluate (Sum []) (inputsOf c (logitsOf c c.Patched) (torch.tensor c.Coefficients)) |> ignore))
                 "empty sum" "message"
         }

@@ -16,7 +16,7 @@ let private agrees metric (hand: Case -> float) =
         let expected, actual = hand c, metricOf metric c
         close expected actual |> Prop.label $"hand-written {expected}, evaluated {actual}")
 
-let private pair wrong = { Clean = [| 1; 2 |]; Corrupted = [| 1; 3 |]; Answer = 4; Wrong = wrong }
+let private pair wrong = { Clean = [| 1; 2 |]; Corrupted = [| 1; 3 |]; Answer = 4; Wrong = wrong; Threshold = None }
 
 [<Tests>]
 let tests =
@@ -26,6 +26,8 @@ let tests =
         testProperty "prob_diff is the probability above minus at or below, summed by hand" <|
             Prop.forAll cases (fun c ->
                 close -(handProbDiff c) (metricOf (Metric.ProbDiff { Above = c.Above; AtOrBelow = c.AtOrBelow }) c))
+        testProperty "the per-pair prob_diff is each pair's probability above minus at or below, summed by hand" <|
+            agrees Metric.PairProbDiff (fun c -> -(handPairProbDiff c))
         testProperty "answer_logit is the mean logit of the answer at the last position" <|
             agrees Metric.AnswerLogit (fun c -> meanOverBatch c (fun b -> (lastRow c c.Patched b)[c.Answers[b]]))
         testProperty "minus_cross_entropy is the mean log-probability of the answer" <|
@@ -34,11 +36,13 @@ let tests =
             let data pairs = { Source = "test"; Pairs = pairs }
             Expect.equal (Metric.defaultFor (data [| pair (Some 5); pair (Some 6) |])) Metric.LogitDiff "all wrong answers"
             Expect.equal (Metric.defaultFor (data [| pair (Some 5); pair None |])) Metric.MinusCrossEntropy "one missing"
+            let withSet p = { p with Threshold = Some { Above = [ 7 ]; AtOrBelow = [ 8 ] } }
+            Expect.equal (Metric.defaultFor (data [| withSet (pair (Some 5)); withSet (pair None) |])) Metric.PairProbDiff "threshold sets"
         }
         test "answer_logit names itself when the answers do not match the batch" {
             use scope = torch.NewDisposeScope()
             let logits = torch.zeros(2L, 3L, 5L)
-            let inputs = { Patched = logits; Full = logits; Answers = torch.tensor [| 1L |]; Wrongs = None; Coefficients = None }
+            let inputs = { Patched = logits; Full = logits; Answers = torch.tensor [| 1L |]; Wrongs = None; Thresholds = None; Coefficients = None }
             Expect.throwsC (fun () -> Metric.evaluate Metric.AnswerLogit inputs |> ignore) (fun e ->
                 Expect.stringContains e.Message "answer_logit" "message names the metric")
         }

@@ -33,7 +33,7 @@ type private Setup(seed: int, ?keep: int * int, ?schedule: GraphShape -> Schedul
             let clean, corrupted = tokens (), tokens ()
             let answers = torch.randint(int64 c.VocabSize, [| 4L |], generator = generator)
             let batch = engine.Prepare(clean, Some corrupted, None)
-            let b = Train.withTargets engine batch answers None
+            let b = Train.withTargets engine batch answers None None
             owned.AddRange [ clean; corrupted; answers; batch; b.FullLogits ]
             b ]
     member _.Shape = shape

@@ -13,6 +13,7 @@ type Verb =
     | [<CliPrefix(CliPrefix.None); SubCommand>] Evaluate of ParseResults<EvaluateArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Compare of ParseResults<CompareArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Bench of ParseResults<BenchArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Data of ParseResults<DataArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Doctor of ParseResults<DoctorArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Toy of ParseResults<ToyArguments>
 
@@ -26,6 +27,7 @@ type Verb =
             | Evaluate _ -> "re-score a circuit.json or MIB graph JSON"
             | Compare _ -> "run several discovery methods on one model and data; a table and one plot of their curves"
             | Bench _ -> "print benchmark figures"
+            | Data _ -> "write a task's generated pairs (ioi, greater-than, induction) as JSONL"
             | Doctor _ -> "which libtorch runs, CUDA, the GPUs, and the fix when something is missing"
             | Toy _ -> "build, train and check the small models whose circuits are known"
 
@@ -40,6 +42,7 @@ type Invocation =
     | Evaluate of EvaluateRequest
     | Compare of CompareRequest
     | Bench of BenchRequest
+    | Data of DataRequest
     | Doctor of DoctorRequest
     | Toy of ToyRequest
 
@@ -62,6 +65,7 @@ module CommandLine =
                 | Verb.Evaluate r -> Evaluate(EvaluateArguments.request r)
                 | Verb.Compare r -> Compare(CompareArguments.request r)
                 | Verb.Bench r -> Bench(BenchArguments.request r)
+                | Verb.Data r -> Data(DataArguments.request r)
                 | Verb.Doctor r -> Doctor(DoctorArguments.request r)
                 | Verb.Toy r -> Toy(ToyArguments.request r)
             with

@@ -28,7 +28,7 @@ type DiscoverArguments =
             match a with
             | Model _ -> "a Hugging Face GPT-2 folder"
             | Data _ -> "clean/corrupted pairs, JSONL (text or token ids, one pair a line); or --task"
-            | Task _ -> "generate the pairs of a task instead of reading --data, and score with its metric"
+            | Task _ -> "generate the pairs of a task instead of reading --data (ioi and greater-than: their train split), and score with its metric"
             | Pairs _ -> "how many pairs --task generates (default 128, seeded by --seed)"
             | Out _ -> "the folder the run writes; it appears only once the run has succeeded"
             | Granularity _ -> "the graph: full (MLPs and separate q/k/v inputs; the default) or heads"

@@ -8,7 +8,11 @@ open PatchDescent.Search
 type EvaluateArguments =
     | [<Mandatory; Unique>] Model of dir: string
     | [<Mandatory; Unique>] Circuit of file: string
-    | [<Mandatory; Unique>] Data of file: string
+    | [<Unique>] Data of file: string
+    | [<Unique>] Task of TaskName
+    | [<Unique>] Pairs of count: int
+    | [<Unique>] Seed of int
+    | [<Unique>] Split of SplitName
     | [<Unique>] Ablation of AblationName
     | Json
 
@@ -17,22 +21,44 @@ type EvaluateArguments =
             match a with
             | Model _ -> "a Hugging Face GPT-2 folder"
             | Circuit _ -> "a circuit.json, or an MIB / EAP-IG graph JSON (told by its top-level cfg)"
-            | Data _ -> "clean/corrupted pairs, JSONL"
+            | Data _ -> "clean/corrupted pairs, JSONL; or --task"
+            | Task _ -> "generate the pairs of a task instead of reading --data, and score with its metric"
+            | Pairs _ -> "how many pairs --task generates (default 128)"
+            | Seed _ -> "the seed --task generates with (default 1, as discover's)"
+            | Split _ -> "ioi and greater-than: test (held-out prompts; the default) or train (discover's)"
             | Ablation _ -> "what a removed edge carries (default patching)"
             | Json -> "print one JSON object {edges, metric, circuit, full, empty, faithfulness, kl}"
 
 /// What `evaluate` was asked.
 type EvaluateRequest =
-    { ModelDir: string; CircuitFile: string; Data: DataSource; Ablation: Ablation; AblationName: string; Json: bool }
+    { ModelDir: string; CircuitFile: string; Data: DataSource; Metric: Metric option; Ablation: Ablation; AblationName: string; Json: bool }
 
 /// Reading `evaluate`'s options.
 module EvaluateArguments =
     /// The request the parsed options describe.
     let request (r: ParseResults<EvaluateArguments>) =
         let ablation = r.GetResult(Ablation, defaultValue = Patching)
+        let data, metric =
+            match r.TryGetResult Data, r.TryGetResult Task with
+            | Some file, None ->
+                if r.Contains Pairs || r.Contains Seed || r.Contains Split then
+                    raise (UsageException "evaluate: --pairs, --seed and --split go with --task; --data is read whole")
+                JsonlFile file, None
+            | None, Some task ->
+                // Induction has no held-out split: its default is the only one it has.
+                let split = r.GetResult(Split, defaultValue = (if task = Induction then Train else Test))
+                let settings =
+                    { TaskChoice.defaults with
+                        Size = r.GetResult(Pairs, defaultValue = TaskChoice.defaults.Size) |> Choices.atLeast "evaluate" "--pairs" 1
+                        Seed = r.GetResult(Seed, defaultValue = TaskChoice.defaults.Seed)
+                        Split = split }
+                let pairs, metric = TaskChoice.generate task (r.GetResult Model) (TaskChoice.check "evaluate" task settings)
+                DataSource.Pairs pairs, Some metric
+            | _ -> raise (UsageException "evaluate: give --data FILE or --task NAME, one of them")
         { ModelDir = r.GetResult Model
           CircuitFile = r.GetResult Circuit
-          Data = JsonlFile(r.GetResult Data)
+          Data = data
+          Metric = metric
           Ablation = Choices.ablation ablation
           AblationName = (sprintf "%A" ablation).ToLowerInvariant()
           Json = r.Contains Json }

@@ -32,6 +32,7 @@ try
         Invocation.Evaluate evaluate => Evaluate.Run(evaluate.Item),
         Invocation.Compare compare => Compare.Run(compare.Item),
         Invocation.Bench bench => Bench.Run(bench.Item),
+        Invocation.Data data => Data.Run(data.Item),
         Invocation.Doctor doctor => Doctor.Run(doctor.Item),
         Invocation.Toy toy => Toy.Run(toy.Item),
         var other => throw new InvalidOperationException($"the host has no command for {other}"),

@@ -5,11 +5,20 @@ open System.IO
 open System.Text.Json
 open PatchDescent.Model
 
-type Pair = { Clean: int[]; Corrupted: int[]; Answer: int; Wrong: int option }
+type ThresholdSet = { Above: int list; AtOrBelow: int list }
+
+type Pair = { Clean: int[]; Corrupted: int[]; Answer: int; Wrong: int option; Threshold: ThresholdSet option }
 
 type PairDataset = { Source: string; Pairs: Pair[] }
 
-type PairBatch = { Length: int; Clean: int64[][]; Corrupted: int64[][]; Answers: int64[]; Wrongs: int64[] option }
+type PairBatch =
+    { Length: int
+      Lengths: int[]
+      Clean: int64[][]
+      Corrupted: int64[][]
+      Answers: int64[]
+      Wrongs: int64[] option
+      Thresholds: ThresholdSet[] option }
 
 module Dataset =
     /// Why one line was rejected; `load` adds the file and the line.
@@ -62,6 +71,28 @@ module Dataset =
     let checkToken vocabSize (name: string) id =
         if id < 0 || id >= vocabSize then fail $"\"{name}\" is id {id}, outside the vocabulary [0, {vocabSize})"
 
+    let tokenTexts (v: JsonElement) (name: string) =
+        if v.ValueKind <> JsonValueKind.Array then fail $"\"{name}\" must be an array of single-token strings, found {v.GetRawText()}"
+        v.EnumerateArray() |> Seq.mapi (fun i x -> singleToken x $"{name}[{i}]") |> List.ofSeq
+
+    /// The pair's threshold set from `above`/`at_or_below` (text) or `above_ids`/`at_or_below_ids`, if present.
+    let threshold (o: JsonElement) (isText: bool) =
+        let above, below = if isText then "above", "at_or_below" else "above_ids", "at_or_below_ids"
+        let read name v = if isText then tokenTexts v name else List.ofArray (tokenIds v name)
+        match field o above, field o below with
+        | None, None -> None
+        | Some _, None | None, Some _ ->
+            fail $"has only one of \"{above}\" and \"{below}\"; a probability-difference pair needs both"
+        | Some a, Some b -> Some { Above = read above a; AtOrBelow = read below b }
+
+    /// Whether the line says its prompts begin with `<|endoftext|>` (`"bos": true`); false when absent.
+    let bos (o: JsonElement) =
+        match field o "bos" with
+        | None -> false
+        | Some v when v.ValueKind = JsonValueKind.True -> true
+        | Some v when v.ValueKind = JsonValueKind.False -> false
+        | Some v -> fail $"\"bos\" must be true or false, found {v.GetRawText()}"
+
     let parse vocabSize (line: string) : Pair =
         use doc =
             try JsonDocument.Parse line
@@ -71,18 +102,21 @@ module Dataset =
         let names, pair =
             match field o "clean", field o "clean_ids" with
             | Some clean, _ ->
-                let tokens name v = Tokenizer.Gpt2.Encode(text v name)
+                let prefix = if bos o then [| Tokenizer.EndOfText |] else [||]
+                let tokens name v = Array.append prefix (Tokenizer.Gpt2.Encode(text v name))
                 ("clean", "corrupted", "answer", "wrong"),
                 { Pair.Clean = tokens "clean" clean
                   Corrupted = tokens "corrupted" (required o "corrupted" textForm)
                   Answer = singleToken (required o "answer" textForm) "answer"
-                  Wrong = field o "wrong" |> Option.map (fun w -> singleToken w "wrong") }
+                  Wrong = field o "wrong" |> Option.map (fun w -> singleToken w "wrong")
+                  Threshold = threshold o true }
             | None, Some clean ->
                 ("clean_ids", "corrupted_ids", "answer_id", "wrong_id"),
                 { Pair.Clean = tokenIds clean "clean_ids"
                   Corrupted = tokenIds (required o "corrupted_ids" idForm) "corrupted_ids"
                   Answer = tokenId (required o "answer_id" idForm) "\"answer_id\""
-                  Wrong = field o "wrong_id" |> Option.map (fun w -> tokenId w "\"wrong_id\"") }
+                  Wrong = field o "wrong_id" |> Option.map (fun w -> tokenId w "\"wrong_id\"")
+                  Threshold = threshold o false }
             | None, None -> fail $"lacks the field \"clean\" or \"clean_ids\"; a line is {textForm} or {idForm}"
         let clean, corrupted, answer, wrong = names
         checkPrompt vocabSize clean pair.Clean
@@ -91,6 +125,12 @@ module Dataset =
             fail $"\"{clean}\" has {pair.Clean.Length} tokens and \"{corrupted}\" has {pair.Corrupted.Length}; a pair's prompts need the same token count, since patching aligns them position by position"
         checkToken vocabSize answer pair.Answer
         pair.Wrong |> Option.iter (checkToken vocabSize wrong)
+        pair.Threshold |> Option.iter (fun t ->
+            let above, below = if clean = "clean" then "above", "at_or_below" else "above_ids", "at_or_below_ids"
+            t.Above |> List.iteri (fun i id -> checkToken vocabSize $"{above}[{i}]" id)
+            t.AtOrBelow |> List.iteri (fun i id -> checkToken vocabSize $"{below}[{i}]" id))
+        if clean = "clean_ids" && bos o && (pair.Clean[0] <> Tokenizer.EndOfText || pair.Corrupted[0] <> Tokenizer.EndOfText) then
+            fail $"says \"bos\": true, but its prompts start with ids {pair.Clean[0]} and {pair.Corrupted[0]}, not {Tokenizer.EndOfText} (<|endoftext|>)"
         pair
 
     let load (path: string) (vocabSize: int) : Result<PairDataset, string> =
@@ -107,20 +147,29 @@ module Dataset =
             | Some e -> Error e
             | None ->
                 let lines = parsed |> Array.choose (function Ok p -> Some p | Error _ -> None)
-                let withWrong, without = lines |> Array.partition (fun (_, p) -> p.Wrong.IsSome)
+                // A metric reads the same fields of every pair, so a field is on every line or none.
+                let mixed (has: Pair -> bool) (what: string) =
+                    match lines |> Array.tryFind (snd >> has), lines |> Array.tryFind (snd >> has >> not) with
+                    | Some (first, _), Some (line, _) ->
+                        Some $"{path}:{line}: has no {what}, but line {first} has one; give every pair {what} or none"
+                    | _ -> None
                 if lines.Length = 0 then
                     Error $"{path}: no pairs (the file is empty or only blank lines); write one JSON object a line"
-                elif withWrong.Length > 0 && without.Length > 0 then
-                    let first = fst withWrong[0]
-                    let line = fst without[0]
-                    Error $"{path}:{line}: has no wrong answer, but line {first} has one; give every pair a wrong answer or none"
-                else Ok { Source = path; Pairs = Array.map snd lines }
+                else
+                    match mixed (fun p -> p.Wrong.IsSome) "wrong answer", mixed (fun p -> p.Threshold.IsSome) "threshold set (above/at_or_below)" with
+                    | Some e, _ | None, Some e -> Error e
+                    | None, None -> Ok { Source = path; Pairs = Array.map snd lines }
 
     let write (path: string) (dataset: PairDataset) =
         let ids (a: int[]) = String.Join(", ", a)
         let line (p: Pair) =
             let wrong = p.Wrong |> Option.map (fun w -> $", \"wrong_id\": {w}") |> Option.defaultValue ""
-            $$"""{"clean_ids": [{{ids p.Clean}}], "corrupted_ids": [{{ids p.Corrupted}}], "answer_id": {{p.Answer}}{{wrong}}}"""
+            let threshold =
+                p.Threshold
+                |> Option.map (fun t -> $", \"above_ids\": [{ids (Array.ofList t.Above)}], \"at_or_below_ids\": [{ids (Array.ofList t.AtOrBelow)}]")
+                |> Option.defaultValue ""
+            let bos = if p.Clean[0] = Tokenizer.EndOfText && p.Corrupted[0] = Tokenizer.EndOfText then "true" else "false"
+            $$"""{"clean_ids": [{{ids p.Clean}}], "corrupted_ids": [{{ids p.Corrupted}}], "answer_id": {{p.Answer}}{{wrong}}{{threshold}}, "bos": {{bos}}}"""
         let full = Path.GetFullPath path
         let temp = $"{full}.{Guid.NewGuid():N}.tmp"
         try
@@ -131,11 +180,21 @@ module Dataset =
 
     let batches (batchSize: int) (dataset: PairDataset) : PairBatch list =
         if batchSize < 1 then invalidArg "batchSize" $"a batch needs at least one pair, got batch size {batchSize}"
-        [ for length, pairs in dataset.Pairs |> Array.groupBy (fun p -> p.Clean.Length) |> Array.sortBy fst do
-              for chunk in Array.chunkBySize batchSize pairs ->
-                  let wrongs = chunk |> Array.choose (fun p -> p.Wrong |> Option.map int64)
-                  { PairBatch.Length = length
-                    Clean = chunk |> Array.map (fun p -> Array.map int64 p.Clean)
-                    Corrupted = chunk |> Array.map (fun p -> Array.map int64 p.Corrupted)
-                    Answers = chunk |> Array.map (fun p -> int64 p.Answer)
-                    Wrongs = if wrongs.Length = chunk.Length then Some wrongs else None } ]
+        // List.sortBy is stable, unlike Array.sortBy: pairs of one length keep their dataset order.
+        let sorted = dataset.Pairs |> List.ofArray |> List.sortBy (fun p -> p.Clean.Length) |> Array.ofList
+        [ for chunk in Array.chunkBySize batchSize sorted ->
+              let length = chunk |> Array.map (fun p -> p.Clean.Length) |> Array.max
+              // Padding id 0 is in every vocabulary; attention never reads it, and metrics read the last real token.
+              let padded (ids: int[]) = Array.init length (fun i -> if i < ids.Length then int64 ids[i] else 0L)
+              let wrongs = chunk |> Array.choose (fun p -> p.Wrong |> Option.map int64)
+              let thresholds = chunk |> Array.choose (fun p -> p.Threshold)
+              { PairBatch.Length = length
+                Lengths = chunk |> Array.map (fun p -> p.Clean.Length)
+                Clean = chunk |> Array.map (fun p -> padded p.Clean)
+                Corrupted = chunk |> Array.map (fun p -> padded p.Corrupted)
+                Answers = chunk |> Array.map (fun p -> int64 p.Answer)
+                Wrongs = if wrongs.Length = chunk.Length then Some wrongs else None
+                Thresholds = if thresholds.Length = chunk.Length then Some thresholds else None } ]
+
+    let mask (batch: PairBatch) =
+        batch.Lengths |> Array.map (fun n -> Array.init batch.Length (fun i -> if i < n then 1L else 0L))

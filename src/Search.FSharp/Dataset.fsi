@@ -1,5 +1,12 @@
-/// Clean/corrupted prompt pairs read from JSONL, checked line by line, and grouped into batches of equal length.
+/// Clean/corrupted prompt pairs read from JSONL, checked line by line, and grouped into right-padded batches.
 namespace PatchDescent.Search
+
+/// The tokens of a greater-than style task: which answers count for the model and which against it.
+type ThresholdSet =
+    { /// Token ids whose probability the loss raises (in greater-than, the years above the threshold).
+      Above: int list
+      /// Token ids whose probability the loss lowers (the years at or below the threshold).
+      AtOrBelow: int list }
 
 /// One clean prompt, its corrupted counterpart of the same token count, and the tokens a metric reads.
 type Pair =
@@ -10,7 +17,10 @@ type Pair =
       /// The id of the token the clean prompt should predict next.
       Answer: int
       /// The id of the token a logit difference compares the answer against, if the dataset gives one.
-      Wrong: int option }
+      Wrong: int option
+      /// This pair's tokens for and against, when a probability difference scores it (greater-than: the years
+      /// above and at or below the start year); every pair has one or none does.
+      Threshold: ThresholdSet option }
 
 /// The pairs of one dataset, in file order.
 type PairDataset =
@@ -19,29 +29,39 @@ type PairDataset =
       /// The pairs; every pair has a wrong answer or none does.
       Pairs: Pair[] }
 
-/// Pairs of one token count, as the engine's int64 tensors want them.
+/// Pairs right-padded to one token count, as the engine's int64 tensors want them.
 type PairBatch =
-    { /// The token count of every prompt of the batch.
+    { /// The padded token count of every prompt of the batch: the longest prompt's.
       Length: int
-      /// Clean token ids [pair][position].
+      /// Each pair's real token count [pair]; positions from there to `Length` are padding, which attention masks.
+      Lengths: int[]
+      /// Clean token ids [pair][position], padded with id 0.
       Clean: int64[][]
-      /// Corrupted token ids [pair][position].
+      /// Corrupted token ids [pair][position], padded like the clean ones.
       Corrupted: int64[][]
       /// Answer ids [pair].
       Answers: int64[]
       /// Wrong-answer ids [pair]; None unless every pair of the batch has one.
-      Wrongs: int64[] option }
+      Wrongs: int64[] option
+      /// The pairs' threshold sets [pair]; None unless every pair of the batch has one.
+      Thresholds: ThresholdSet[] option }
 
 /// Reading, writing and batching pair datasets.
 module Dataset =
     /// Reads a JSONL file, one pair a line, blank lines skipped. A line is text,
     /// `{"clean": "...", "corrupted": "...", "answer": " Mary", "wrong": " John"}`, tokenized with GPT-2's tokenizer
     /// (no BOS prepended), or token ids, `{"clean_ids": [...], "corrupted_ids": [...], "answer_id": 5335, "wrong_id": 1757}`;
-    /// `wrong` and `wrong_id` are optional. The error names the file and the 1-based line and says what is wrong.
+    /// `wrong` and `wrong_id` are optional. A probability-difference pair adds `"above": ["33", ...], "at_or_below":
+    /// [...]` (single tokens) or `"above_ids"` and `"at_or_below_ids"`. `"bos": true` records that the prompts begin
+    /// with `<|endoftext|>`: a text line gets it prepended, an id line must start with id 50256. The error names the
+    /// file and the 1-based line and says what is wrong.
     val load: path: string -> vocabSize: int -> Result<PairDataset, string>
-    /// Writes the dataset in the token-id form, through a temporary file renamed into place, so that a reader never
+    /// Writes the dataset in the token-id form (with `"bos"` true when both prompts start with `<|endoftext|>`, else
+    /// false), through a temporary file renamed into place, so that a reader never
     /// sees half a file and `load` gives the same pairs back.
     val write: path: string -> PairDataset -> unit
-    /// Groups pairs of equal token count (no padding yet): lengths in increasing order, and within one length the
-    /// pairs in dataset order, cut into batches of batchSize (the last of a length may be smaller).
+    /// Sorts the pairs by token count (stable: dataset order within a length), cuts them into batches of
+    /// batchSize (the last may be smaller), and right-pads each batch to its longest prompt.
     val batches: batchSize: int -> PairDataset -> PairBatch list
+    /// The attention mask of a batch [pair][position]: 1 on real tokens, 0 on padding.
+    val mask: PairBatch -> int64[][]

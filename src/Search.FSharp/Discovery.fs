@@ -69,20 +69,22 @@ module Discovery =
     /// go into `owned`, which the caller disposes once it is done with the batches.
     let private prepare (engine: Engine.CompiledEngine) batchSize data (owned: ResizeArray<IDisposable>) =
         // Built on the model's device once, so no training step copies from the host.
-        let device = engine.Model.Device
+        let model = engine.Model
+        let device = model.Device
         [ for b in Dataset.batches batchSize data ->
-            let clean, corrupted = tokens device b.Clean, tokens device b.Corrupted
+            let clean, corrupted, mask = tokens device b.Clean, tokens device b.Corrupted, tokens device (Dataset.mask b)
             let answers = torch.tensor(b.Answers, device = device)
             let wrongs = b.Wrongs |> Option.map (fun w -> torch.tensor(w, device = device))
-            let batch = engine.Prepare(clean, Some corrupted, None)
-            let t = Train.withTargets engine batch answers wrongs
-            owned.AddRange [ clean; corrupted; answers; batch; t.FullLogits ]
-            wrongs |> Option.iter owned.Add
+            let thresholds = b.Thresholds |> Option.map (fun s -> Loss.thresholdWeights s model.Config.VocabSize device)
+            let batch = engine.Prepare(clean, Some corrupted, Some mask)
+            let t = Train.withTargets engine batch answers wrongs thresholds
+            owned.AddRange [ clean; corrupted; mask; answers; batch; t.FullLogits ]
+            for o in [ wrongs; thresholds ] do o |> Option.iter owned.Add
             t, b.Answers.Length ]
 
     let private evaluationsOf engine metric prepared =
         [ for (t: PreparedBatchWithTargets), n in prepared ->
-            { Engine = engine; Batch = t.Batch; Answers = t.Answers; Wrongs = t.Wrongs; Metric = Metric.evaluate metric }, n ]
+            { Engine = engine; Batch = t.Batch; Answers = t.Answers; Wrongs = t.Wrongs; Thresholds = t.Thresholds; Metric = Metric.evaluate metric }, n ]
 
     /// Builds the folder's contents at `temp`, then swaps it in; an old folder is moved aside first, since a
     /// directory cannot be renamed over another.

@@ -47,7 +47,8 @@ module Discovery =
     /// the file and line), scores the edges on `Dataset.batches` with the experiment's method (`Descent` trains;
     /// `Eap` and `EapIg` attribute the metric; `Acdc` uses KL), and for each level takes the top
     /// round(level * edges) edges (at least 1 for a level above 0), pruned. The metric is the experiment's, or
-    /// `Metric.defaultFor` the data.
+    /// `Metric.defaultFor` the data. Batches are right-padded
+    /// (`Dataset.batches`) and every metric reads each prompt's last real token.
     /// Pairs of several lengths make several batches: each circuit is scored on every batch and m(C), m(full),
     /// m(empty) and KL are averaged weighted by pairs, faithfulness computed from those averages.
     /// Writes into a sibling `OutDir.tmp-<pid>` `circuit.json` (`CircuitJson.writeReport`: the method and its settings as printed,

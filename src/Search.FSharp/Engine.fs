@@ -6,8 +6,9 @@ open System
 open TorchSharp
 open PatchDescent.Model
 
-/// One batch made ready for the engine: the clean input, what removed edges carry, and the attention mask.
-type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMask: torch.Tensor, ownsCarried: bool, senders: int) =
+/// One batch made ready for the engine: the clean input, what removed edges carry, the attention mask, and where
+/// each prompt's last real token is.
+type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMask: torch.Tensor, lastPositions: torch.Tensor, ownsCarried: bool, senders: int) =
     let newStack () = new DeltaStack(clean.shape[0] * clean.shape[1], senders, clean.shape[2], clean.dtype, clean.device)
     let recording = newStack ()
     // Passes that record no gradient get their own stack, so evaluating between a forward and its backward is safe.
@@ -20,11 +21,20 @@ type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMas
     member _.Carried = carried
     /// True where attention may not look, [batch|1, 1, query, key].
     member _.KeyMask = keyMask
+    /// The position of each prompt's last real token, [batch] int64 (the last position when the batch has no mask).
+    member _.LastPositions = lastPositions
+    /// Logits [batch, pos, vocab] at each prompt's last real token, as [batch, 1, vocab]: what losses and metrics
+    /// read in a padded batch. Differentiable.
+    member _.AtLastPositions(logits: torch.Tensor) : torch.Tensor =
+        use scope = torch.NewDisposeScope()
+        let index = lastPositions.view(-1L, 1L, 1L).expand(logits.shape[0], 1L, logits.shape[2])
+        logits.gather(1L, index).MoveToOuterDisposeScope()
 
     interface IDisposable with
         member _.Dispose() =
             clean.Dispose()
             keyMask.Dispose()
+            lastPositions.Dispose()
             (recording :> IDisposable).Dispose()
             if scratch.IsValueCreated then (scratch.Value :> IDisposable).Dispose()
             if ownsCarried then (carried :> IDisposable).Dispose()
@@ -98,9 +108,20 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
         if resolved.ParamCount = 0 then fixedValue.alias()
         else torch.where(isParam, coefficients.``to``(dtype).index_select(0L, paramIndex), fixedValue)
 
-    /// Readies a batch: clean tokens [batch, pos], corrupted tokens of the same shape (needed for patching), optional mask [batch, pos].
+    /// Readies a batch: clean tokens [batch, pos], corrupted tokens of the same shape (needed for patching), optional
+    /// mask [batch, pos] (1 on real tokens, 0 on padding; right padding only, at least one real token a prompt).
     member _.Prepare(clean: torch.Tensor, corrupted: torch.Tensor option, mask: torch.Tensor option) : PreparedBatch =
         use scope = torch.NewDisposeScope()
+        let lastPositions =
+            match mask with
+            | None -> torch.full([| clean.shape[0] |], (clean.shape[1] - 1L).ToScalar(), dtype = torch.int64, device = device)
+            | Some m ->
+                let real = m.``to``(device).ne(0L.ToScalar())
+                let counts = real.sum(1L, ``type`` = torch.int64)
+                let rightPadded = torch.arange(clean.shape[1], device = device).unsqueeze(0L).lt(counts.unsqueeze(1L))
+                if not (real.eq(rightPadded).all().item<bool>()) || counts.min().item<int64>() < 1L then
+                    invalidArg "mask" "the mask must be right padding (1s, then only 0s) with at least one real token a prompt"
+                counts - 1L
         let carried, owns =
             match ablation, corrupted, means with
             | Ablation.Patching, Some corrupted, _ ->
@@ -114,9 +135,9 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
             | _, _, None -> failwith "unreachable: non-patching ablations precompute their outputs"
         let input = using (torch.no_grad()) (fun _ -> model.InputEmbedding clean)
         let keyMask = model.CausalAndPaddingMask(clean.shape[1], Option.toObj mask)
-        scope.MoveToOuter(input, keyMask) |> ignore
+        scope.MoveToOuter(input, keyMask, lastPositions) |> ignore
         if owns then for t in carried.All do t.MoveToOuterDisposeScope() |> ignore
-        new PreparedBatch(input, carried, keyMask, owns, Graph.senderCount shape)
+        new PreparedBatch(input, carried, keyMask, lastPositions, owns, Graph.senderCount shape)
 
     /// Logits [batch, pos, vocab] with every edge interpolated by its coefficient; differentiable in `coefficients` [params].
     member this.Forward(coefficients: torch.Tensor, batch: PreparedBatch) : torch.Tensor =

@@ -8,6 +8,7 @@ type Evaluation =
       Batch: Engine.PreparedBatch
       Answers: torch.Tensor
       Wrongs: torch.Tensor option
+      Thresholds: torch.Tensor option
       Metric: LossInputs -> torch.Tensor }
 
 type CircuitScores = { Circuit: float; Full: float; Empty: float; Faithfulness: float; Kl: float }
@@ -26,7 +27,8 @@ module Evaluate =
         t.``to``(torch.ScalarType.Float64).item<float>()
 
     let private inputs (e: Evaluation) (patched: torch.Tensor) (full: torch.Tensor) (coefficients: torch.Tensor) =
-        { Patched = patched; Full = full; Answers = e.Answers; Wrongs = e.Wrongs; Coefficients = Some coefficients }
+        { Patched = patched; Full = full; Answers = e.Answers; Wrongs = e.Wrongs; Thresholds = e.Thresholds
+          Coefficients = Some coefficients }
 
     let private coefficientTensor (e: Evaluation) (values: float[]) =
         use scope = torch.NewDisposeScope()
@@ -39,16 +41,17 @@ module Evaluate =
         use scope = torch.NewDisposeScope()
         let n = e.Engine.ParamCount
         let ones, zeros = coefficientTensor e (Array.create n 1.0), coefficientTensor e (Array.create n 0.0)
-        let full = e.Engine.Forward(ones, e.Batch)
+        let last coefficients = e.Batch.AtLastPositions(e.Engine.Forward(coefficients, e.Batch))
+        let full = last ones
         let metricAt coefficients patched = scalar (e.Metric(inputs e patched full coefficients))
-        f { FullLogits = full; Full = metricAt ones full; Empty = metricAt zeros (e.Engine.Forward(zeros, e.Batch)) }
+        f { FullLogits = full; Full = metricAt ones full; Empty = metricAt zeros (last zeros) }
 
     let private score (e: Evaluation) (b: Baseline) (circuit: Circuit) =
         if circuit.Shape <> e.Engine.Schedule.Shape then
             invalidArg "circuit" $"the circuit is for %A{circuit.Shape}, the engine's schedule for %A{e.Engine.Schedule.Shape}"
         use scope = torch.NewDisposeScope()
         let coefficients = coefficientTensor e (Circuit.coefficients e.Engine.Schedule circuit)
-        let lossInputs = inputs e (e.Engine.Forward(coefficients, e.Batch)) b.FullLogits coefficients
+        let lossInputs = inputs e (e.Batch.AtLastPositions(e.Engine.Forward(coefficients, e.Batch))) b.FullLogits coefficients
         let m = scalar (e.Metric lossInputs)
         let kl = scalar (Loss.evaluate Loss.kl lossInputs).Total
         // Equal metrics leave nothing to normalise by: NaN says so instead of an infinity or a made-up 0.

@@ -15,8 +15,11 @@ type Evaluation =
       Answers: torch.Tensor
       /// Wrong-answer ids [batch], int64, for metrics that need them.
       Wrongs: torch.Tensor option
+      /// Per-pair threshold weights [batch, vocab] (`Loss.thresholdWeights`), for metrics that need them.
+      Thresholds: torch.Tensor option
       /// The metric, a 0-dim tensor; higher means the model does the task better, e.g. `Loss.logitDiffMetric`. It
-      /// reads the logits under evaluation as `Patched`, the full model's as `Full`, and the hard 0/1 coefficients.
+      /// reads the logits under evaluation as `Patched`, the full model's as `Full` (both at each prompt's last
+      /// real token, [batch, 1, vocab]), and the hard 0/1 coefficients.
       Metric: LossInputs -> torch.Tensor }
 
 /// How well one circuit reproduces the full model on a batch.

@@ -2,13 +2,12 @@ namespace PatchDescent.Search
 
 open TorchSharp
 
-type ThresholdSet = { Above: int list; AtOrBelow: int list }
-
 [<RequireQualifiedAccess>]
 type Term =
     | Kl
     | LogitDiff
     | ProbDiff of ThresholdSet
+    | PairProbDiff
     | CrossEntropy
     | L1
 
@@ -29,6 +28,7 @@ type LossInputs =
       Full: torch.Tensor
       Answers: torch.Tensor
       Wrongs: torch.Tensor option
+      Thresholds: torch.Tensor option
       Coefficients: torch.Tensor option }
 
 [<NoEquality; NoComparison>]
@@ -39,7 +39,7 @@ module Term =
         match term with
         | Term.Kl -> "kl"
         | Term.LogitDiff -> "logit_diff"
-        | Term.ProbDiff _ -> "prob_diff"
+        | Term.ProbDiff _ | Term.PairProbDiff -> "prob_diff"
         | Term.CrossEntropy -> "cross_entropy"
         | Term.L1 -> "l1"
 
@@ -47,6 +47,7 @@ module Loss =
     let kl = Term Term.Kl
     let logitDiff = Term Term.LogitDiff
     let probDiff above atOrBelow = Term(Term.ProbDiff { Above = above; AtOrBelow = atOrBelow })
+    let pairProbDiff = Term Term.PairProbDiff
     let crossEntropy = Term Term.CrossEntropy
     let l1 = Term Term.L1
 
@@ -80,6 +81,25 @@ module Loss =
         let pick what ids = last.gather(1L, column term what last ids).squeeze(1L)
         (pick "answer ids" inputs.Answers - pick "wrong-answer ids" wrongs).mean()
 
+    /// Mean over pairs of sum over tokens of probability * weight, for weights [batch, vocab].
+    let pairProbDifference term (inputs: LossInputs) =
+        let probs = (lastPosition term "patched" inputs.Patched).softmax(1L)
+        let weights = need term inputs.Thresholds "per-pair threshold weights (Thresholds)"
+        if weights.shape <> probs.shape then
+            invalidArg "inputs" $"the {Term.name term} term needs threshold weights [batch, vocab] = %A{probs.shape}, got %A{weights.shape}"
+        (probs * weights.``to``(probs.dtype)).sum(1L).mean()
+
+    let thresholdWeights (sets: ThresholdSet[]) (vocabSize: int) (device: torch.Device) =
+        use scope = torch.NewDisposeScope()
+        let weights = Array.zeroCreate<float32> (sets.Length * vocabSize)
+        sets |> Array.iteri (fun pair set ->
+            for ids, sign in [ set.Above, 1.0f; set.AtOrBelow, -1.0f ] do
+                for id in ids do
+                    if id < 0 || id >= vocabSize then
+                        invalidArg "sets" $"pair {pair}'s threshold token id {id} is outside the vocabulary [0, {vocabSize})"
+                    weights[pair * vocabSize + id] <- weights[pair * vocabSize + id] + sign)
+        torch.tensor(weights, device = device).reshape(int64 sets.Length, int64 vocabSize).MoveToOuterDisposeScope()
+
     let value (inputs: LossInputs) (term: Term) : torch.Tensor =
         match term with
         | Term.Kl ->
@@ -99,6 +119,7 @@ module Loss =
                 let index = torch.tensor(ids |> Array.ofList |> Array.map int64, device = probs.device)
                 probs.index_select(1L, index).sum(1L)
             (total t.Above - total t.AtOrBelow).mean().neg()
+        | Term.PairProbDiff -> (pairProbDifference term inputs).neg()
         | Term.CrossEntropy ->
             let logQ = (lastPosition term "patched" inputs.Patched).log_softmax(1L)
             logQ.gather(1L, column term "answer ids" logQ inputs.Answers).mean().neg()
@@ -126,3 +147,7 @@ module Loss =
     let logitDiffMetric (inputs: LossInputs) =
         use scope = torch.NewDisposeScope()
         (logitDifference Term.LogitDiff inputs).MoveToOuterDisposeScope()
+
+    let pairProbDiffMetric (inputs: LossInputs) =
+        use scope = torch.NewDisposeScope()
+        (pairProbDifference Term.PairProbDiff inputs).MoveToOuterDisposeScope()

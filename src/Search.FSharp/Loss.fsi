@@ -1,16 +1,10 @@
 /// Losses and regularisers as values: a loss describes what to minimise, and `Loss.evaluate` alone turns it into
-/// TorchSharp scalars. Every term compares next-token predictions at the last position of each prompt (all prompts
-/// of a batch have one length), the patched model's against the full model's (unpatched, on the clean input).
+/// TorchSharp scalars. Every term compares next-token predictions at the last position of the logits it is given,
+/// the patched model's against the full model's (unpatched, on the clean input); for a padded batch the caller
+/// passes each prompt's last real position (`Engine.PreparedBatch.AtLastPositions`).
 namespace PatchDescent.Search
 
 open TorchSharp
-
-/// The tokens of a greater-than style task: which answers count for the model and which against it.
-type ThresholdSet =
-    { /// Token ids whose probability the loss raises (in greater-than, the years above the threshold).
-      Above: int list
-      /// Token ids whose probability the loss lowers (the years at or below the threshold).
-      AtOrBelow: int list }
 
 /// One quantity a loss can be built from; each is a mean over the batch.
 [<RequireQualifiedAccess>]
@@ -22,6 +16,9 @@ type Term =
     | LogitDiff
     /// Minus (the summed probability of the Above tokens - that of the AtOrBelow tokens) under the patched model.
     | ProbDiff of ThresholdSet
+    /// The same with each pair's own threshold set (greater-than: the years above and at or below the pair's start
+    /// year), read from `Thresholds`. Named `prob_diff` too.
+    | PairProbDiff
     /// Cross-entropy of the answer token under the patched model, in nats.
     | CrossEntropy
     /// Mean of the learnable coefficients (each in [0, 1]): the simple sparsity pressure. Needs coefficients.
@@ -52,6 +49,9 @@ type LossInputs =
       Answers: torch.Tensor
       /// Wrong-answer ids [batch], int64, for the logit difference.
       Wrongs: torch.Tensor option
+      /// Per-pair token weights [batch, vocab] for `PairProbDiff` (`Loss.thresholdWeights`): +1 for a pair's Above
+      /// tokens, -1 for its AtOrBelow tokens, 0 elsewhere.
+      Thresholds: torch.Tensor option
       /// The learnable coefficients [params], for sparsity.
       Coefficients: torch.Tensor option }
 
@@ -76,6 +76,11 @@ module Loss =
     val logitDiff: Loss
     /// Minus (probability above - probability at or below) of the patched model.
     val probDiff: above: int list -> atOrBelow: int list -> Loss
+    /// Minus (probability above - probability at or below) of the patched model, each pair with its own threshold set.
+    val pairProbDiff: Loss
+    /// The `Thresholds` weights of a batch's threshold sets: [pairs, vocabSize], float32, on the device; a token
+    /// listed twice counts twice, as in `ProbDiff`. Fails naming a token outside the vocabulary.
+    val thresholdWeights: sets: ThresholdSet[] -> vocabSize: int -> device: torch.Device -> torch.Tensor
     /// Cross-entropy of the answer under the patched model.
     val crossEntropy: Loss
     /// Mean coefficient.
@@ -88,3 +93,6 @@ module Loss =
     /// The evaluation metric: the mean logit difference logit[answer] - logit[wrong] of `Patched` at the last
     /// position (the negation of the `LogitDiff` term); pass the full logits as `Patched` to measure the full model.
     val logitDiffMetric: LossInputs -> torch.Tensor
+    /// The evaluation metric of greater-than style tasks: the mean over pairs of the probability of the pair's Above
+    /// tokens minus that of its AtOrBelow tokens under `Patched` (the negation of the `PairProbDiff` term).
+    val pairProbDiffMetric: LossInputs -> torch.Tensor

@@ -6,6 +6,7 @@ open TorchSharp
 type Metric =
     | LogitDiff
     | ProbDiff of ThresholdSet
+    | PairProbDiff
     | AnswerLogit
     | MinusCrossEntropy
 
@@ -13,12 +14,14 @@ module Metric =
     let name metric =
         match metric with
         | Metric.LogitDiff -> "logit_diff"
-        | Metric.ProbDiff _ -> "prob_diff"
+        | Metric.ProbDiff _ | Metric.PairProbDiff -> "prob_diff"
         | Metric.AnswerLogit -> "answer_logit"
         | Metric.MinusCrossEntropy -> "minus_cross_entropy"
 
     let defaultFor (data: PairDataset) =
-        if data.Pairs |> Array.forall (fun p -> p.Wrong.IsSome) then Metric.LogitDiff else Metric.MinusCrossEntropy
+        if data.Pairs |> Array.forall (fun p -> p.Threshold.IsSome) then Metric.PairProbDiff
+        elif data.Pairs |> Array.forall (fun p -> p.Wrong.IsSome) then Metric.LogitDiff
+        else Metric.MinusCrossEntropy
 
     let private answerLogit (inputs: LossInputs) =
         let logits = inputs.Patched
@@ -34,6 +37,7 @@ module Metric =
             match metric with
             | Metric.LogitDiff -> Loss.logitDiffMetric inputs
             | Metric.ProbDiff t -> (Loss.evaluate (Term(Term.ProbDiff t)) inputs).Total.neg()
+            | Metric.PairProbDiff -> Loss.pairProbDiffMetric inputs
             | Metric.AnswerLogit -> answerLogit inputs
             | Metric.MinusCrossEntropy -> (Loss.evaluate Loss.crossEntropy inputs).Total.neg()
         value.MoveToOuterDisposeScope()

@@ -11,6 +11,9 @@ type Metric =
     | LogitDiff
     /// Summed probability of the Above tokens minus that of the AtOrBelow tokens (greater-than).
     | ProbDiff of ThresholdSet
+    /// The same with each pair's own threshold set (greater-than: years above and at or below the pair's start
+    /// year), read from the inputs' `Thresholds`. Also named `prob_diff`.
+    | PairProbDiff
     /// logit[answer] (induction: how strongly the copied token is predicted).
     | AnswerLogit
     /// Minus the cross-entropy of the answer, in nats.
@@ -20,8 +23,9 @@ type Metric =
 module Metric =
     /// The name reports record: `logit_diff`, `prob_diff`, `answer_logit`, `minus_cross_entropy`.
     val name: Metric -> string
-    /// The metric a dataset gets when none is asked for: the logit difference when every pair has a wrong
-    /// answer, otherwise minus the cross-entropy of the answer.
+    /// The metric a dataset gets when none is asked for: the per-pair probability difference when every pair has a
+    /// threshold set, else the logit difference when every pair has a wrong answer, otherwise minus the
+    /// cross-entropy of the answer.
     val defaultFor: PairDataset -> Metric
     /// The metric of `Patched` as a 0-dim tensor, without reading it back; fails naming the metric when an input
     /// it needs is missing or misshapen.

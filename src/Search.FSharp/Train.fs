@@ -21,6 +21,7 @@ type PreparedBatchWithTargets =
     { Batch: Engine.PreparedBatch
       Answers: torch.Tensor
       Wrongs: torch.Tensor option
+      Thresholds: torch.Tensor option
       FullLogits: torch.Tensor }
 
 type StepLog = { Step: int; Terms: (string * float) list; ExpectedKeptFraction: float; Target: float option }
@@ -41,13 +42,13 @@ module Train =
         use scope = torch.NewDisposeScope()
         t.detach().cpu().``to``(torch.ScalarType.Float64).contiguous().data<float>().ToArray()
 
-    let withTargets (engine: Engine.CompiledEngine) batch answers wrongs =
+    let withTargets (engine: Engine.CompiledEngine) (batch: Engine.PreparedBatch) answers wrongs thresholds =
         use _ = torch.no_grad ()
         use scope = torch.NewDisposeScope()
         let model = engine.Model
         let ones = torch.ones([| int64 engine.ParamCount |], dtype = model.DType, device = model.Device)
-        let full = engine.Forward(ones, batch).MoveToOuterDisposeScope()
-        { Batch = batch; Answers = answers; Wrongs = wrongs; FullLogits = full }
+        let full = batch.AtLastPositions(engine.Forward(ones, batch)).MoveToOuterDisposeScope()
+        { Batch = batch; Answers = answers; Wrongs = wrongs; Thresholds = thresholds; FullLogits = full }
 
     let edgeScores (engine: Engine.CompiledEngine) gate (logAlpha: float[]) =
         let schedule = engine.Schedule
@@ -124,10 +125,11 @@ module Train =
         use scope = torch.NewDisposeScope()
         let b = batches[step % batches.Length]
         let coefficients = Gate.sample settings.Gate s.LogAlpha generator
-        let logits = engine.Forward(coefficients, b.Batch)
+        let logits = b.Batch.AtLastPositions(engine.Forward(coefficients, b.Batch))
         let faithfulness =
             Loss.evaluate settings.Loss
-                { Patched = logits; Full = b.FullLogits; Answers = b.Answers; Wrongs = b.Wrongs; Coefficients = Some coefficients }
+                { Patched = logits; Full = b.FullLogits; Answers = b.Answers; Wrongs = b.Wrongs; Thresholds = b.Thresholds
+                  Coefficients = Some coefficients }
         let kept = Gate.expectedL0 settings.Gate s.LogAlpha
         let penalty, target =
             match settings.Sparsity with

@@ -42,7 +42,10 @@ type PreparedBatchWithTargets =
       Answers: torch.Tensor
       /// Wrong-answer ids [batch], int64, for losses that need them.
       Wrongs: torch.Tensor option
-      /// The full model's logits [batch, pos, vocab]: every learnable coefficient at 1, computed once, without gradient.
+      /// Per-pair threshold weights [batch, vocab] (`Loss.thresholdWeights`), for `PairProbDiff`.
+      Thresholds: torch.Tensor option
+      /// The full model's logits at each prompt's last real token [batch, 1, vocab]: every learnable coefficient at
+      /// 1, computed once, without gradient.
       FullLogits: torch.Tensor }
 
 /// Progress after one step.
@@ -75,7 +78,7 @@ exception TrainingDiverged of step: int * detail: string
 module Train =
     /// The batch with its full-model logits: one engine pass with every learnable coefficient at 1 under no_grad.
     /// The caller disposes the tensors it passed and `FullLogits`.
-    val withTargets: Engine.CompiledEngine -> Engine.PreparedBatch -> answers: torch.Tensor -> wrongs: torch.Tensor option -> PreparedBatchWithTargets
+    val withTargets: Engine.CompiledEngine -> Engine.PreparedBatch -> answers: torch.Tensor -> wrongs: torch.Tensor option -> thresholds: torch.Tensor option -> PreparedBatchWithTargets
     /// Per-edge scores from logits: a learnable edge scores `Gate.deterministic` of its parameter's logit (tied
     /// edges share it); an edge the schedule fixes scores its fixed value, so `Extract` keeps edges fixed at 1 and
     /// drops those fixed at 0. Fails when the logit count is not the engine's parameter count.

@@ -50,7 +50,7 @@ type Setup(case: Case, ?model: Gpt2) =
             let answers = torch.randint(int64 c.VocabSize, [| n |], generator = generator)
             let wrongs = (answers + 1L).remainder(Scalar.op_Implicit (int64 c.VocabSize))
             let batch = engine.Prepare(clean, Some corrupted, None)
-            let b = Train.withTargets engine batch answers (Some wrongs)
+            let b = Train.withTargets engine batch answers (Some wrongs) None
             owned.AddRange [ clean; corrupted; answers; wrongs; batch; b.FullLogits ]
             b ]
     member _.Model = model

@@ -183,7 +183,7 @@ public static class DeviceBench
         var rng = new Random(1);
         int[] Tokens() => Enumerable.Range(0, request.Positions).Select(_ => rng.Next(c.VocabSize)).ToArray();
         var pairs = Enumerable.Range(0, 32)
-            .Select(_ => new Pair(Tokens(), Tokens(), rng.Next(c.VocabSize), FSharpOption<int>.Some(rng.Next(c.VocabSize)))).ToArray();
+            .Select(_ => new Pair(Tokens(), Tokens(), rng.Next(c.VocabSize), FSharpOption<int>.Some(rng.Next(c.VocabSize)), FSharpOption<ThresholdSet>.None)).ToArray();
         var outDir = Path.Combine(Path.GetTempPath(), $"patchdescent-bench-{Environment.ProcessId}");
         var e = ExperimentModule.withSteps(steps, ExperimentModule.defaults("random GPT-2-small shape", DataSource.NewPairs(new PairDataset("random pairs", pairs)), outDir));
         var experiment = new Experiment(e.ModelDir, e.Data, request.Graph, e.Ablation, e.Method, e.Metric, e.Train, 32, e.Levels, e.OutDir,

@@ -4,13 +4,13 @@ using PatchDescent.Search;
 
 namespace PatchDescent.Host.Commands;
 
-/// <summary>`patchdescent evaluate --model DIR --circuit FILE --data FILE.jsonl [--ablation patching|zero] [--json]`: re-scores a saved circuit.</summary>
+/// <summary>`patchdescent evaluate --model DIR --circuit FILE (--data FILE.jsonl | --task ioi|greater-than [--n N] [--split test|train]) [--ablation patching|zero] [--json]`: re-scores a saved circuit.</summary>
 public static class Evaluate
 {
     /// <summary>Runs the verb: <see cref="Discovery.evaluateSaved"/> on a `circuit.json` or MIB graph, printed as lines or one JSON object.</summary>
     public static int Run(EvaluateRequest request)
     {
-        var result = Discovery.evaluateSaved(request.ModelDir, request.CircuitFile, request.Data, request.Ablation, null);
+        var result = Discovery.evaluateSaved(request.ModelDir, request.CircuitFile, request.Data, request.Ablation, request.Metric);
         var s = result.Scores;
         var edges = result.Circuit.Edges.Count;
         if (request.Json)

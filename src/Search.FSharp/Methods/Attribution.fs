@@ -19,7 +19,8 @@ let private tensorOf (engine: Engine.CompiledEngine) (values: float[]) =
     torch.tensor(values, device = engine.Model.Device).``to``(engine.Model.DType).MoveToOuterDisposeScope()
 
 let private inputs (b: PreparedBatchWithTargets) patched coefficients =
-    { Patched = patched; Full = b.FullLogits; Answers = b.Answers; Wrongs = b.Wrongs; Coefficients = Some coefficients }
+    { Patched = patched; Full = b.FullLogits; Answers = b.Answers; Wrongs = b.Wrongs; Thresholds = b.Thresholds
+      Coefficients = Some coefficients }
 
 let metricAt (engine: Engine.CompiledEngine) batches (metric: LossInputs -> torch.Tensor) coefficients =
     check engine batches coefficients

@@ -103,7 +103,8 @@ let private repeatedSpans spec minSpan maxSpan size seed =
         { Clean = Array.concat [ bos; r; r[.. m - 1] ]
           Corrupted = Array.concat [ bos; s; s[.. m - 1] ]
           Answer = r[m]
-          Wrong = Some s[m] }
+          Wrong = Some s[m]
+          Threshold = None }
     { Source = $"induction (repeated spans of {minSpan}-{maxSpan} tokens, vocabulary {spec.Vocab}, seed {seed})"
       Pairs = Array.init size (fun _ -> pair ()) }
 

@@ -37,7 +37,7 @@ let generate (task: TriggerTask) size seed =
             let wrong = fresh[rng.Next fresh.Length]
             let corrupted = Array.copy clean
             corrupted[j + 1] <- wrong
-            { Clean = clean; Corrupted = corrupted; Answer = answer; Wrong = Some wrong }
+            { Clean = clean; Corrupted = corrupted; Answer = answer; Wrong = Some wrong; Threshold = None }
     let triggers = String.Join(", ", task.Triggers)
     { Source = $"trigger task (vocabulary {task.Vocab}, triggers {triggers}, {task.SeqLen} tokens, seed {seed})"
       Pairs = Array.init size (fun _ -> pair 0) }

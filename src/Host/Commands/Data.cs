@@ -1,0 +1,24 @@
+using PatchDescent.Cli;
+using PatchDescent.Model;
+using PatchDescent.Search;
+
+namespace PatchDescent.Host.Commands;
+
+/// <summary>`patchdescent data ioi|greater-than|induction --out FILE.jsonl [--pairs N] [--seed S] [--model DIR] [--split train|test] [--corruption ...] [--prompt-type ...] [--bos]`: writes a task's generated pairs.</summary>
+public static class Data
+{
+    /// <summary>Runs the verb: the task's pairs, written atomically in the token-id JSONL form `Dataset.load` reads back; prints the first pairs as text.</summary>
+    public static int Run(DataRequest request)
+    {
+        var (dataset, metric) = TaskChoice.generate(request.Task, request.ModelDir, request.Settings);
+        Dataset.write(request.OutFile, dataset);
+        Console.WriteLine($"wrote {dataset.Pairs.Length:N0} pairs of {dataset.Source}, scored with {MetricModule.name(metric)}, to {Path.GetFullPath(request.OutFile)}");
+        foreach (var pair in dataset.Pairs.Take(3))
+        {
+            var wrong = pair.Wrong is null ? "" : $" / wrong '{Tokenizer.Gpt2.Decode([pair.Wrong.Value])}'";
+            Console.WriteLine($"  clean '{Tokenizer.Gpt2.Decode(pair.Clean)}' -> '{Tokenizer.Gpt2.Decode([pair.Answer])}'{wrong}");
+            Console.WriteLine($"  corrupted '{Tokenizer.Gpt2.Decode(pair.Corrupted)}'");
+        }
+        return 0;
+    }
+}
