@@ -87,7 +87,7 @@ let tests =
             let code, out, err = discoverTiny dir 10
             Expect.equal code 0 err
             Expect.stringContains out "faithfulness" "prints the figures"
-            for f in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "curve.csv"; "run.log" ] do
+            for f in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "curve.csv"; "curve.png"; "curve.svg"; "run.log" ] do
                 Expect.isTrue (File.Exists(Path.Combine(dir.File "out", f))) f
         }
         test "discover with a missing data file exits 1 naming it and writes no output folder" {

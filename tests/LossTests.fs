@@ -7,8 +7,8 @@ open FsCheck.FSharp
 open TorchSharp
 open PatchDescent.Search
 
-/// Small random logits and the ids every term reads, as plain arrays.
-type private Case =
+/// Small random logits and the ids every term reads, as plain arrays (MetricTests reads them too).
+type Case =
     { Batch: int
       Pos: int
       Vocab: int
@@ -22,7 +22,7 @@ type private Case =
       Above: int list
       AtOrBelow: int list }
 
-let private cases =
+let cases =
     gen {
         let! batch = Gen.choose (1, 3)
         let! pos = Gen.choose (1, 3)
@@ -47,38 +47,38 @@ let private cases =
 // The independent computation: plain arrays, written from the definitions.
 
 /// The logits of prompt b at the last position.
-let private lastRow (c: Case) (flat: float[]) b = Array.sub flat ((b * c.Pos + c.Pos - 1) * c.Vocab) c.Vocab
+let lastRow (c: Case) (flat: float[]) b = Array.sub flat ((b * c.Pos + c.Pos - 1) * c.Vocab) c.Vocab
 
-let private logSoftmax (x: float[]) =
+let logSoftmax (x: float[]) =
     let m = Array.max x
     let logSum = m + log (Array.sumBy (fun v -> exp (v - m)) x)
     x |> Array.map (fun v -> v - logSum)
 
-let private meanOverBatch (c: Case) (f: int -> float) = Array.init c.Batch f |> Array.average
+let meanOverBatch (c: Case) (f: int -> float) = Array.init c.Batch f |> Array.average
 
 let private handKl c =
     meanOverBatch c (fun b ->
         let logP, logQ = logSoftmax (lastRow c c.Full b), logSoftmax (lastRow c c.Patched b)
         Array.map2 (fun lp lq -> exp lp * (lp - lq)) logP logQ |> Array.sum)
 
-let private handLogitDiff c =
+let handLogitDiff c =
     -(meanOverBatch c (fun b -> let row = lastRow c c.Patched b in row[c.Answers[b]] - row[c.Wrongs[b]]))
 
-let private handProbDiff c =
+let handProbDiff c =
     -(meanOverBatch c (fun b ->
         let probs = logSoftmax (lastRow c c.Patched b) |> Array.map exp
         List.sumBy (fun t -> probs[t]) c.Above - List.sumBy (fun t -> probs[t]) c.AtOrBelow))
 
-let private handCrossEntropy c = -(meanOverBatch c (fun b -> (logSoftmax (lastRow c c.Patched b))[c.Answers[b]]))
+let handCrossEntropy c = -(meanOverBatch c (fun b -> (logSoftmax (lastRow c c.Patched b))[c.Answers[b]]))
 
 let private handL1 c = Array.average c.Coefficients
 
 // The code under test.
 
-let private logitsOf (c: Case) (flat: float[]) = torch.tensor(flat).reshape(int64 c.Batch, int64 c.Pos, int64 c.Vocab)
-let private idsOf (ids: int[]) = torch.tensor(Array.map int64 ids)
+let logitsOf (c: Case) (flat: float[]) = torch.tensor(flat).reshape(int64 c.Batch, int64 c.Pos, int64 c.Vocab)
+let idsOf (ids: int[]) = torch.tensor(Array.map int64 ids)
 
-let private inputsOf (c: Case) patched coefficients =
+let inputsOf (c: Case) patched coefficients =
     { Patched = patched; Full = logitsOf c c.Full; Answers = idsOf c.Answers; Wrongs = Some(idsOf c.Wrongs); Coefficients = Some coefficients }
 
 let private valueOf (loss: Loss) (c: Case) =
@@ -97,7 +97,7 @@ let private gradientsOf (loss: Loss) (c: Case) =
         | g -> g.data<float>().ToArray()
     Array.append (read patched) (read coefficients)
 
-let private close (expected: float) (actual: float) = abs (expected - actual) <= 1e-9 * (1.0 + abs expected)
+let close (expected: float) (actual: float) = abs (expected - actual) <= 1e-9 * (1.0 + abs expected)
 
 let private matches (loss: Loss) (hand: Case -> float) =
     Prop.forAll cases (fun c ->

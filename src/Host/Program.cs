@@ -1,39 +1,21 @@
-using PatchDescent.Host;
+using PatchDescent.Cli;
 using PatchDescent.Host.Commands;
-using PatchDescent.Model;
 
 var verbose = args.Contains("--verbose");
-var rest = args.Where(a => a != "--verbose").ToList();
-const string usage = """
-    usage: patchdescent <verb> [options] [--verbose]
-      info          --model DIR                                  check a checkpoint loads; print its card
-      generate      --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--tokens N] [--ids] [--device auto|cpu|cuda] [--dtype float32|bfloat16]
-      random-model  --out DIR [--shape tiny|gpt2-small] [--seed S]  write a seeded random checkpoint
-      discover      --model DIR --data FILE.jsonl --out DIR [--granularity full|heads] [--steps N] [--seed S | --seeds 1,2,3] [--batch-size B]
-      evaluate      --model DIR --circuit FILE --data FILE.jsonl [--ablation patching|zero] [--json]
-                                                                 re-score a circuit.json or MIB graph JSON
-      bench         [--quick]                                    print benchmark figures
-    """;
+var rest = args.Where(a => a != "--verbose").ToArray();
 
 try
 {
-    if (rest.Count == 0 || rest[0] is "help" or "--help" or "-h")
+    return CommandLine.parse(rest) switch
     {
-        Console.WriteLine($"PatchDescent {PatchDescent.Search.Version.current}");
-        Console.WriteLine(usage);
-        return 0;
-    }
-    var verb = rest[0];
-    var options = new CommandLine(verb, rest.Skip(1), "--ids", "--quick", "--json");
-    return verb switch
-    {
-        "info" => Info.Run(options),
-        "generate" => Generate.Run(options),
-        "random-model" => RandomModel.Run(options),
-        "discover" => Discover.Run(options),
-        "evaluate" => Evaluate.Run(options),
-        "bench" => Bench.Run(options),
-        _ => throw new UsageException($"unknown verb '{verb}'\n{usage}"),
+        Invocation.Help help => PrintHelp(help.text),
+        Invocation.Info info => Info.Run(info.Item),
+        Invocation.Generate generate => Generate.Run(generate.Item),
+        Invocation.RandomModel randomModel => RandomModel.Run(randomModel.Item),
+        Invocation.Discover discover => Discover.Run(discover.Item),
+        Invocation.Evaluate evaluate => Evaluate.Run(evaluate.Item),
+        Invocation.Bench bench => Bench.Run(bench.Item),
+        var other => throw new InvalidOperationException($"the host has no command for {other}"),
     };
 }
 catch (UsageException e)
@@ -47,4 +29,12 @@ catch (Exception e)
     if (verbose) Console.Error.WriteLine(e);
     else Console.Error.WriteLine("(run with --verbose for the stack trace)");
     return 1;
+}
+
+static int PrintHelp(string text)
+{
+    Console.WriteLine($"PatchDescent {PatchDescent.Search.Version.current}");
+    Console.WriteLine(text);
+    Console.WriteLine("Every verb takes --help; any verb takes --verbose for stack traces.");
+    return 0;
 }

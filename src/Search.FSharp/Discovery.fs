@@ -41,10 +41,6 @@ module Discovery =
         use scope = torch.NewDisposeScope()
         torch.tensor(Array.concat rows).reshape(int64 rows.Length, int64 rows[0].Length).MoveToOuterDisposeScope()
 
-    let private minusCrossEntropy (inputs: LossInputs) =
-        use scope = torch.NewDisposeScope()
-        (-(Loss.evaluate Loss.crossEntropy inputs).Total).MoveToOuterDisposeScope()
-
     /// Scores a circuit on every batch and combines the metrics weighted by pairs; the ratio is taken last, since
     /// a mean of per-batch faithfulness would weigh a batch by how little its full and empty metrics differ.
     let private scoreAll (evaluations: (Evaluation * int) list) circuit =
@@ -81,13 +77,9 @@ module Discovery =
             wrongs |> Option.iter owned.Add
             t, b.Answers.Length ]
 
-    /// The metric and its name in reports: the logit difference needs a wrong answer for every pair.
-    let private metricOf hasWrongs =
-        if hasWrongs then Loss.logitDiffMetric, "logit_diff" else minusCrossEntropy, "minus_cross_entropy"
-
-    let private evaluationsOf engine (metric, _) prepared =
+    let private evaluationsOf engine metric prepared =
         [ for (t: PreparedBatchWithTargets), n in prepared ->
-            { Engine = engine; Batch = t.Batch; Answers = t.Answers; Wrongs = t.Wrongs; Metric = metric }, n ]
+            { Engine = engine; Batch = t.Batch; Answers = t.Answers; Wrongs = t.Wrongs; Metric = Metric.evaluate metric }, n ]
 
     /// Builds the folder's contents at `temp`, then swaps it in; an old folder is moved aside first, since a
     /// directory cannot be renamed over another.
@@ -113,7 +105,7 @@ module Discovery =
 
     let runOn (model: Gpt2) (experiment: Experiment) (onLog: StepLog -> unit) =
         let data = loadData model.Config.VocabSize experiment.Data
-        let hasWrongs = data.Pairs |> Array.exists (fun p -> p.Wrong.IsSome)
+        let metric = experiment.Metric |> Option.defaultWith (fun () -> Metric.defaultFor data)
         let shape = Engine.shapeOf model
         use engine = engineFor model experiment.Granularity experiment.Ablation
         let owned = ResizeArray<IDisposable>()
@@ -124,7 +116,7 @@ module Discovery =
                 log.Add(logLine l)
                 onLog l
             let trained = Train.run experiment.Train engine (List.map fst prepared) logged
-            let evaluations = evaluationsOf engine (metricOf hasWrongs) prepared
+            let evaluations = evaluationsOf engine metric prepared
             let scores = trained.Scores
             let edgeCount = Graph.edgeCount shape
             let points =
@@ -154,7 +146,7 @@ module Discovery =
                       "sparsity", printed t.Sparsity; "steps", printed t.Steps; "learning_rate", printed t.LearningRate
                       "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
                       "batch_size", printed experiment.BatchSize; "levels", printed experiment.Levels
-                      "metric", snd (metricOf hasWrongs) ]
+                      "metric", Metric.name metric ]
                   Edges = [ for id in circuit.Edges -> Edge.name (Graph.edge shape id), scores[id] ]
                   Metrics = figures }
             let finalDir = Path.GetFullPath(experiment.OutDir).TrimEnd(Path.DirectorySeparatorChar)
@@ -172,6 +164,10 @@ module Discovery =
                     file "curve.csv",
                     [ yield "level,k,edges,fraction,faithfulness,kl"
                       for level, p in points -> String.Join(",", [ num level; string p.K; string p.Edges; num p.Fraction; num p.Faithfulness; num p.Kl ]) ])
+                let drawable = curve.Points |> List.exists (fun p -> p.Fraction > 0.0 && not (Double.IsNaN p.Faithfulness))
+                if drawable then
+                    Plot.faithfulness $"{Path.GetFileName finalDir}: faithfulness against edges" [ "descent", curve ] (file "curve.png") (file "curve.svg")
+                else log.Add "curve.png and curve.svg not written: no curve point has edges and a finite faithfulness"
                 for name, v in figures do log.Add $"{name} {num v}"
                 File.WriteAllLines(file "run.log", log))
             { Circuit = circuit; Scores = scores; Metrics = metrics; Curve = curve; OutDir = finalDir }
@@ -212,17 +208,17 @@ module Discovery =
                     failwith $"{path}: edge '{Edge.name e}' is not in the graph of {modelDir} ({shape.Layers} layers, {shape.Heads} heads, {mlp}); was the circuit found on another model?"
                 | None -> Report, Circuit.ofEdges shape edges
 
-    let evaluateSaved modelDir circuitFile data ablation =
+    let evaluateSaved modelDir circuitFile data ablation metric =
         use model = Checkpoint.Load modelDir
         let shape = Engine.shapeOf model
         let format, circuit = loadCircuit modelDir shape circuitFile
         let pairs = loadData model.Config.VocabSize data
-        let metric = metricOf (pairs.Pairs |> Array.exists (fun p -> p.Wrong.IsSome))
+        let metric = metric |> Option.defaultWith (fun () -> Metric.defaultFor pairs)
         use engine = engineFor model Granularity.Full ablation
         let owned = ResizeArray<IDisposable>()
         try
             // The figures are means over pairs, so the batch size changes only how much memory a pass takes.
             let evaluations = evaluationsOf engine metric (prepare engine 16 pairs owned)
-            { Format = format; Circuit = circuit; Metric = snd metric; Scores = scoreAll evaluations circuit }
+            { Format = format; Circuit = circuit; Metric = Metric.name metric; Scores = scoreAll evaluations circuit }
         finally
             for d in owned do d.Dispose()

@@ -30,7 +30,7 @@ type SavedEvaluation =
       Format: CircuitFileFormat
       /// The circuit as read, on the model's Full graph; not pruned, so it is scored exactly as saved.
       Circuit: Circuit
-      /// The metric's name as `circuit.json` records it: `logit_diff` or `minus_cross_entropy`.
+      /// The metric's name as `circuit.json` records it (`Metric.name`).
       Metric: string
       /// The circuit's figures over all pairs, combined as `runOn` combines them.
       Scores: CircuitScores }
@@ -42,20 +42,21 @@ module Discovery =
     /// Runs the experiment on a model already in memory, which stays the caller's; `ModelDir` only names it.
     /// Reads the data with the model's vocabulary size (a load error raises an exception with its message, naming
     /// the file and line), trains on `Dataset.batches`, scores the edges, and for each level takes the top
-    /// round(level * edges) edges (at least 1 for a level above 0), pruned. The metric is `Loss.logitDiffMetric`
-    /// when the pairs have wrong answers, else minus the cross-entropy of the answer (higher is better for both).
+    /// round(level * edges) edges (at least 1 for a level above 0), pruned. The metric is the experiment's, or
+    /// `Metric.defaultFor` the data.
     /// Pairs of several lengths make several batches: each circuit is scored on every batch and m(C), m(full),
     /// m(empty) and KL are averaged weighted by pairs, faithfulness computed from those averages.
     /// Writes into a sibling `OutDir.tmp-<pid>` `circuit.json` (`CircuitJson.writeReport`: settings as printed,
     /// kept edges with scores, figures), `graph.mib.json` (`CircuitJson.exportMib` with every score),
-    /// `circuit.dot`, `circuit.svg` when Graphviz can draw it (otherwise run.log says why), `curve.csv` and
+    /// `circuit.dot`, `circuit.svg` when Graphviz can draw it (otherwise run.log says why), `curve.csv`, `curve.png`
+    /// and `curve.svg` (`Plot.faithfulness`; run.log says when no point could be drawn) and
     /// `run.log` (every step log and the final figures), then moves it into place, replacing an old `OutDir`;
     /// on any failure the temporary folder is removed and an old `OutDir` is left as it was.
     val runOn: Gpt2 -> Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult
     /// Scores a saved circuit on a model and data as `runOn` scores its circuit: the Full graph's `learnAll`
-    /// schedule with the given ablation, the same metric choice, every batch, figures weighted by pairs (so a
+    /// schedule with the given ablation, the given metric (None: `Metric.defaultFor` the data), every batch, figures weighted by pairs (so a
     /// circuit `runOn` wrote, on the run's data and ablation, scores its `circuit.json` figures again). The file is MIB's graph JSON when it is a JSON
     /// object with a top-level `cfg`, else a `circuit.json`. Every error names the file: one missing or not JSON, a
     /// malformed report or graph, an edge name that does not parse or that the model's graph lacks; data errors name
     /// the data file and line.
-    val evaluateSaved: modelDir: string -> circuitFile: string -> data: DataSource -> ablation: Ablation -> SavedEvaluation
+    val evaluateSaved: modelDir: string -> circuitFile: string -> data: DataSource -> ablation: Ablation -> metric: Metric option -> SavedEvaluation

@@ -9,6 +9,7 @@ type Experiment =
       Data: DataSource
       Granularity: Granularity
       Ablation: Ablation
+      Metric: Metric option
       Train: TrainSettings
       BatchSize: int
       Levels: float list
@@ -25,6 +26,7 @@ module Experiment =
           Data = data
           Granularity = Granularity.Full
           Ablation = Ablation.Patching
+          Metric = None
           Train =
             { Steps = 300; LearningRate = 0.1; Gate = Gate.hardConcrete; Loss = Loss.kl
               Sparsity = annealedTarget 300; ClipNorm = None; Seed = 1; LogEvery = 10 }

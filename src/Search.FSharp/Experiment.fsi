@@ -19,6 +19,8 @@ type Experiment =
       Granularity: Granularity
       /// What a removed edge carries.
       Ablation: Ablation
+      /// The task metric circuits are scored with; None takes `Metric.defaultFor` the data.
+      Metric: Metric option
       /// The training run: steps, learning rate, gate, loss, sparsity pressure, seed.
       Train: TrainSettings
       /// Pairs per batch (`Dataset.batches`).
@@ -36,7 +38,7 @@ module Experiment =
     /// at 0, rises linearly to 0.95 over the first 80% of the steps (most of the run, so the gates settle at the
     /// final target before the end) and holds there; its multipliers climb at rate 0.5.
     val annealedTarget: steps: int -> SparsityPressure
-    /// Full granularity, patching ablation, batches of 16, `mibLevels`, and training for 300 steps with Adam at
+    /// Full granularity, patching ablation, the data's default metric, batches of 16, `mibLevels`, and training for 300 steps with Adam at
     /// learning rate 0.1 on hard concrete gates (the paper's constants), the KL loss, `annealedTarget 300`, no
     /// gradient clipping, seed 1, a log every 10 steps.
     val defaults: modelDir: string -> data: DataSource -> outDir: string -> Experiment

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.FSharp.Core;
+using PatchDescent.Cli;
 using PatchDescent.Model;
 using PatchDescent.Search;
 using static TorchSharp.torch;
@@ -10,17 +11,14 @@ namespace PatchDescent.Host.Commands;
 public static class Bench
 {
     /// <summary>Runs the verb: the forward throughput here, each engine step in a fresh process so its peak memory is its own.</summary>
-    public static int Run(CommandLine args)
+    public static int Run(BenchRequest request)
     {
-        var quick = args.Flag("--quick");
-        var step = args.Optional("--step");
-        var layers = args.Int("--layers", Gpt2Config.Gpt2Small.Layers);
-        var batch = args.Int("--batch", 8);
-        args.CheckAllRead();
+        var quick = request.Quick;
         var repeats = quick ? 3 : 10;
-        if (step is not null)
+        if (request.Step is { } step)
         {
-            EngineStep(step, Gpt2Config.Gpt2Small with { Layers = layers }, batch, repeats);
+            EngineStep(step.Value.IsPlain ? "plain" : step.Value.IsFast ? "fast" : "reference",
+                Gpt2Config.Gpt2Small with { Layers = request.Layers }, request.Batch, repeats);
             return 0;
         }
         Console.WriteLine($"PatchDescent bench: {Environment.ProcessorCount} cores, torch threads {get_num_threads()}, " +
@@ -161,7 +159,7 @@ public static class Bench
                 coefficients.grad?.Dispose();
                 coefficients.grad = null;
             },
-            _ => throw new UsageException($"bench: --step '{kind}': expected plain, fast or reference"),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "expected plain, fast or reference"),
         };
         var label = kind switch
         {

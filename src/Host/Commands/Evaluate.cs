@@ -1,4 +1,5 @@
 using System.Text.Json;
+using PatchDescent.Cli;
 using PatchDescent.Search;
 
 namespace PatchDescent.Host.Commands;
@@ -7,31 +8,18 @@ namespace PatchDescent.Host.Commands;
 public static class Evaluate
 {
     /// <summary>Runs the verb: <see cref="Discovery.evaluateSaved"/> on a `circuit.json` or MIB graph, printed as lines or one JSON object.</summary>
-    public static int Run(CommandLine args)
+    public static int Run(EvaluateRequest request)
     {
-        var model = args.Required("--model");
-        var circuitFile = args.Required("--circuit");
-        var data = args.Required("--data");
-        var ablationName = args.Optional("--ablation") ?? "patching";
-        var json = args.Flag("--json");
-        args.CheckAllRead();
-        var ablation = ablationName switch
-        {
-            "patching" => Ablation.Patching,
-            "zero" => Ablation.Zero,
-            _ => throw new UsageException($"evaluate: --ablation '{ablationName}': expected patching or zero"),
-        };
-
-        var result = Discovery.evaluateSaved(model, circuitFile, DataSource.NewJsonlFile(data), ablation);
+        var result = Discovery.evaluateSaved(request.ModelDir, request.CircuitFile, request.Data, request.Ablation, null);
         var s = result.Scores;
         var edges = result.Circuit.Edges.Count;
-        if (json)
+        if (request.Json)
         {
             Console.WriteLine(JsonObject(edges, result.Metric, s));
             return 0;
         }
         var format = result.Format.IsMib ? "MIB graph JSON" : "PatchDescent circuit.json";
-        Console.WriteLine($"circuit: {circuitFile} ({format}), {edges:N0} edges, {ablationName} ablation");
+        Console.WriteLine($"circuit: {request.CircuitFile} ({format}), {edges:N0} edges, {request.AblationName} ablation");
         Console.WriteLine($"metric {result.Metric}: circuit {s.Circuit:F4}, full {s.Full:F4}, empty {s.Empty:F4}");
         Console.WriteLine($"faithfulness {s.Faithfulness:F3}, KL {s.Kl:F4} nats");
         return 0;

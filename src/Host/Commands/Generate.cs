@@ -1,3 +1,4 @@
+using PatchDescent.Cli;
 using PatchDescent.Model;
 using static TorchSharp.torch;
 
@@ -7,25 +8,16 @@ namespace PatchDescent.Host.Commands;
 public static class Generate
 {
     /// <summary>Runs the verb.</summary>
-    public static int Run(CommandLine args)
+    public static int Run(GenerateRequest request)
     {
-        var dir = args.Required("--model");
-        var text = args.Optional("--prompt");
-        var idsText = args.Optional("--prompt-ids");
-        var count = args.Int("--tokens", 20);
-        var printIds = args.Flag("--ids");
-        var device = DeviceChoice.Resolve(args.Optional("--device") ?? "auto");
-        var dtype = DeviceChoice.ResolveDType(args.Optional("--dtype") ?? "float32");
-        args.CheckAllRead();
-        if ((text is null) == (idsText is null)) throw new UsageException("generate: give exactly one of --prompt and --prompt-ids");
-        if (count < 0) throw new UsageException("generate: --tokens must be zero or more");
-
-        using var model = Checkpoint.Load(dir, device, dtype);
-        var prompt = text is not null ? Tokenizer.Gpt2.Encode(text) : ParseIds(idsText!);
+        var device = DeviceChoice.Resolve(request.Device);
+        var dtype = DeviceChoice.ResolveDType(request.DType);
+        using var model = Checkpoint.Load(request.ModelDir, device, dtype);
+        var prompt = request.Prompt is PromptInput.Text text ? Tokenizer.Gpt2.Encode(text.Item) : ((PromptInput.TokenIds)request.Prompt).Item;
         if (prompt.Length == 0) throw new UsageException("generate: the prompt has no tokens");
         var ids = prompt.ToList();
         using (no_grad())
-            for (var i = 0; i < count && ids.Count < model.Config.Positions; i++)
+            for (var i = 0; i < request.Tokens && ids.Count < model.Config.Positions; i++)
             {
                 using var scope = NewDisposeScope();
                 var logits = model.Forward(tensor(ids.Select(t => (long)t).ToArray()).view(1, -1));  // [1, pos, vocab]
@@ -34,13 +26,8 @@ public static class Generate
         var generated = ids.Skip(prompt.Length).ToList();
         if (model.Config.VocabSize == Tokenizer.VocabSize)
             Console.WriteLine(Tokenizer.Gpt2.Decode(ids));
-        if (printIds || model.Config.VocabSize != Tokenizer.VocabSize)
+        if (request.PrintIds || model.Config.VocabSize != Tokenizer.VocabSize)
             Console.WriteLine(string.Join(",", generated));
         return 0;
     }
-
-    static int[] ParseIds(string text) =>
-        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(s => int.TryParse(s, out var v) ? v : throw new UsageException($"generate: --prompt-ids: '{s}' is not a token id"))
-            .ToArray();
 }

@@ -1,3 +1,4 @@
+using PatchDescent.Cli;
 using PatchDescent.Model;
 
 namespace PatchDescent.Host.Commands;
@@ -6,10 +7,9 @@ namespace PatchDescent.Host.Commands;
 public static class Info
 {
     /// <summary>Runs the verb.</summary>
-    public static int Run(CommandLine args)
+    public static int Run(InfoRequest request)
     {
-        var dir = args.Required("--model");
-        args.CheckAllRead();
+        var dir = request.ModelDir;
         var weights = Path.Combine(dir, "model.safetensors");
         using var model = Checkpoint.Load(dir);
         using var file = SafetensorsFile.Open(weights);

@@ -1,3 +1,4 @@
+using PatchDescent.Cli;
 using PatchDescent.Model;
 
 namespace PatchDescent.Host.Commands;
@@ -6,20 +7,14 @@ namespace PatchDescent.Host.Commands;
 public static class RandomModel
 {
     /// <summary>Named shapes: GPT-2 small, and a tiny model with the real vocabulary.</summary>
-    public static Gpt2Config Shape(string name) => name switch
-    {
-        "gpt2-small" => Gpt2Config.Gpt2Small,
-        "tiny" => new Gpt2Config(2, 4, 64, 128, Tokenizer.VocabSize, 1e-5),
-        _ => throw new UsageException($"random-model: --shape '{name}': expected gpt2-small or tiny"),
-    };
+    public static Gpt2Config Shape(ShapeName name) =>
+        name.IsGpt2_Small ? Gpt2Config.Gpt2Small : new Gpt2Config(2, 4, 64, 128, Tokenizer.VocabSize, 1e-5);
 
     /// <summary>Runs the verb.</summary>
-    public static int Run(CommandLine args)
+    public static int Run(RandomModelRequest request)
     {
-        var config = Shape(args.Optional("--shape") ?? "tiny");
-        var outDir = args.Required("--out");
-        var seed = args.Int("--seed", 0);
-        args.CheckAllRead();
+        var config = Shape(request.Shape);
+        var (outDir, seed) = (request.OutDir, request.Seed);
         using var model = Gpt2.Random(config, seed);
         Checkpoint.Save(model, outDir, new Dictionary<string, string> { ["patchdescent"] = $"random seed {seed}" });
         Console.WriteLine($"wrote a random {config.Layers}-layer GPT-2 ({model.ParameterCount:N0} parameters, seed {seed}) to {outDir}");

@@ -1,0 +1,58 @@
+/// The whole command line: Argu parses it into one of the verbs' requests, which the C# host runs.
+namespace PatchDescent.Cli
+
+open Argu
+
+/// The verbs.
+[<RequireQualifiedAccess>]
+type Verb =
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Info of ParseResults<InfoArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Generate of ParseResults<GenerateArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Random_Model of ParseResults<RandomModelArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Discover of ParseResults<DiscoverArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Evaluate of ParseResults<EvaluateArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Bench of ParseResults<BenchArguments>
+
+    interface IArgParserTemplate with
+        member v.Usage =
+            match v with
+            | Info _ -> "check a checkpoint loads; print its card"
+            | Generate _ -> "greedy continuation of a prompt"
+            | Random_Model _ -> "write a seeded random checkpoint"
+            | Discover _ -> "find a circuit by gradient descent over edge coefficients"
+            | Evaluate _ -> "re-score a circuit.json or MIB graph JSON"
+            | Bench _ -> "print benchmark figures"
+
+/// What the user asked the host to do.
+type Invocation =
+    /// Print this text and exit 0 (`--help`, or no verb at all).
+    | Help of text: string
+    | Info of InfoRequest
+    | Generate of GenerateRequest
+    | RandomModel of RandomModelRequest
+    | Discover of DiscoverRequest
+    | Evaluate of EvaluateRequest
+    | Bench of BenchRequest
+
+/// Parsing command lines.
+module CommandLine =
+    let private parser = ArgumentParser.Create<Verb>(programName = "patchdescent")
+
+    /// The invocation `argv` asks for; a wrong command line raises `UsageException` with Argu's message and the
+    /// usage of the verb concerned.
+    let parse (argv: string[]) =
+        if argv.Length = 0 then Help(parser.PrintUsage())
+        else
+            try
+                let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
+                match results.GetSubCommand() with
+                | Verb.Info r -> Info(InfoArguments.request r)
+                | Verb.Generate r -> Generate(GenerateArguments.request r)
+                | Verb.Random_Model r -> RandomModel(RandomModelArguments.request r)
+                | Verb.Discover r -> Discover(DiscoverArguments.request r)
+                | Verb.Evaluate r -> Evaluate(EvaluateArguments.request r)
+                | Verb.Bench r -> Bench(BenchArguments.request r)
+            with
+            | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText -> Help e.Message
+            // The host prefixes "error: " itself.
+            | :? ArguParseException as e -> raise (UsageException(e.Message.Replace("ERROR: ", "")))

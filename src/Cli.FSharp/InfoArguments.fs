@@ -1,0 +1,21 @@
+/// `patchdescent info`: check that a checkpoint loads and print its card.
+namespace PatchDescent.Cli
+
+open Argu
+
+/// The options of `info`.
+type InfoArguments =
+    | [<Mandatory; Unique>] Model of dir: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Model _ -> "a Hugging Face GPT-2 folder (config.json + model.safetensors)"
+
+/// What `info` was asked.
+type InfoRequest = { ModelDir: string }
+
+/// Reading `info`'s options.
+module InfoArguments =
+    /// The request the parsed options describe.
+    let request (r: ParseResults<InfoArguments>) = { ModelDir = r.GetResult InfoArguments.Model }

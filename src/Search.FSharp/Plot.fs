@@ -1,0 +1,45 @@
+namespace PatchDescent.Search
+
+open System
+open System.IO
+open ScottPlot
+
+module Plot =
+    let private width, height = 800, 500
+
+    /// Saves through a temporary sibling, so a reader never sees half an image.
+    let private saveAtomically (path: string) (save: string -> unit) =
+        let temp = $"{path}.tmp-{Environment.ProcessId}"
+        try
+            save temp
+            File.Move(temp, path, true)
+        finally
+            if File.Exists temp then File.Delete temp
+
+    let faithfulness (title: string) (curves: (string * Curve) list) pngPath svgPath =
+        let drawable (c: Curve) =
+            [| for p in c.Points do
+                 if p.Fraction > 0.0 && not (Double.IsNaN p.Faithfulness) then log10 (100.0 * p.Fraction), p.Faithfulness |]
+            |> Array.sortBy fst
+        let series = [ for name, c in curves -> name, drawable c ] |> List.filter (fun (_, points) -> points.Length > 0)
+        if series.IsEmpty then invalidArg "curves" "no curve has a point with edges and a finite faithfulness to draw"
+        use plot = new ScottPlot.Plot()
+        for name, points in series do
+            let line = plot.Add.Scatter(Array.map fst points, Array.map snd points)
+            line.LegendText <- name
+            line.MarkerSize <- 6.0f
+        let ideal = plot.Add.HorizontalLine(1.0)
+        ideal.LinePattern <- LinePattern.Dashed
+        ideal.Color <- Colors.Gray
+        // ScottPlot has no log axis: x holds log10(percent), and the ticks are labelled back in percent.
+        let ticks = TickGenerators.NumericAutomatic()
+        ticks.MinorTickGenerator <- TickGenerators.LogMinorTickGenerator()
+        ticks.IntegerTicksOnly <- true
+        ticks.LabelFormatter <- fun x -> $"{10.0 ** x:G3}%%"
+        plot.Axes.Bottom.TickGenerator <- ticks
+        plot.Title(title)
+        plot.XLabel "edges kept (% of the graph, log scale)"
+        plot.YLabel "normalised faithfulness"
+        plot.ShowLegend(Alignment.LowerRight) |> ignore
+        saveAtomically pngPath (fun p -> plot.SavePng(p, width, height) |> ignore)
+        saveAtomically svgPath (fun p -> plot.SaveSvg(p, width, height) |> ignore)

@@ -1,0 +1,73 @@
+module PatchDescent.Tests.CommandLineTests
+
+open Expecto
+open PatchDescent.Cli
+open PatchDescent.Search
+
+let private usageError (argv: string list) =
+    try
+        CommandLine.parse (Array.ofList argv) |> ignore
+        failtest $"expected a usage error for %A{argv}"
+        ""
+    with :? UsageException as e -> e.Message
+
+let private discover argv =
+    match CommandLine.parse (Array.ofList ("discover" :: argv)) with
+    | Discover request -> request
+    | other -> failtest $"expected discover, got %A{other}"
+
+[<Tests>]
+let tests =
+    testList "CommandLine" [
+        test "discover builds the experiment a script builds from Experiment.defaults" {
+            let r = discover [ "--model"; "m"; "--data"; "d.jsonl"; "--out"; "o"; "--steps"; "50"; "--granularity"; "heads"; "--seed"; "7"; "--batch-size"; "4" ]
+            let expected = Experiment.defaults "m" (JsonlFile "d.jsonl") "o" |> Experiment.withSteps 50
+            let expected =
+                { expected with
+                    Granularity = Granularity.Heads
+                    Train = { expected.Train with Seed = 7 }
+                    BatchSize = 4 }
+            Expect.equal r.Experiment expected "experiment"
+            Expect.isNone r.Seeds "one seed"
+        }
+        test "discover's defaults are Experiment.defaults" {
+            let r = discover [ "--model"; "m"; "--data"; "d.jsonl"; "--out"; "o" ]
+            Expect.equal r.Experiment (Experiment.defaults "m" (JsonlFile "d.jsonl") "o") "defaults"
+        }
+        test "--seeds gives the seed list; with --seed, or with one seed, or a repeated one, it is refused" {
+            let base' = [ "--model"; "m"; "--data"; "d"; "--out"; "o" ]
+            Expect.equal (discover (base' @ [ "--seeds"; "1, 2,3" ])).Seeds (Some [ 1; 2; 3 ]) "seeds"
+            Expect.stringContains (usageError ("discover" :: base' @ [ "--seeds"; "1,2"; "--seed"; "3" ])) "not both" "both"
+            Expect.stringContains (usageError ("discover" :: base' @ [ "--seeds"; "1" ])) "at least two" "one seed"
+            Expect.stringContains (usageError ("discover" :: base' @ [ "--seeds"; "1,1" ])) "at least two different" "repeated"
+            Expect.stringContains (usageError ("discover" :: base' @ [ "--seeds"; "1,x" ])) "integers" "not a number"
+        }
+        test "missing, unknown and out-of-range options are usage errors that name the option" {
+            Expect.stringContains (usageError [ "discover"; "--model"; "m"; "--out"; "o" ]) "--data" "missing"
+            Expect.stringContains (usageError [ "info"; "--model"; "m"; "--bogus" ]) "--bogus" "unknown"
+            Expect.stringContains (usageError [ "discover"; "--model"; "m"; "--data"; "d"; "--out"; "o"; "--steps"; "0" ]) "--steps" "range"
+            Expect.stringContains (usageError [ "discover"; "--model"; "m"; "--data"; "d"; "--out"; "o"; "--granularity"; "edges" ]) "--granularity" "choice"
+            Expect.stringContains (usageError [ "frobnicate" ]) "frobnicate" "unknown verb"
+        }
+        test "generate takes exactly one of --prompt and --prompt-ids" {
+            match CommandLine.parse [| "generate"; "--model"; "m"; "--prompt-ids"; "1,2,3"; "--dtype"; "bfloat16" |] with
+            | Generate g ->
+                Expect.equal g.Prompt (TokenIds [| 1; 2; 3 |]) "ids"
+                Expect.equal (g.Tokens, g.Device, g.DType) (20, "auto", "bfloat16") "defaults and dtype"
+            | other -> failtest $"%A{other}"
+            Expect.stringContains (usageError [ "generate"; "--model"; "m" ]) "exactly one" "neither"
+            Expect.stringContains (usageError [ "generate"; "--model"; "m"; "--prompt"; "a"; "--prompt-ids"; "1" ]) "exactly one" "both"
+        }
+        test "no arguments and --help are help, not errors" {
+            for argv in [ [||]; [| "--help" |]; [| "discover"; "--help" |] ] do
+                match CommandLine.parse argv with
+                | Help text -> Expect.stringContains text "USAGE" $"help for %A{argv}"
+                | other -> failtest $"%A{other}"
+        }
+        test "evaluate reads its ablation and --json" {
+            match CommandLine.parse [| "evaluate"; "--model"; "m"; "--circuit"; "c.json"; "--data"; "d"; "--ablation"; "zero"; "--json" |] with
+            | Evaluate e ->
+                Expect.equal (e.Ablation, e.AblationName, e.Json, e.Data) (Ablation.Zero, "zero", true, JsonlFile "d") "evaluate"
+            | other -> failtest $"%A{other}"
+        }
+    ]
