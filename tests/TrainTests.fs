@@ -148,7 +148,7 @@ let tests =
             use s = new Setup(7)
             use dir = new TempDir()
             let path = dir.File "run.ckpt"
-            let options = { Checkpoint = Some { Path = path; Every = 1; Resume = false }; RecordLevels = [] }
+            let options = { Checkpoint = Some { Path = path; Every = 1; Resume = false; Context = [] }; RecordLevels = [] }
             let run () = Train.runWith options { settings with LearningRate = nan; LogEvery = 5 } s.Engine s.Batches ignore |> ignore
             Expect.throwsC run (fun e ->
                 match e with
@@ -158,7 +158,7 @@ let tests =
                     Expect.stringContains e.Message path "the message names it"
                 | other -> failtest $"unexpected %A{other}")
             // Resuming with a finite learning rate is refused: the rate is part of the fingerprint.
-            let resumed () = Train.runWith { options with Checkpoint = Some { Path = path; Every = 1; Resume = true } } settings s.Engine s.Batches ignore |> ignore
+            let resumed () = Train.runWith { options with Checkpoint = Some { Path = path; Every = 1; Resume = true; Context = [] } } settings s.Engine s.Batches ignore |> ignore
             Expect.throwsC resumed (fun e -> Expect.stringContains e.Message "learning_rate is NaN there and 0.1 here" "names the difference")
         }
         testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 8 } "a run stopped at a random step and resumed from its checkpoint ends bit for bit where an uninterrupted run ends" <|
@@ -172,7 +172,7 @@ let tests =
                     { settings with Steps = steps; LogEvery = 1; Sparsity = TargetLagrangian({ Start = 0.0; End = 0.9; WarmupSteps = 2; AnnealSteps = 6 }, 0.5) }
                 let levels = [ 0.5; 0.8; 1.0 ]
                 let whole = Train.runWith { Checkpoint = None; RecordLevels = levels } lagrangian s.Engine s.Batches ignore
-                let checkpoint resume = Some { Path = dir.File "ckpt"; Every = every; Resume = resume }
+                let checkpoint resume = Some { Path = dir.File "ckpt"; Every = every; Resume = resume; Context = [ "data", "the test's batches" ] }
                 let stop (l: StepLog) = if l.Step = stopAt then failwith "stopped"
                 Expect.throwsC (fun () -> Train.runWith { Checkpoint = checkpoint false; RecordLevels = levels } lagrangian s.Engine s.Batches stop |> ignore)
                     (fun e -> Expect.equal e.Message "stopped" "the stop, not another failure")

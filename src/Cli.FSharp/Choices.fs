@@ -23,7 +23,14 @@ type GranularityName =
 /// `--ablation`: what a removed edge carries.
 type AblationName =
     | Patching
+    | Mean
     | Zero
+
+/// `--loss`: the faithfulness term discovery minimises.
+type LossName =
+    | Kl
+    | Logit_Diff
+    | Cross_Entropy
 
 /// Reading choices and values every verb checks the same way.
 module Choices =
@@ -46,11 +53,22 @@ module Choices =
         | Full -> Granularity.Full
         | Heads -> Granularity.Heads
 
-    /// The ablation.
-    let ablation name =
+    /// The ablation; a mean reads the clean prompts of `meanData` when given, else those of the run's own pairs.
+    let ablation verb name (meanData: string option) =
+        match name, meanData with
+        | Patching, None -> AblationChoice.Patching
+        | Zero, None -> AblationChoice.Zero
+        | Mean, reference -> AblationChoice.Mean(reference |> Option.map JsonlFile)
+        | other, Some _ ->
+            let given = (sprintf "%A" other).ToLowerInvariant()
+            raise (UsageException $"{verb}: --mean-data is the reference of --ablation mean, not of --ablation {given}")
+
+    /// The loss value.
+    let loss name =
         match name with
-        | Patching -> Ablation.Patching
-        | Zero -> Ablation.Zero
+        | Kl -> Loss.kl
+        | Logit_Diff -> Loss.logitDiff
+        | Cross_Entropy -> Loss.crossEntropy
 
     /// Fails with a usage error when a count is below its minimum.
     let atLeast verb option minimum value =

@@ -14,6 +14,13 @@ type DiscoverArguments =
     | [<Unique>] Seed of int
     | [<Unique>] Seeds of list: string
     | [<Unique>] Batch_Size of pairs: int
+    | [<Unique>] Ablation of AblationName
+    | [<Unique>] Mean_Data of file: string
+    | [<Unique>] Loss of LossName
+    | [<Unique>] Target_Edges of count: int
+    | [<Unique>] Per_Point_Runs
+    | [<Unique>] Checkpoint_Every of steps: int
+    | [<Unique>] Resume
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -26,6 +33,13 @@ type DiscoverArguments =
             | Seed _ -> "the seed of one run (default 1)"
             | Seeds _ -> "several seeds, comma-separated: one run each into OUT/seed-N and their overlaps in OUT/stability.csv"
             | Batch_Size _ -> "pairs per batch (default 16)"
+            | Ablation _ -> "what a removed edge carries (default patching; mean: the mean over the clean prompts of --data or --mean-data)"
+            | Mean_Data _ -> "JSONL pairs whose clean prompts --ablation mean averages over, instead of --data's"
+            | Loss _ -> "the faithfulness loss (default kl)"
+            | Target_Edges _ -> "the edges (learnable parameters, in heads granularity) the target sparsity anneals to; default 5% of them"
+            | Per_Point_Runs -> "the curve from one training per level (slow; for comparison) instead of from the one run's anneal"
+            | Checkpoint_Every _ -> "write a checkpoint into OUT.checkpoint every this many steps (deleted once the run succeeds)"
+            | Resume -> "continue from the checkpoints in OUT.checkpoint; the other options must be those of the interrupted run"
 
 /// What `discover` was asked: the experiment a script would build, and the seeds when several runs are wanted.
 type DiscoverRequest = { Experiment: Experiment; Seeds: int list option }
@@ -49,6 +63,19 @@ module DiscoverArguments =
         let experiment =
             { e with
                 Granularity = Choices.granularity (r.GetResult(Granularity, defaultValue = Full))
-                Train = { e.Train with Seed = r.GetResult(Seed, defaultValue = e.Train.Seed) }
-                BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "discover" "--batch-size" 1 }
+                Ablation = Choices.ablation "discover" (r.GetResult(Ablation, defaultValue = Patching)) (r.TryGetResult Mean_Data)
+                Train =
+                    { e.Train with
+                        Seed = r.GetResult(Seed, defaultValue = e.Train.Seed)
+                        Loss = r.TryGetResult Loss |> Option.map Choices.loss |> Option.defaultValue e.Train.Loss }
+                BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "discover" "--batch-size" 1
+                CurveMode = if r.Contains Per_Point_Runs then PerPointRuns else e.CurveMode
+                TargetEdges = r.TryGetResult Target_Edges |> Option.map (Choices.atLeast "discover" "--target-edges" 0)
+                Checkpoint =
+                    match r.TryGetResult Checkpoint_Every, r.Contains Resume with
+                    | None, false -> None
+                    | every, resume ->
+                        // A resumed run keeps checkpointing, every 10% of the steps unless told otherwise.
+                        let every = every |> Option.defaultValue (max 1 (steps / 10)) |> Choices.atLeast "discover" "--checkpoint-every" 1
+                        Some { Every = every; Resume = resume } }
         { Experiment = experiment; Seeds = r.TryPostProcessResult(Seeds, seedList) }

@@ -4,15 +4,30 @@ type DataSource =
     | JsonlFile of path: string
     | Pairs of PairDataset
 
+[<RequireQualifiedAccess>]
+type AblationChoice =
+    | Patching
+    | Zero
+    | Mean of reference: DataSource option
+
+type CurveMode =
+    | FromAnneal
+    | PerPointRuns
+
+type CheckpointPolicy = { Every: int; Resume: bool }
+
 type Experiment =
     { ModelDir: string
       Data: DataSource
       Granularity: Granularity
-      Ablation: Ablation
+      Ablation: AblationChoice
       Metric: Metric option
       Train: TrainSettings
       BatchSize: int
       Levels: float list
+      CurveMode: CurveMode
+      TargetEdges: int option
+      Checkpoint: CheckpointPolicy option
       OutDir: string }
 
 module Experiment =
@@ -25,13 +40,16 @@ module Experiment =
         { ModelDir = modelDir
           Data = data
           Granularity = Granularity.Full
-          Ablation = Ablation.Patching
+          Ablation = AblationChoice.Patching
           Metric = None
           Train =
             { Steps = 300; LearningRate = 0.1; Gate = Gate.hardConcrete; Loss = Loss.kl
               Sparsity = annealedTarget 300; ClipNorm = None; Seed = 1; LogEvery = 10 }
           BatchSize = 16
           Levels = mibLevels
+          CurveMode = FromAnneal
+          TargetEdges = None
+          Checkpoint = None
           OutDir = outDir }
 
     let withSteps steps (e: Experiment) =

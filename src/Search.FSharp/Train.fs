@@ -24,7 +24,7 @@ type TrainSettings =
       Seed: int
       LogEvery: int }
 
-type Checkpointing = { Path: string; Every: int; Resume: bool }
+type Checkpointing = { Path: string; Every: int; Resume: bool; Context: (string * string) list }
 
 type TrainOptions = { Checkpoint: Checkpointing option; RecordLevels: float list }
 
@@ -249,6 +249,7 @@ module Train =
           "schedule", $"{schedule.ParamCount} parameters over {schedule.Source.Length} edges, digest {scheduleDigest}"
           "batches", $"{shapes}, answers digest {answers}"
           "record_levels", printed options.RecordLevels ]
+        @ [ for c in Option.toList options.Checkpoint do yield! c.Context ]
 
     let private fingerprintKey name = $"fingerprint.{name}"
 

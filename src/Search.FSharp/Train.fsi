@@ -43,7 +43,10 @@ type Checkpointing =
       /// Continue from the file at `Path` when there is one; it must come from a run with the same settings (all
       /// but `LogEvery`), schedule, batch shapes, answers and record levels, else the run is refused naming the first
       /// difference. When false, or when there is no file, the run starts at step 0 and overwrites the file.
-      Resume: bool }
+      Resume: bool
+      /// Named lines the caller adds to the fingerprint: what decides the run but is not the trainer's to see,
+      /// such as the model, the data and the ablation.
+      Context: (string * string) list }
 
 /// How a run is carried out beyond the settings that decide what it learns.
 type TrainOptions =
