@@ -202,4 +202,19 @@ let tests =
             Expect.throwsC (fun () -> Discovery.runOn model { e with TargetEdges = Some (edges + 1) } ignore |> ignore) (fun ex ->
                 Expect.stringContains ex.Message $"target edges {edges + 1} is outside 0 .. {edges}" "range")
         }
+        test "a missing mean reference or an unreadable checkpoint fails naming the file, and writes no output" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let outDir = tmp.File "run"
+            let missing = tmp.File "reference.jsonl"
+            let e = { (experiment outDir |> Experiment.withSteps 5) with Ablation = AblationChoice.Mean(Some(JsonlFile missing)) }
+            Expect.throwsC (fun () -> Discovery.runOn model e ignore |> ignore) (fun ex -> Expect.stringContains ex.Message missing "names the reference")
+            let checkpoint = Path.Combine(Discovery.checkpointDir outDir, "train.safetensors")
+            Directory.CreateDirectory(Discovery.checkpointDir outDir) |> ignore
+            File.WriteAllText(checkpoint, "not a checkpoint")
+            let resume = { (experiment outDir |> Experiment.withSteps 5) with Checkpoint = Some { Every = 2; Resume = true } }
+            Expect.throwsC (fun () -> Discovery.runOn model resume ignore |> ignore) (fun ex ->
+                Expect.stringContains ex.Message $"{checkpoint}: cannot read the checkpoint to resume from" "names the checkpoint")
+            Expect.equal (traces outDir) [| Discovery.checkpointDir outDir |] "no output folder; the checkpoint is left for the user"
+        }
     ]
