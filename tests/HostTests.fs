@@ -98,7 +98,7 @@ let tests =
             let lines = out.Split('\n') |> Array.filter (fun l -> l.StartsWith "step ")
             // A log every 10 steps (the default LogEvery).
             Expect.equal [ for l in lines -> l.Split(' ', System.StringSplitOptions.RemoveEmptyEntries)[1] ] [ "10/20"; "20/20" ] "one line per log"
-            let pattern = @"^step 20/20  kl \S+  sparsity \S+  total \S+  edges \d+ \(expected \d+\.\d\)  target sparsity 0\.950  elapsed \d+:\d\d  eta 0:00$"
+            let pattern = @"^step 20/20  eta 0:00  elapsed \d+:\d\d  edges \d+ \(expected \d+\.\d\)  kl \S+  sparsity \S+  total \S+  target sparsity 0\.950$"
             Expect.isMatch (lines[1].TrimEnd()) pattern "the last line"
         }
         test "discover --resume without a checkpoint exits 1 naming OUT.checkpoint" {

@@ -32,7 +32,7 @@ public sealed class Progress
         }
         var line = $"{_prefix}{Bar(log)} {Line(log)}";
         // A line longer than the terminal wraps, and the carriage return then redraws only its last part.
-        var width = Console.WindowWidth > 1 ? Console.WindowWidth - 1 : 120;
+        var width = TerminalWidth() - 1;
         if (line.Length > width) line = line[..width];
         _output.Write("\r" + line.PadRight(_drawn));
         _drawn = line.Length;
@@ -46,7 +46,7 @@ public sealed class Progress
         _drawn = 0;
     }
 
-    /// <summary>The text of one log: steps, loss terms, edges at the threshold and expected, target, elapsed time and ETA.</summary>
+    /// <summary>The text of one log: steps, ETA, elapsed time, edges at the threshold and expected, loss terms and target.</summary>
     public static string Line(StepLog log)
     {
         var done = log.Step + 1;
@@ -55,8 +55,16 @@ public sealed class Progress
         // The rate so far, including time before a resumed checkpoint, which counted its steps too.
         var eta = TimeSpan.FromTicks(log.Elapsed.Ticks / done * (log.TotalSteps - done));
         var width = log.TotalSteps.ToString().Length;
-        return $"step {done.ToString().PadLeft(width)}/{log.TotalSteps}  {terms}  edges {log.EdgesAtThreshold} (expected {log.ExpectedKeptEdges:F1}){target}  " +
-               $"elapsed {Clock(log.Elapsed)}  eta {Clock(eta)}";
+        // What a narrow terminal must not cut off comes first.
+        return $"step {done.ToString().PadLeft(width)}/{log.TotalSteps}  eta {Clock(eta)}  elapsed {Clock(log.Elapsed)}  " +
+               $"edges {log.EdgesAtThreshold} (expected {log.ExpectedKeptEdges:F1})  {terms}{target}";
+    }
+
+    /// <summary>The terminal's width, or 120 where the console cannot tell.</summary>
+    static int TerminalWidth()
+    {
+        try { return Console.WindowWidth > 1 ? Console.WindowWidth : 120; }
+        catch (IOException) { return 120; }
     }
 
     static string Bar(StepLog log)

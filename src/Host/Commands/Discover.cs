@@ -14,8 +14,10 @@ public static class Discover
         if (request.Seeds is { } seeds) return RunSeeds(experiment, seeds.Value);
 
         var progress = Progress.ForConsole();
-        var result = Discovery.run(experiment, FuncConvert.FromAction<StepLog>(progress.Report));
-        progress.Finish();
+        DiscoveryResult result;
+        // A failure's message must not land on the end of the bar's line.
+        try { result = Discovery.run(experiment, FuncConvert.FromAction<StepLog>(progress.Report)); }
+        finally { progress.Finish(); }
         var m = result.Metrics;
         Console.WriteLine($"circuit: {result.Circuit.Edges.Count:N0} edges at threshold 0.5; faithfulness {m.Faithfulness:F3}, " +
                           $"KL {m.Kl:F4} nats, metric {m.Circuit:F4} (full {m.Full:F4}, empty {m.Empty:F4}); " +
@@ -29,14 +31,22 @@ public static class Discover
     static int RunSeeds(Experiment experiment, Microsoft.FSharp.Collections.FSharpList<int> seeds)
     {
         var progress = new Dictionary<int, Progress>();
-        var (runs, levels) = Stability.run(experiment, seeds,
-            FuncConvert.FromAction<int, StepLog>((seed, log) =>
-            {
-                foreach (var (other, p) in progress) if (other != seed) p.Finish();
-                if (!progress.TryGetValue(seed, out var mine)) progress[seed] = mine = Progress.ForConsole($"seed {seed}  ");
-                mine.Report(log);
-            }));
-        foreach (var p in progress.Values) p.Finish();
+        Microsoft.FSharp.Collections.FSharpList<Tuple<int, DiscoveryResult>> runs;
+        Microsoft.FSharp.Collections.FSharpList<LevelStability> levels;
+        try
+        {
+            (runs, levels) = Stability.run(experiment, seeds,
+                FuncConvert.FromAction<int, StepLog>((seed, log) =>
+                {
+                    foreach (var (other, p) in progress) if (other != seed) p.Finish();
+                    if (!progress.TryGetValue(seed, out var mine)) progress[seed] = mine = Progress.ForConsole($"seed {seed}  ");
+                    mine.Report(log);
+                }));
+        }
+        finally
+        {
+            foreach (var p in progress.Values) p.Finish();
+        }
         foreach (var (seed, result) in runs)
             foreach (var warning in result.Warnings) Console.Error.WriteLine($"warning: seed {seed}: {warning}");
         foreach (var l in levels)
