@@ -43,10 +43,7 @@ match target with
     timed "build" build
     if extra.Length > 0 then host (List.ofArray extra)
     else
-        // Until discovery lands: write a seeded tiny random GPT-2, print its card and a greedy continuation.
-        host [ "random-model"; "--shape"; "tiny"; "--seed"; "1"; "--out"; "out/tiny-random" ]
-        host [ "info"; "--model"; "out/tiny-random" ]
-        host [ "generate"; "--model"; "out/tiny-random"; "--prompt"; "When Mary and John went to the store,"; "--tokens"; "8"; "--ids" ]
+        timed "discovery on the shipped model" (fun () -> dotnet [ "fsi"; "examples/induction.fsx" ])
 | "bench" ->
     timed "build" build
     host ("bench" :: List.ofArray extra)

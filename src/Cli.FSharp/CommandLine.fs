@@ -12,6 +12,7 @@ type Verb =
     | [<CliPrefix(CliPrefix.None); SubCommand>] Discover of ParseResults<DiscoverArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Evaluate of ParseResults<EvaluateArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Bench of ParseResults<BenchArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Toy of ParseResults<ToyArguments>
 
     interface IArgParserTemplate with
         member v.Usage =
@@ -22,6 +23,7 @@ type Verb =
             | Discover _ -> "find a circuit by gradient descent over edge coefficients"
             | Evaluate _ -> "re-score a circuit.json or MIB graph JSON"
             | Bench _ -> "print benchmark figures"
+            | Toy _ -> "build the small models whose circuits are known"
 
 /// What the user asked the host to do.
 type Invocation =
@@ -33,6 +35,7 @@ type Invocation =
     | Discover of DiscoverRequest
     | Evaluate of EvaluateRequest
     | Bench of BenchRequest
+    | Toy of ToyRequest
 
 /// Parsing command lines.
 module CommandLine =
@@ -52,6 +55,7 @@ module CommandLine =
                 | Verb.Discover r -> Discover(DiscoverArguments.request r)
                 | Verb.Evaluate r -> Evaluate(EvaluateArguments.request r)
                 | Verb.Bench r -> Bench(BenchArguments.request r)
+                | Verb.Toy r -> Toy(ToyArguments.request r)
             with
             | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText -> Help e.Message
             // The host prefixes "error: " itself.

@@ -7,7 +7,9 @@ open PatchDescent.Search
 /// The options of `discover`.
 type DiscoverArguments =
     | [<Mandatory; Unique>] Model of dir: string
-    | [<Mandatory; Unique>] Data of file: string
+    | [<Unique>] Data of file: string
+    | [<Unique>] Task of TaskName
+    | [<Unique>] Pairs of count: int
     | [<Mandatory; Unique>] Out of dir: string
     | [<Unique>] Granularity of GranularityName
     | [<Unique>] Steps of count: int
@@ -26,7 +28,9 @@ type DiscoverArguments =
         member a.Usage =
             match a with
             | Model _ -> "a Hugging Face GPT-2 folder"
-            | Data _ -> "clean/corrupted pairs, JSONL (text or token ids, one pair a line)"
+            | Data _ -> "clean/corrupted pairs, JSONL (text or token ids, one pair a line); or --task"
+            | Task _ -> "generate the pairs of a task instead of reading --data, and score with its metric"
+            | Pairs _ -> "how many pairs --task generates (default 128, seeded by --seed)"
             | Out _ -> "the folder the run writes; it appears only once the run has succeeded"
             | Granularity _ -> "the graph: full (MLPs and separate q/k/v inputs; the default) or heads"
             | Steps _ -> "training steps (default 300)"
@@ -57,8 +61,19 @@ module DiscoverArguments =
         if r.Contains Seed && r.Contains Seeds then
             raise (UsageException "discover: give --seed for one run or --seeds for several, not both")
         let steps = r.GetResult(Steps, defaultValue = 300) |> Choices.atLeast "discover" "--steps" 1
+        let seed = r.GetResult(Seed, defaultValue = 1)
+        let data, metric =
+            match r.TryGetResult Data, r.TryGetResult Task with
+            | Some file, None ->
+                if r.Contains Pairs then raise (UsageException "discover: --pairs counts the pairs of --task; --data reads them all")
+                JsonlFile file, None
+            | None, Some task ->
+                let size = r.GetResult(Pairs, defaultValue = 128) |> Choices.atLeast "discover" "--pairs" 1
+                let pairs, metric = TaskChoice.resolve task (r.GetResult Model) size seed
+                DataSource.Pairs pairs, Some metric
+            | _ -> raise (UsageException "discover: give --data FILE or --task NAME, one of them")
         let e =
-            Experiment.defaults (r.GetResult Model) (JsonlFile(r.GetResult Data)) (r.GetResult Out)
+            { Experiment.defaults (r.GetResult Model) data (r.GetResult Out) with Metric = metric }
             |> Experiment.withSteps steps
         let experiment =
             { e with

@@ -15,6 +15,7 @@ try
         Invocation.Discover discover => Discover.Run(discover.Item),
         Invocation.Evaluate evaluate => Evaluate.Run(evaluate.Item),
         Invocation.Bench bench => Bench.Run(bench.Item),
+        Invocation.Toy toy => Toy.Run(toy.Item),
         var other => throw new InvalidOperationException($"the host has no command for {other}"),
     };
 }

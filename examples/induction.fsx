@@ -1,0 +1,32 @@
+// Discovery on the shipped hand-compiled induction model, whose circuit is known (models/induction-compiled/MODEL.md):
+// the pairs come from the model's task.json, and the run writes circuit.json, circuit.dot, curve.csv, curve.png/svg
+// and run.log into out/induction. `dotnet fsi build.fsx run` builds and runs this script.
+#load "PatchDescent.fsx"
+
+open System.IO
+open PatchDescent.Search
+open PatchDescent.Search.Tasks
+
+let root = Path.Combine(__SOURCE_DIRECTORY__, "..")
+let model = Path.Combine(root, "models/induction-compiled")
+let spec = Induction.ofModelDir model |> Result.defaultWith failwith
+
+let experiment =
+    { Experiment.defaults model (Pairs(Induction.generate spec 128 1)) (Path.Combine(root, "out/induction")) with
+        Metric = Some Induction.metric
+        BatchSize = 32
+        Levels = [ 0.02; 0.05; 0.1; 0.2; 0.5; 1.0 ] }
+    |> Experiment.withSteps 400
+    // The circuit has 7 of the 81 edges: aim at 90% sparsity, reached halfway, and hold it for the second half.
+    |> fun e -> { e with Train = { e.Train with Sparsity = TargetLagrangian({ Start = 0.0; End = 0.9; WarmupSteps = 0; AnnealSteps = 200 }, 0.5) } }
+
+printfn "model: models/induction-compiled, the hand-compiled induction model (the trained one is not shipped yet)"
+let result = Discovery.run experiment (fun l -> if (l.Step + 1) % 100 = 0 then printfn "step %d/400  kept %.3f" (l.Step + 1) l.ExpectedKeptFraction)
+printfn "\n%-22s %s" "edge" "score"
+for edge in Circuit.edges result.Circuit do
+    printfn "%-22s %.3f" (Edge.name edge) result.Scores[Graph.edgeId result.Circuit.Shape edge]
+let m = result.Metrics
+printfn "\n%d edges of %d; faithfulness %.3f (answer logit %.3f; full model %.3f, empty circuit %.3f), KL %.4f nats"
+    (Circuit.edgeCount result.Circuit) (Graph.edgeCount result.Circuit.Shape) m.Faithfulness m.Circuit m.Full m.Empty m.Kl
+for p in result.Curve.Points do printfn "  top %3d edges -> %2d after pruning: faithfulness %.3f" p.K p.Edges p.Faithfulness
+printfn "CPR %.3f, CMD %.3f; files in %s" result.Curve.Cpr result.Curve.Cmd result.OutDir
