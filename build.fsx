@@ -1,5 +1,5 @@
 // PatchDescent's build entry point: dotnet fsi build.fsx <target> [-- args for the target]
-// Targets: build, test, run, bench, publish, clean.
+// Targets: build, test, run, bench, publish, publish-external-libtorch, gpu-bundle, clean.
 open System
 open System.Diagnostics
 open System.IO
@@ -49,14 +49,37 @@ match target with
     host ("bench" :: List.ofArray extra)
 | "publish" ->
     dotnet [ "publish"; "src/Host"; "-c"; configuration; "-o"; "artifacts/patchdescent"; "-nologo" ]
+| "publish-external-libtorch" ->
+    // For machines that bring their own libtorch (--libtorch DIR, e.g. a Python environment's torch/lib): the host
+    // and the test program without the bundled CPU natives (see Directory.Build.props), in one folder so that the
+    // libraries they share travel once.
+    let dir = "artifacts/patchdescent-external"
+    let size () = Directory.GetFiles(Path.Combine(root, dir), "*", SearchOption.AllDirectories) |> Array.sumBy (fun f -> FileInfo(f).Length)
+    for project in [ "src/Host"; "tests" ] do
+        dotnet [ "publish"; project; "-c"; configuration; "-p:ExternalLibTorch=true"; "-o"; dir; "-nologo"; "-v"; "minimal" ]
+        printfn "build.fsx: %s after %s: %.1f MB" dir project (float (size ()) / 1e6)
+| "gpu-bundle" ->
+    // Everything scripts/gpu-check.sh needs on a GPU machine without .NET: the external-libtorch builds and this
+    // machine's .NET runtime as a tarball (dotnet, host/fxr, shared/Microsoft.NETCore.App).
+    dotnet [ "fsi"; "build.fsx"; "publish-external-libtorch" ]
+    let dotnetRoot =
+        let exe = Process.Start(ProcessStartInfo("bash", [ "-c"; "readlink -f $(command -v dotnet)" ], RedirectStandardOutput = true))
+        Path.GetDirectoryName(exe.StandardOutput.ReadToEnd().Trim())
+    let runtime = Directory.GetDirectories(Path.Combine(dotnetRoot, "shared", "Microsoft.NETCore.App")) |> Array.max |> Path.GetFileName
+    let tarball = Path.Combine(root, "artifacts", "dotnet-runtime.tar.xz")
+    let info = ProcessStartInfo("tar", [ "-cJf"; tarball; "-C"; dotnetRoot; "dotnet"; "host"; $"shared/Microsoft.NETCore.App/{runtime}" ])
+    use p = Process.Start info
+    p.WaitForExit()
+    if p.ExitCode <> 0 then exit p.ExitCode
+    printfn "build.fsx: %s (.NET runtime %s): %.1f MB" tarball runtime (float (FileInfo(tarball).Length) / 1e6)
 | "clean" ->
-    for dir in [ "src/Model.CSharp"; "src/Search.FSharp"; "src/Host"; "tests" ] do
-        for sub in [ "bin"; "obj" ] do
+    for dir in [ "src/Model.CSharp"; "src/Search.FSharp"; "src/Cli.FSharp"; "src/Host"; "tests" ] do
+        for sub in [ "bin"; "obj"; "bin-external"; "obj-external" ] do
             let path = Path.Combine(root, dir, sub)
             if Directory.Exists path then Directory.Delete(path, true)
     for dir in [ "out"; "artifacts" ] do
         let path = Path.Combine(root, dir)
         if Directory.Exists path then Directory.Delete(path, true)
 | other ->
-    eprintfn "build.fsx: unknown target '%s'; targets: build, test, run, bench, publish, clean" other
+    eprintfn "build.fsx: unknown target '%s'; targets: build, test, run, bench, publish, publish-external-libtorch, gpu-bundle, clean" other
     exit 2

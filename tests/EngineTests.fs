@@ -40,11 +40,12 @@ let private resolve (s: Schedule) =
     | Error e -> failwith e
 
 /// Everything one engine comparison needs, built from a seed.
-type private Setup(case: Case, ?dtype: torch.ScalarType) =
+type private Setup(case: Case, ?dtype: torch.ScalarType, ?device: torch.Device) =
     let dtype = defaultArg dtype torch.ScalarType.Float32
+    let device = defaultArg device torch.CPU
     let c = case.Config
     let generator = new torch.Generator(uint64 case.Seed)
-    let model = Gpt2.Random(c, case.Seed, dtype = dtype, std = 0.3)
+    let model = Gpt2.Random(c, case.Seed, device = device, dtype = dtype, std = 0.3)
     let tokens () = torch.randint(int64 c.VocabSize, [| 2L; 5L |], generator = generator)
     let clean, corrupted = tokens (), tokens ()
     let reference = tokens ()
@@ -65,7 +66,7 @@ type private Setup(case: Case, ?dtype: torch.ScalarType) =
     member _.Schedule = schedule
     member _.Shape = shape
     /// Random coefficients in [0, 1] for every learnable parameter.
-    member _.RandomCoefficients() = torch.rand([| int64 schedule.ParamCount |], generator = generator).``to``(dtype)
+    member _.RandomCoefficients() = torch.rand([| int64 schedule.ParamCount |], generator = generator).``to``(dtype, device)
     member _.Reference(coefficients) = ReferenceEngine.forward model schedule batch.Carried coefficients clean None
     interface System.IDisposable with
         member _.Dispose() =
@@ -84,6 +85,51 @@ let private gradient (f: torch.Tensor -> torch.Tensor) (coefficients: torch.Tens
     use l = loss logits
     l.backward()
     (nonNull a.grad).clone()
+
+/// Whether this process's libtorch sees a GPU; CI's does not.
+let private cudaPresent = lazy (torch.cuda.is_available ())
+
+/// The equivalence properties on CUDA, in one numeric setting. Tolerances are absolute on the logits, scaled by
+/// 1 + max |logit| where rounding dominates: float32 without TF32 keeps the CPU's 1e-4; TF32 (10-bit mantissa in the
+/// matrix products) 1e-2 of the scale; bfloat16 (8-bit mantissa everywhere) 5e-2 of the scale. Not yet calibrated
+/// on a GPU: the first GPU run reports the differences it saw.
+let private onCuda (setting: string) (dtype: torch.ScalarType) (tf32: bool) (relative: float) =
+    let within (a: torch.Tensor) (b: torch.Tensor) =
+        let scale = 1.0 + (using (b.abs().max().``to``(torch.ScalarType.Float64)) (fun m -> m.item<float>()))
+        let diff = maxAbsDiff a b
+        let limit = if relative = 0.0 then 1e-4 else relative * scale
+        diff <= limit |> Prop.label $"{setting}: max |diff| = {diff}, limit {limit}"
+    let property name (check: Setup -> Property) =
+        testCase $"{name} ({setting})" <| fun () ->
+            if not cudaPresent.Value then
+                skiptest "no CUDA device: this process runs a CPU libtorch (see `patchdescent doctor`; scripts/gpu-check.sh runs this list on a GPU)"
+            torch.backends.cuda.matmul.allow_tf32 <- tf32
+            Check.One(Config.QuickThrowOnFailure.WithMaxTest 10, Prop.forAll cases (fun case ->
+                use s = new Setup(case, dtype, torch.CUDA)
+                check s))
+    [ property "fast engine logits equal the reference engine's" (fun s ->
+        use a = s.RandomCoefficients()
+        use fast = s.Engine.Forward(a, s.Batch)
+        use slow = s.Reference a
+        within fast slow)
+      property "all coefficients at 1 reproduce the clean logits" (fun s ->
+        use ones = torch.ones([| int64 s.Schedule.ParamCount |], dtype = dtype, device = torch.CUDA)
+        use patched = s.Engine.Forward(ones, s.Batch)
+        use plain = s.Model.Forward s.Clean
+        within patched plain)
+      property "all Full-graph coefficients at 0 reproduce the corrupted logits under patching" (fun s ->
+        use full = new Setup({ Config = s.Model.Config; Seed = 7; Granularity = Granularity.Full; Ablation = "patching" }, dtype, torch.CUDA)
+        use zeros = torch.zeros([| int64 full.Schedule.ParamCount |], dtype = dtype, device = torch.CUDA)
+        use patched = full.Engine.Forward(zeros, full.Batch)
+        use corrupted = full.Model.Forward full.Corrupted
+        within patched corrupted) ]
+
+[<Tests>]
+let cudaTests =
+    testSequenced <| testList "Engine on CUDA" (
+        onCuda "float32, TF32 off" torch.ScalarType.Float32 false 0.0
+        @ onCuda "float32, TF32" torch.ScalarType.Float32 true 1e-2
+        @ onCuda "bfloat16" torch.ScalarType.BFloat16 true 5e-2)
 
 [<Tests>]
 let tests =

@@ -15,6 +15,12 @@ type BenchArguments =
     | [<Unique>] Step of StepKind
     | [<Unique>] Layers of count: int
     | [<Unique>] Batch of pairs: int
+    | [<Unique>] Positions of count: int
+    | [<Unique>] Device of DeviceName
+    | [<Unique>] Dtype of DTypeName
+    | [<Unique>] Graph of GranularityName
+    | Strict_Fp32
+    | [<Unique>] Discovery_Steps of count: int
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -23,9 +29,22 @@ type BenchArguments =
             | Step _ -> "time only this step (used by the bench itself, one child process a step)"
             | Layers _ -> "layers of the GPT-2-small-shaped model for --step (default 12)"
             | Batch _ -> "batch for --step (default 8)"
+            | Positions _ -> "tokens per prompt for --step with --device (default 32)"
+            | Device _ -> "the device matrix (Full and Heads graphs; plain, fast and reference steps; batches 8 x 32, 32 x 24, 32 x 64; float32 and bfloat16) on this device; cpu runs it on a 2-layer model at batch 2 x 8"
+            | Dtype _ -> "dtype for --step with --device (default float32)"
+            | Graph _ -> "graph for --step with --device (default full)"
+            | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32"
+            | Discovery_Steps _ -> "with --device: one whole discovery run of this many steps on a random GPT-2-small-shaped model at batch 32 x --positions (default 24)"
 
 /// What `bench` was asked.
-type BenchRequest = { Quick: bool; Step: StepKind option; Layers: int; Batch: int }
+type BenchRequest =
+    { Quick: bool; Step: StepKind option; Layers: int; Batch: int; Positions: int
+      /// None: the CPU benchmark of docs/BENCHMARKS.md; Some: the device matrix or one of its steps.
+      Device: string option
+      DType: string
+      Graph: PatchDescent.Search.Granularity
+      StrictFp32: bool
+      DiscoverySteps: int option }
 
 /// Reading `bench`'s options.
 module BenchArguments =
@@ -34,4 +53,10 @@ module BenchArguments =
         { Quick = r.Contains Quick
           Step = r.TryGetResult Step
           Layers = r.GetResult(Layers, defaultValue = 12) |> Choices.atLeast "bench" "--layers" 1
-          Batch = r.GetResult(Batch, defaultValue = 8) |> Choices.atLeast "bench" "--batch" 1 }
+          Batch = r.GetResult(Batch, defaultValue = 8) |> Choices.atLeast "bench" "--batch" 1
+          Positions = r.GetResult(Positions, defaultValue = 32) |> Choices.atLeast "bench" "--positions" 1
+          Device = r.TryGetResult Device |> Option.map Choices.device
+          DType = Choices.dtype (r.GetResult(Dtype, defaultValue = Float32))
+          Graph = Choices.granularity (r.GetResult(Graph, defaultValue = Full))
+          StrictFp32 = r.Contains Strict_Fp32
+          DiscoverySteps = r.TryPostProcessResult(Discovery_Steps, Choices.atLeast "bench" "--discovery-steps" 1) }

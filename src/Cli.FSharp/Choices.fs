@@ -47,6 +47,12 @@ module Choices =
         | Float32 -> "float32"
         | Bfloat16 -> "bfloat16"
 
+    /// The precision an experiment computes in.
+    let precision name =
+        match name with
+        | Float32 -> Precision.Float32
+        | Bfloat16 -> Precision.BFloat16
+
     /// The graph granularity.
     let granularity name =
         match name with

@@ -12,6 +12,7 @@ type Verb =
     | [<CliPrefix(CliPrefix.None); SubCommand>] Discover of ParseResults<DiscoverArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Evaluate of ParseResults<EvaluateArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Bench of ParseResults<BenchArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Doctor of ParseResults<DoctorArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Toy of ParseResults<ToyArguments>
 
     interface IArgParserTemplate with
@@ -23,6 +24,7 @@ type Verb =
             | Discover _ -> "find a circuit by gradient descent over edge coefficients"
             | Evaluate _ -> "re-score a circuit.json or MIB graph JSON"
             | Bench _ -> "print benchmark figures"
+            | Doctor _ -> "which libtorch runs, CUDA, the GPUs, and the fix when something is missing"
             | Toy _ -> "build the small models whose circuits are known"
 
 /// What the user asked the host to do.
@@ -35,6 +37,7 @@ type Invocation =
     | Discover of DiscoverRequest
     | Evaluate of EvaluateRequest
     | Bench of BenchRequest
+    | Doctor of DoctorRequest
     | Toy of ToyRequest
 
 /// Parsing command lines.
@@ -55,6 +58,7 @@ module CommandLine =
                 | Verb.Discover r -> Discover(DiscoverArguments.request r)
                 | Verb.Evaluate r -> Evaluate(EvaluateArguments.request r)
                 | Verb.Bench r -> Bench(BenchArguments.request r)
+                | Verb.Doctor r -> Doctor(DoctorArguments.request r)
                 | Verb.Toy r -> Toy(ToyArguments.request r)
             with
             | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText -> Help e.Message

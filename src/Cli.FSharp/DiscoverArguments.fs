@@ -23,6 +23,9 @@ type DiscoverArguments =
     | [<Unique>] Per_Point_Runs
     | [<Unique>] Checkpoint_Every of steps: int
     | [<Unique>] Resume
+    | [<Unique>] Device of DeviceName
+    | [<Unique>] Dtype of DTypeName
+    | Strict_Fp32
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -44,6 +47,9 @@ type DiscoverArguments =
             | Per_Point_Runs -> "the curve from one training per level (slow; for comparison) instead of from the one run's anneal"
             | Checkpoint_Every _ -> "write a checkpoint into OUT.checkpoint every this many steps (deleted once the run succeeds)"
             | Resume -> "continue from the checkpoints in OUT.checkpoint; the other options must be those of the interrupted run"
+            | Device _ -> "where the model runs (default auto: CUDA when present)"
+            | Dtype _ -> "compute dtype (default float32)"
+            | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
 
 /// What `discover` was asked: the experiment a script would build, and the seeds when several runs are wanted.
 type DiscoverRequest = { Experiment: Experiment; Seeds: int list option }
@@ -92,5 +98,9 @@ module DiscoverArguments =
                     | every, resume ->
                         // A resumed run keeps checkpointing, every 10% of the steps unless told otherwise.
                         let every = every |> Option.defaultValue (max 1 (steps / 10)) |> Choices.atLeast "discover" "--checkpoint-every" 1
-                        Some { Every = every; Resume = resume } }
+                        Some { Every = every; Resume = resume }
+                Compute =
+                    { Device = Choices.device (r.GetResult(DiscoverArguments.Device, defaultValue = Auto))
+                      Precision = Choices.precision (r.GetResult(Dtype, defaultValue = DTypeName.Float32))
+                      StrictFp32 = r.Contains Strict_Fp32 } }
         { Experiment = experiment; Seeds = r.TryPostProcessResult(Seeds, seedList) }

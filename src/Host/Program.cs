@@ -1,12 +1,28 @@
 using PatchDescent.Cli;
 using PatchDescent.Host.Commands;
+using PatchDescent.Model;
 
 var verbose = args.Contains("--verbose");
-var rest = args.Where(a => a != "--verbose").ToArray();
+var rest = args.Where(a => a != "--verbose").ToList();
+// --libtorch is the process's, like --verbose: it must act before any verb touches a tensor.
+var libtorchAt = rest.IndexOf("--libtorch");
+string? libtorch = null;
+if (libtorchAt >= 0)
+{
+    if (libtorchAt + 1 >= rest.Count)
+    {
+        Console.Error.WriteLine("error: --libtorch needs a folder, e.g. a Python environment's torch/lib");
+        return 2;
+    }
+    libtorch = rest[libtorchAt + 1];
+    rest.RemoveRange(libtorchAt, 2);
+}
 
 try
 {
-    return CommandLine.parse(rest) switch
+    var invocation = CommandLine.parse(rest.ToArray());
+    if (invocation is not Invocation.Help) LibTorchChoice.Choose(libtorch);
+    return invocation switch
     {
         Invocation.Help help => PrintHelp(help.text),
         Invocation.Info info => Info.Run(info.Item),
@@ -15,6 +31,7 @@ try
         Invocation.Discover discover => Discover.Run(discover.Item),
         Invocation.Evaluate evaluate => Evaluate.Run(evaluate.Item),
         Invocation.Bench bench => Bench.Run(bench.Item),
+        Invocation.Doctor doctor => Doctor.Run(doctor.Item),
         Invocation.Toy toy => Toy.Run(toy.Item),
         var other => throw new InvalidOperationException($"the host has no command for {other}"),
     };
@@ -36,6 +53,7 @@ static int PrintHelp(string text)
 {
     Console.WriteLine($"PatchDescent {PatchDescent.Search.Version.current}");
     Console.WriteLine(text);
-    Console.WriteLine("Every verb takes --help; any verb takes --verbose for stack traces.");
+    Console.WriteLine("Every verb takes --help; any verb takes --verbose for stack traces and --libtorch DIR to run on the libtorch in DIR " +
+                      "(a Python environment's torch/lib, for CUDA; needs the build from `dotnet fsi build.fsx publish-external-libtorch`).");
     return 0;
 }

@@ -18,11 +18,22 @@ public static class DeviceChoice
             case var c when c == "cuda" || c.StartsWith("cuda:"):
                 if (!cuda.is_available())
                     throw new ArgumentException(
-                        "--device cuda: TorchSharp sees no CUDA device; this build uses the bundled CPU libtorch unless a CUDA libtorch is supplied");
+                        LibTorchChoice.Directory is null
+                            ? "--device cuda: no CUDA device: this process runs the bundled CPU libtorch; give --libtorch DIR (PATCHDESCENT_LIBTORCH=DIR for scripts) " +
+                              "with a CUDA libtorch such as a Python environment's torch/lib, and run `patchdescent doctor` to check it"
+                            : $"--device cuda: the libtorch in {LibTorchChoice.Directory} sees no CUDA device; run `patchdescent doctor --libtorch {LibTorchChoice.Directory}` to see why");
                 return new Device(c);
             default:
                 throw new ArgumentException($"--device '{choice}': expected auto, cpu or cuda");
         }
+    }
+
+    /// <summary>On CUDA, lets float32 matrix products use TF32 tensor cores (10-bit mantissa, several times faster on Ampere and later) unless <paramref name="strictFp32"/>; on the CPU there is nothing to set.</summary>
+    public static void SetMatmulPrecision(Device device, bool strictFp32)
+    {
+        if (device.type != DeviceType.CUDA) return;
+        backends.cuda.matmul.allow_tf32 = !strictFp32;
+        backends.cudnn.allow_tf32 = !strictFp32;
     }
 
     /// <summary>Resolves "float32" or "bfloat16" to a compute dtype.</summary>

@@ -40,9 +40,9 @@ module Discovery =
         let target = l.Target |> Option.map (fun t -> $"target {num t}") |> Option.toList
         String.Join("  ", [ $"step {l.Step}" ] @ terms @ [ $"kept {num l.ExpectedKeptFraction}" ] @ target)
 
-    let private tokens (rows: int64[][]) =
+    let private tokens (device: torch.Device) (rows: int64[][]) =
         use scope = torch.NewDisposeScope()
-        torch.tensor(Array.concat rows).reshape(int64 rows.Length, int64 rows[0].Length).MoveToOuterDisposeScope()
+        torch.tensor(Array.concat rows, device = device).reshape(int64 rows.Length, int64 rows[0].Length).MoveToOuterDisposeScope()
 
     /// Scores a circuit on every batch and combines the metrics weighted by pairs; the ratio is taken last, since
     /// a mean of per-batch faithfulness would weigh a batch by how little its full and empty metrics differ.
@@ -71,9 +71,12 @@ module Discovery =
     /// Every batch of the data prepared for the engine with its full-model targets, and its pair count; the tensors
     /// go into `owned`, which the caller disposes once it is done with the batches.
     let private prepare (engine: Engine.CompiledEngine) batchSize data (owned: ResizeArray<IDisposable>) =
+        // Built on the model's device once, so no training step copies from the host.
+        let device = engine.Model.Device
         [ for b in Dataset.batches batchSize data ->
-            let clean, corrupted, answers = tokens b.Clean, tokens b.Corrupted, torch.tensor b.Answers
-            let wrongs = b.Wrongs |> Option.map (fun w -> torch.tensor w)
+            let clean, corrupted = tokens device b.Clean, tokens device b.Corrupted
+            let answers = torch.tensor(b.Answers, device = device)
+            let wrongs = b.Wrongs |> Option.map (fun w -> torch.tensor(w, device = device))
             let batch = engine.Prepare(clean, Some corrupted, None)
             let t = Train.withTargets engine batch answers wrongs
             owned.AddRange [ clean; corrupted; answers; batch; t.FullLogits ]
@@ -239,7 +242,8 @@ module Discovery =
                       "sparsity", printed t.Sparsity; "steps", printed t.Steps; "learning_rate", printed t.LearningRate
                       "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
                       "batch_size", printed experiment.BatchSize; "levels", printed experiment.Levels
-                      "curve_mode", printed experiment.CurveMode; "metric", Metric.name metric ]
+                      "curve_mode", printed experiment.CurveMode; "compute", printed experiment.Compute
+                      "device", string model.Device; "metric", Metric.name metric ]
                   Edges = [ for id in circuit.Edges -> Edge.name (Graph.edge shape id), scores[id] ]
                   Metrics = figures
                   Warnings = warnings }
@@ -272,7 +276,8 @@ module Discovery =
             for d in owned do d.Dispose()
 
     let run experiment onLog =
-        use model = Checkpoint.Load experiment.ModelDir
+        let device = Compute.apply experiment.Compute
+        use model = Checkpoint.Load(experiment.ModelDir, device, Compute.dtype experiment.Compute.Precision)
         runOn model experiment onLog
 
     /// A MIB graph is told from a report by its top-level `cfg`, which `circuit.json` never has.

@@ -44,7 +44,8 @@ type SavedEvaluation =
 
 /// Running experiments.
 module Discovery =
-    /// Loads `ModelDir` (`Checkpoint.Load`, on the CPU) and runs `runOn` with it, disposing it afterwards.
+    /// Loads `ModelDir` (`Checkpoint.Load`) on the experiment's device and precision (`Compute.apply`, which also sets
+    /// TF32 on CUDA) and runs `runOn` with it, disposing it afterwards.
     val run: Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult
     /// Runs the experiment on a model already in memory, which stays the caller's; `ModelDir` only names it.
     /// Reads the data with the model's vocabulary size (a load error raises an exception with its message, naming

@@ -16,6 +16,12 @@ type CurveMode =
 
 type CheckpointPolicy = { Every: int; Resume: bool }
 
+type Precision =
+    | Float32
+    | BFloat16
+
+type Compute = { Device: string; Precision: Precision; StrictFp32: bool }
+
 type Experiment =
     { ModelDir: string
       Data: DataSource
@@ -28,7 +34,23 @@ type Experiment =
       CurveMode: CurveMode
       TargetEdges: int option
       Checkpoint: CheckpointPolicy option
-      OutDir: string }
+      OutDir: string
+      Compute: Compute }
+
+module Compute =
+    let auto = { Device = "auto"; Precision = Float32; StrictFp32 = false }
+
+    let device (c: Compute) = PatchDescent.Model.DeviceChoice.Resolve c.Device
+
+    let dtype precision =
+        match precision with
+        | Float32 -> TorchSharp.torch.ScalarType.Float32
+        | BFloat16 -> TorchSharp.torch.ScalarType.BFloat16
+
+    let apply (c: Compute) =
+        let d = device c
+        PatchDescent.Model.DeviceChoice.SetMatmulPrecision(d, c.StrictFp32)
+        d
 
 module Experiment =
     let mibLevels = [ 0.001; 0.002; 0.005; 0.01; 0.02; 0.05; 0.1; 0.2; 0.5; 1.0 ]
@@ -50,7 +72,8 @@ module Experiment =
           CurveMode = FromAnneal
           TargetEdges = None
           Checkpoint = None
-          OutDir = outDir }
+          OutDir = outDir
+          Compute = Compute.auto }
 
     let withSteps steps (e: Experiment) =
         let stretch n = if e.Train.Steps = 0 then n else int (round (float n * float steps / float e.Train.Steps))

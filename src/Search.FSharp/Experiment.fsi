@@ -35,6 +35,20 @@ type CheckpointPolicy =
       /// Continue from the checkpoints in `OutDir.checkpoint`, which must exist.
       Resume: bool }
 
+/// The number format a model computes in.
+type Precision =
+    | Float32
+    | BFloat16
+
+/// Where and how precisely the model computes.
+type Compute =
+    { /// "auto" (CUDA when the loaded libtorch sees a GPU, else the CPU), "cpu", "cuda" or "cuda:N".
+      Device: string
+      /// The dtype the checkpoint is loaded in and every step computes in.
+      Precision: Precision
+      /// On CUDA, refuse TF32 tensor-core matrix products for float32 (slower, float32-exact); no effect on the CPU.
+      StrictFp32: bool }
+
 /// Everything one discovery run needs.
 type Experiment =
     { /// A Hugging Face GPT-2 folder (config.json + model.safetensors).
@@ -61,7 +75,20 @@ type Experiment =
       /// Checkpoints, or None for none.
       Checkpoint: CheckpointPolicy option
       /// The folder the run writes; replaced as a whole once the run has succeeded.
-      OutDir: string }
+      OutDir: string
+      /// The device and precision the model runs in.
+      Compute: Compute }
+
+/// Choosing a device and precision.
+module Compute =
+    /// The device "auto", float32, TF32 allowed on CUDA.
+    val auto: Compute
+    /// The device, resolved as `DeviceChoice.Resolve` does (an error when CUDA is asked for and absent).
+    val device: Compute -> TorchSharp.torch.Device
+    /// The TorchSharp dtype of a precision.
+    val dtype: Precision -> TorchSharp.torch.ScalarType
+    /// Resolves the device and sets the process's matmul precision for it (`DeviceChoice.SetMatmulPrecision`).
+    val apply: Compute -> TorchSharp.torch.Device
 
 /// Building experiments.
 module Experiment =
@@ -74,7 +101,7 @@ module Experiment =
     /// Full granularity, patching ablation, the data's default metric, batches of 16, `mibLevels` from the anneal,
     /// no target edge count, no checkpoints, and training for 300 steps with Adam at
     /// learning rate 0.1 on hard concrete gates (the paper's constants), the KL loss, `annealedTarget 300`, no
-    /// gradient clipping, seed 1, a log every 10 steps.
+    /// gradient clipping, seed 1, a log every 10 steps; `Compute.auto`.
     val defaults: modelDir: string -> data: DataSource -> outDir: string -> Experiment
     /// Sets the step count; a target-sparsity schedule is stretched to keep its warmup and anneal the same
     /// fractions of the run.

@@ -29,7 +29,7 @@ module Gate =
             match gate with
             | Sigmoid -> logAlpha.sigmoid()
             | HardConcrete h ->
-                let u = torch.rand(logAlpha.shape, dtype = torch.ScalarType.Float64, generator = generator) * (1.0 - 2.0 * noiseMargin) + noiseMargin
+                let u = torch.rand(logAlpha.shape, dtype = torch.ScalarType.Float64, device = logAlpha.device, generator = generator) * (1.0 - 2.0 * noiseMargin) + noiseMargin
                 let logistic = (u.log() - (1.0 - u).log()).``to``(logAlpha.dtype, logAlpha.device)
                 stretchAndClamp h (((logistic + logAlpha) / h.Beta).sigmoid())
         coefficients.MoveToOuterDisposeScope()

@@ -30,8 +30,9 @@ module Gate =
     val hardConcrete: Gate
     /// Training-time coefficients [params], differentiable in the logits. Sigmoid: sigmoid(log alpha), the generator
     /// unused. HardConcrete: u ~ U(1e-6, 1 - 1e-6), s = sigmoid((log u - log(1 - u) + log alpha) / Beta), then
-    /// clamp(s * (Zeta - Gamma) + Gamma, 0, 1), whose gradient is 0 where it clamps. The noise is drawn on the CPU
-    /// in float64 with the generator (a CPU generator) and then moved, so one seed gives one sample on any device.
+    /// clamp(s * (Zeta - Gamma) + Gamma, 0, 1), whose gradient is 0 where it clamps. The noise is drawn in float64
+    /// on the logits' device with the generator, which must live there: one seed gives one sample per device kind
+    /// (CPU and CUDA generators differ), and a CUDA step copies nothing from the host.
     val sample: Gate -> logAlpha: torch.Tensor -> generator: torch.Generator -> torch.Tensor
     /// Evaluation-time coefficients [params]. Sigmoid: sigmoid(log alpha). HardConcrete: the noise-free gate
     /// clamp(sigmoid(log alpha) * (Zeta - Gamma) + Gamma, 0, 1).

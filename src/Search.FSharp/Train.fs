@@ -239,7 +239,9 @@ module Train =
         let scheduleDigest = digest (String.Join(",", sources) + "|" + String.Join(",", Array.map num schedule.Init))
         let shapes = String.Join("; ", [ for b in batches -> String.Join("x", b.FullLogits.shape) ])
         let answers = digest (String.Join("|", [ for b in batches -> ids b.Answers + "/" + (b.Wrongs |> Option.map ids |> Option.defaultValue "") ]))
-        [ "steps", string settings.Steps
+        // The device too: the noise generator's state and the arithmetic differ between devices.
+        [ "device", string engine.Model.Device
+          "steps", string settings.Steps
           "learning_rate", num settings.LearningRate
           "gate", printed settings.Gate
           "loss", printed settings.Loss
@@ -293,7 +295,7 @@ module Train =
     let runWith options settings (engine: Engine.CompiledEngine) batches onLog =
         check settings options engine batches
         let batches = Array.ofList batches
-        use generator = new torch.Generator(uint64 settings.Seed)
+        use generator = new torch.Generator(uint64 settings.Seed, engine.Model.Device)
         let s = initialState settings options engine
         try
             let fingerprint = lazy (fingerprint settings options engine batches)

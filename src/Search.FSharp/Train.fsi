@@ -28,7 +28,7 @@ type TrainSettings =
       Sparsity: SparsityPressure
       /// When set, the gradient of the logits is scaled down to at most this global L2 norm before each Adam step.
       ClipNorm: float option
-      /// Seeds the CPU generator of the hard concrete noise; the only source of randomness.
+      /// Seeds the generator of the hard concrete noise, on the model's device; the only source of randomness.
       Seed: int
       /// A `StepLog` after every this many steps (and after the last); also how often the loss is checked for NaN.
       LogEvery: int }

@@ -15,6 +15,7 @@ public static class Bench
     {
         var quick = request.Quick;
         var repeats = quick ? 3 : 10;
+        if (request.Device is not null) return DeviceBench.Run(request);
         if (request.Step is { } step)
         {
             EngineStep(step.Value.IsPlain ? "plain" : step.Value.IsFast ? "fast" : "reference",
