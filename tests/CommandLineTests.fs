@@ -42,6 +42,32 @@ let tests =
             Expect.stringContains (usageError ("discover" :: base' @ [ "--seeds"; "1,1" ])) "at least two different" "repeated"
             Expect.stringContains (usageError ("discover" :: base' @ [ "--seeds"; "1,x" ])) "integers" "not a number"
         }
+        test "--method picks the method, with --ig-steps and --acdc-tau for the methods that take them" {
+            let base' = [ "--model"; "m"; "--data"; "d"; "--out"; "o" ]
+            Expect.equal (discover base').Experiment.Method Descent "descent by default"
+            Expect.equal (discover (base' @ [ "--method"; "eap" ])).Experiment.Method Eap "eap"
+            Expect.equal (discover (base' @ [ "--method"; "eap-ig" ])).Experiment.Method (EapIg Method.defaultIgSteps) "eap-ig default steps"
+            Expect.equal (discover (base' @ [ "--method"; "eap-ig"; "--ig-steps"; "8" ])).Experiment.Method (EapIg 8) "eap-ig 8 steps"
+            Expect.equal (discover (base' @ [ "--method"; "acdc"; "--acdc-tau"; "0.5" ])).Experiment.Method (Acdc 0.5) "acdc tau"
+            Expect.stringContains (usageError ("discover" :: base' @ [ "--ig-steps"; "8" ])) "eap-ig only" "steps without eap-ig"
+            Expect.stringContains (usageError ("discover" :: base' @ [ "--method"; "acdc"; "--acdc-tau"; "-1" ])) "--acdc-tau" "negative tau"
+            Expect.stringContains (usageError ("discover" :: base' @ [ "--method"; "eap"; "--seeds"; "1,2" ])) "descent only" "seeds of a baseline"
+        }
+        test "compare shares one experiment among the methods, in the order given, all four by default" {
+            let compare argv =
+                match CommandLine.parse (Array.ofList ("compare" :: argv)) with
+                | Compare request -> request
+                | other -> failtest $"expected compare, got %A{other}"
+            let base' = [ "--model"; "m"; "--data"; "d.jsonl"; "--out"; "o" ]
+            let all = compare base'
+            Expect.equal all.Methods [ Descent; Eap; EapIg Method.defaultIgSteps; Acdc Method.defaultAcdcTau ] "default methods"
+            Expect.equal all.Experiment (Experiment.defaults "m" (JsonlFile "d.jsonl") "o") "the shared experiment"
+            let some = compare (base' @ [ "--methods"; "acdc, eap-ig"; "--ig-steps"; "3"; "--acdc-tau"; "0.1"; "--steps"; "40" ])
+            Expect.equal some.Methods [ Acdc 0.1; EapIg 3 ] "methods in order"
+            Expect.equal some.Experiment.Train.Steps 40 "descent's steps"
+            Expect.stringContains (usageError ("compare" :: base' @ [ "--methods"; "eap,ppo" ])) "'ppo'" "unknown method"
+            Expect.stringContains (usageError ("compare" :: base' @ [ "--methods"; "eap,eap" ])) "twice" "repeated method"
+        }
         test "missing, unknown and out-of-range options are usage errors that name the option" {
             Expect.stringContains (usageError [ "discover"; "--model"; "m"; "--out"; "o" ]) "--data" "missing"
             Expect.stringContains (usageError [ "info"; "--model"; "m"; "--bogus" ]) "--bogus" "unknown"

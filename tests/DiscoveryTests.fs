@@ -102,6 +102,26 @@ let tests =
             Expect.equal r.OutDir outDir "result names the folder"
             Expect.equal (traces outDir) [| outDir |] "no temporary or old folder left"
         }
+        test "every baseline runs through the same pipeline: circuit.json names the method and its settings" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let shape = Engine.shapeOf model
+            let plantedCircuit = Circuit.ofEdges shape [ for n in planted -> Graph.edge shape (edgeId shape n) ]
+            for method, settings in [ Eap, [ "circuit" ]; EapIg 4, [ "ig_steps"; "circuit" ]; Acdc 1e-4, [ "acdc_tau"; "acdc_trials"; "circuit" ] ] do
+                let outDir = tmp.File(Method.name method)
+                let r = Discovery.runOn model { experiment outDir with Method = method } ignore
+                let report = Result.defaultWith failwith (CircuitJson.readReport (Path.Combine(outDir, "circuit.json")))
+                let names = [ for name, _ in report.Hyperparameters -> name ]
+                Expect.equal (List.find (fst >> (=) "method") report.Hyperparameters) ("method", Method.name method) "method recorded"
+                for name in settings do Expect.contains names name $"{Method.name method} records {name}"
+                Expect.isFalse (List.contains "sparsity" names) "no training settings for a baseline"
+                Expect.equal (File.ReadAllLines(Path.Combine(outDir, "curve.csv")).Length) (1 + Experiment.mibLevels.Length) "a curve row per level"
+                match method with
+                | Acdc _ -> Expect.equal r.Circuit plantedCircuit "ACDC keeps the planted path"
+                | _ ->
+                    Expect.isGreaterThanOrEqual r.Metrics.Faithfulness 0.85 $"{Method.name method}'s circuit reaches the bar"
+                    Expect.isTrue (Set.isSubset r.Circuit.Edges plantedCircuit.Edges) "only planted edges carry attribution"
+        }
         test "experiments print and compare structurally, and withSteps stretches the target schedule" {
             let a = Experiment.defaults "m" (JsonlFile "d.jsonl") "out"
             Expect.equal a (Experiment.defaults "m" (JsonlFile "d.jsonl") "out") "equal values"

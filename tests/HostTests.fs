@@ -135,6 +135,23 @@ let tests =
             Expect.equal code 0 err
             Expect.stringContains err "warning: m(full)" "and on stderr"
         }
+        test "compare runs every method into its folder and writes the table and one plot of all curves" {
+            use dir = new TempDir()
+            discoverTiny dir 1 |> ignore
+            let out = dir.File "cmp"
+            let code, stdout, err =
+                runHost [ "compare"; "--model"; dir.File "model"; "--data"; dir.File "pairs.jsonl"; "--out"; out; "--steps"; "5"; "--ig-steps"; "2" ]
+            Expect.equal code 0 err
+            for m in [ "descent"; "eap"; "eap-ig"; "acdc" ] do
+                Expect.isTrue (File.Exists(Path.Combine(out, m, "circuit.json"))) $"{m}'s circuit.json"
+                Expect.stringContains stdout $"| {m} |" $"{m}'s table row"
+            for f in [ "comparison.csv"; "comparison.md"; "curves.png"; "curves.svg" ] do
+                Expect.isTrue (File.Exists(Path.Combine(out, f))) f
+            let code, _, err = runHost [ "compare"; "--model"; dir.File "model"; "--data"; dir.File "pairs.jsonl"; "--out"; dir.File "bad"; "--methods"; "eap,ppo" ]
+            Expect.equal code 2 "usage error"
+            Expect.stringContains err "ppo" "names the bad method"
+            Expect.isFalse (Directory.Exists(dir.File "bad")) "nothing written"
+        }
         test "discover with a missing data file exits 1 naming it and writes no output folder" {
             use dir = new TempDir()
             writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false

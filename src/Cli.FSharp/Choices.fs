@@ -32,6 +32,13 @@ type LossName =
     | Logit_Diff
     | Cross_Entropy
 
+/// `--method` / `--methods`: how the edges are scored.
+type MethodName =
+    | Descent
+    | Eap
+    | Eap_Ig
+    | Acdc
+
 /// Reading choices and values every verb checks the same way.
 module Choices =
     /// The device name DeviceChoice.Resolve takes.
@@ -75,6 +82,24 @@ module Choices =
         | Kl -> Loss.kl
         | Logit_Diff -> Loss.logitDiff
         | Cross_Entropy -> Loss.crossEntropy
+
+    /// The method, with EAP-IG's step count and ACDC's threshold where it takes them.
+    let method name igSteps acdcTau =
+        match name with
+        | MethodName.Descent -> Method.Descent
+        | MethodName.Eap -> Method.Eap
+        | MethodName.Eap_Ig -> Method.EapIg igSteps
+        | MethodName.Acdc -> Method.Acdc acdcTau
+
+    /// A comma-separated list of method names: descent, eap, eap-ig, acdc.
+    let methodNames verb option (text: string) =
+        [ for part in text.Split(',', System.StringSplitOptions.TrimEntries) ->
+            match part with
+            | "descent" -> MethodName.Descent
+            | "eap" -> MethodName.Eap
+            | "eap-ig" -> MethodName.Eap_Ig
+            | "acdc" -> MethodName.Acdc
+            | _ -> raise (UsageException $"{verb}: {option} takes descent, eap, eap-ig and acdc separated by commas, got '{part}' in '{text}'") ]
 
     /// Fails with a usage error when a count is below its minimum.
     let atLeast verb option minimum value =

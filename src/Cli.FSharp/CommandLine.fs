@@ -11,6 +11,7 @@ type Verb =
     | [<CliPrefix(CliPrefix.None); SubCommand>] Random_Model of ParseResults<RandomModelArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Discover of ParseResults<DiscoverArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Evaluate of ParseResults<EvaluateArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Compare of ParseResults<CompareArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Bench of ParseResults<BenchArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Doctor of ParseResults<DoctorArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Toy of ParseResults<ToyArguments>
@@ -21,8 +22,9 @@ type Verb =
             | Info _ -> "check a checkpoint loads; print its card"
             | Generate _ -> "greedy continuation of a prompt"
             | Random_Model _ -> "write a seeded random checkpoint"
-            | Discover _ -> "find a circuit by gradient descent over edge coefficients"
+            | Discover _ -> "find a circuit (gradient descent over edge coefficients, or --method eap, eap-ig, acdc)"
             | Evaluate _ -> "re-score a circuit.json or MIB graph JSON"
+            | Compare _ -> "run several discovery methods on one model and data; a table and one plot of their curves"
             | Bench _ -> "print benchmark figures"
             | Doctor _ -> "which libtorch runs, CUDA, the GPUs, and the fix when something is missing"
             | Toy _ -> "build the small models whose circuits are known"
@@ -36,6 +38,7 @@ type Invocation =
     | RandomModel of RandomModelRequest
     | Discover of DiscoverRequest
     | Evaluate of EvaluateRequest
+    | Compare of CompareRequest
     | Bench of BenchRequest
     | Doctor of DoctorRequest
     | Toy of ToyRequest
@@ -57,6 +60,7 @@ module CommandLine =
                 | Verb.Random_Model r -> RandomModel(RandomModelArguments.request r)
                 | Verb.Discover r -> Discover(DiscoverArguments.request r)
                 | Verb.Evaluate r -> Evaluate(EvaluateArguments.request r)
+                | Verb.Compare r -> Compare(CompareArguments.request r)
                 | Verb.Bench r -> Bench(BenchArguments.request r)
                 | Verb.Doctor r -> Doctor(DoctorArguments.request r)
                 | Verb.Toy r -> Toy(ToyArguments.request r)

@@ -23,6 +23,9 @@ type DiscoverArguments =
     | [<Unique>] Per_Point_Runs
     | [<Unique>] Checkpoint_Every of steps: int
     | [<Unique>] Resume
+    | [<Unique>] Method of MethodName
+    | [<Unique>] Ig_Steps of steps: int
+    | [<Unique>] Acdc_Tau of nats: float
     | [<Unique>] Device of DeviceName
     | [<Unique>] Dtype of DTypeName
     | Strict_Fp32
@@ -47,6 +50,9 @@ type DiscoverArguments =
             | Per_Point_Runs -> "the curve from one training per level (slow; for comparison) instead of from the one run's anneal"
             | Checkpoint_Every _ -> "write a checkpoint into OUT.checkpoint every this many steps (deleted once the run succeeds)"
             | Resume -> "continue from the checkpoints in OUT.checkpoint; the other options must be those of the interrupted run"
+            | Method _ -> "how edges are scored: descent (gradient descent, the default), eap, eap-ig or acdc"
+            | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
+            | Acdc_Tau _ -> "ACDC's threshold: an edge goes when removing it raises KL by less than this, in nats (default 0.01)"
             | Device _ -> "where the model runs (default auto: CUDA when present)"
             | Dtype _ -> "compute dtype (default float32)"
             | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
@@ -61,6 +67,18 @@ module DiscoverArguments =
         if seeds.Length < 2 || List.distinct seeds <> seeds then
             raise (UsageException $"discover: --seeds needs at least two different seeds, got '{text}'")
         seeds
+
+    /// The method `--method`, `--ig-steps` and `--acdc-tau` describe (shared with `compare`); a setting for a method
+    /// not asked for is an error rather than silently ignored.
+    let methods verb (names: MethodName list) (igSteps: int option) (acdcTau: float option) =
+        if igSteps.IsSome && not (List.contains MethodName.Eap_Ig names) then
+            raise (UsageException $"{verb}: --ig-steps applies to eap-ig only")
+        if acdcTau.IsSome && not (List.contains MethodName.Acdc names) then
+            raise (UsageException $"{verb}: --acdc-tau applies to acdc only")
+        let steps = defaultArg igSteps Method.defaultIgSteps |> Choices.atLeast verb "--ig-steps" 1
+        let tau = defaultArg acdcTau Method.defaultAcdcTau
+        if not (tau >= 0.0) then raise (UsageException $"{verb}: --acdc-tau must be 0 or more, got {tau}")
+        [ for n in names -> Choices.method n steps tau ]
 
     /// The request the parsed options describe, built from `Experiment.defaults` as a script builds it.
     let request (r: ParseResults<DiscoverArguments>) =
@@ -99,8 +117,11 @@ module DiscoverArguments =
                         // A resumed run keeps checkpointing, every 10% of the steps unless told otherwise.
                         let every = every |> Option.defaultValue (max 1 (steps / 10)) |> Choices.atLeast "discover" "--checkpoint-every" 1
                         Some { Every = every; Resume = resume }
+                Method = List.exactlyOne (methods "discover" [ r.GetResult(Method, defaultValue = MethodName.Descent) ] (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau))
                 Compute =
                     { Device = Choices.device (r.GetResult(DiscoverArguments.Device, defaultValue = Auto))
                       Precision = Choices.precision (r.GetResult(Dtype, defaultValue = DTypeName.Float32))
                       StrictFp32 = r.Contains Strict_Fp32 } }
+        if r.Contains Seeds && experiment.Method <> Descent then
+            raise (UsageException $"discover: --seeds applies to descent only; {Method.name experiment.Method} is deterministic")
         { Experiment = experiment; Seeds = r.TryPostProcessResult(Seeds, seedList) }

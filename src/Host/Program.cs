@@ -30,6 +30,7 @@ try
         Invocation.RandomModel randomModel => RandomModel.Run(randomModel.Item),
         Invocation.Discover discover => Discover.Run(discover.Item),
         Invocation.Evaluate evaluate => Evaluate.Run(evaluate.Item),
+        Invocation.Compare compare => Compare.Run(compare.Item),
         Invocation.Bench bench => Bench.Run(bench.Item),
         Invocation.Doctor doctor => Doctor.Run(doctor.Item),
         Invocation.Toy toy => Toy.Run(toy.Item),

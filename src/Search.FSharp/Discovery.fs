@@ -143,10 +143,22 @@ module Discovery =
     /// never touches them; removed once the run has succeeded.
     let checkpointDir (outDir: string) = Path.GetFullPath(outDir).TrimEnd(Path.DirectorySeparatorChar) + ".checkpoint"
 
+    /// The faithfulness an attribution method's circuit must reach.
+    let private attributionBar = 0.85
+    let private attributionRule = "smallest curve circuit with faithfulness >= 0.85, else the largest"
+
     let runOn (model: Gpt2) (experiment: Experiment) (onLog: StepLog -> unit) =
         let data = loadData model.Config.VocabSize experiment.Data
         let metric = experiment.Metric |> Option.defaultWith (fun () -> Metric.defaultFor data)
         let shape = Engine.shapeOf model
+        if experiment.Method <> Descent then
+            let descentOnly =
+                [ if experiment.CurveMode = PerPointRuns then "PerPointRuns"
+                  if experiment.TargetEdges.IsSome then "TargetEdges"
+                  if experiment.Checkpoint.IsSome then "Checkpoint" ]
+            if not descentOnly.IsEmpty then
+                let names = String.Join(", ", descentOnly)
+                failwith $"{names} apply to training, that is to the descent method only, not to {Method.name experiment.Method}"
         let finalDir = Path.GetFullPath(experiment.OutDir).TrimEnd(Path.DirectorySeparatorChar)
         let checkpoints = checkpointDir finalDir
         experiment.Checkpoint |> Option.iter (fun c ->
@@ -172,13 +184,8 @@ module Discovery =
                     experiment.Checkpoint |> Option.map (fun c ->
                         { Path = Path.Combine(checkpoints, name); Every = c.Every; Resume = c.Resume; Context = context })
                   RecordLevels = levels }
-            let batches = List.map fst prepared
-            let trained = Train.runWith (options "train.safetensors" experiment.Levels) settings engine batches (logged "")
-            trained.ResumedAt |> Option.iter (fun step ->
-                let file = Path.Combine(checkpoints, "train.safetensors")
-                log.Insert(0, $"resumed from {file} at step {step}; the steps before it are not logged here"))
             let evaluations = evaluationsOf engine metric prepared
-            let scores = trained.Scores
+            let batches = List.map fst prepared
             let edgeCount = Graph.edgeCount shape
             let pointOf (gates: float[]) level =
                 let k = levelK edgeCount level
@@ -190,60 +197,94 @@ module Discovery =
             let curveOf rows =
                 let points = [ for _, _, _, _, p in rows -> p ]
                 { Points = points; Cpr = Evaluate.cpr points; Cmd = Evaluate.cmd points }
-            // Rows of (level, source, step, circuit, point): each level's circuit from the gates recorded as the
-            // anneal reached it, else from the final gates.
-            let annealRows =
+            // Rows of (level, source, step, circuit, point) from one set of scores.
+            let finalRows (scores: float[]) step =
                 [ for level in experiment.Levels ->
-                    match trained.Recorded |> List.tryFind (fun r -> r.Level = level) with
-                    | Some r ->
-                        let c, p = pointOf r.Scores level
-                        level, "anneal", r.Step, c, p
-                    | None ->
-                        let c, p = pointOf scores level
-                        level, "final", settings.Steps, c, p ]
-            let annealCurve = curveOf annealRows
-            let reached = annealRows |> List.filter (fun (_, source, _, _, _) -> source = "anneal") |> List.length
-            let fromAnneal =
-                $"{reached} of {annealRows.Length} levels from the gates recorded as the expected kept edges first fell to them, "
-                + $"{annealRows.Length - reached} (never reached) from the final gates; CPR {num annealCurve.Cpr}, CMD {num annealCurve.Cmd}"
-            let rows, plotted =
-                match experiment.CurveMode with
-                | FromAnneal ->
-                    log.Add $"curve: from one run's anneal: {fromAnneal}"
-                    annealRows, [ "from one run's anneal", annealCurve ]
-                | PerPointRuns ->
-                    let rows =
+                    let c, p = pointOf scores level
+                    level, "final", step, c, p ]
+            // Each method's own circuit: descent keeps gate scores of at least 0.5, ACDC what it kept; attribution
+            // scores have no natural cut, so theirs is the curve's smallest circuit reaching 85 % faithfulness (the
+            // bar of Hanna et al. 2024), else its largest.
+            let smallestFaithful rows =
+                let sorted = rows |> List.sortBy (fun (_, _, _, _, p: CurvePoint) -> p.Edges)
+                match sorted |> List.tryFind (fun (_, _, _, _, p: CurvePoint) -> p.Faithfulness >= attributionBar) with
+                | Some (_, _, _, c, _) -> c
+                | None -> sorted |> List.last |> fun (_, _, _, c, _) -> c
+            let methodName = Method.name experiment.Method
+            // The curve of a method that does not train: its scores' top-k at every level, source final, step 0.
+            let untrained scores settings ownCircuit =
+                let rows = finalRows scores 0
+                scores, settings, ownCircuit, rows, [ methodName, curveOf rows ]
+            let scores, methodSettings, ownCircuit, rows, plotted =
+                match experiment.Method with
+                | Descent ->
+                    let trained = Train.runWith (options "train.safetensors" experiment.Levels) settings engine batches (logged "")
+                    trained.ResumedAt |> Option.iter (fun step ->
+                        let file = Path.Combine(checkpoints, "train.safetensors")
+                        log.Insert(0, $"resumed from {file} at step {step}; the steps before it are not logged here"))
+                    // Each level's circuit from the gates recorded as the anneal reached it, else the final gates.
+                    let annealRows =
                         [ for level in experiment.Levels ->
-                            let perLevel = withEnd "PerPointRuns" (1.0 - level) settings
-                            let r = Train.runWith (options $"level-{num level}.safetensors" []) perLevel engine batches (logged $"level {num level}  ")
-                            let c, p = pointOf r.Scores level
-                            level, "run", settings.Steps, c, p ]
-                    let perPoint = curveOf rows
-                    log.Add $"curve: one training per level (target sparsity 1 - level, {settings.Steps} steps each), each level's final gates; CPR {num perPoint.Cpr}, CMD {num perPoint.Cmd}"
-                    log.Add $"curve for comparison, from the main run's anneal: {fromAnneal}"
-                    rows, [ "one run per level", perPoint; "from one run's anneal", annealCurve ]
+                            match trained.Recorded |> List.tryFind (fun r -> r.Level = level) with
+                            | Some r ->
+                                let c, p = pointOf r.Scores level
+                                level, "anneal", r.Step, c, p
+                            | None ->
+                                let c, p = pointOf trained.Scores level
+                                level, "final", settings.Steps, c, p ]
+                    let annealCurve = curveOf annealRows
+                    let reached = annealRows |> List.filter (fun (_, source, _, _, _) -> source = "anneal") |> List.length
+                    let fromAnneal =
+                        $"{reached} of {annealRows.Length} levels from the gates recorded as the expected kept edges first fell to them, "
+                        + $"{annealRows.Length - reached} (never reached) from the final gates; CPR {num annealCurve.Cpr}, CMD {num annealCurve.Cmd}"
+                    let rows, plotted =
+                        match experiment.CurveMode with
+                        | FromAnneal ->
+                            log.Add $"curve: from one run's anneal: {fromAnneal}"
+                            annealRows, [ $"{methodName}, from one run's anneal", annealCurve ]
+                        | PerPointRuns ->
+                            let rows =
+                                [ for level in experiment.Levels ->
+                                    let perLevel = withEnd "PerPointRuns" (1.0 - level) settings
+                                    let r = Train.runWith (options $"level-{num level}.safetensors" []) perLevel engine batches (logged $"level {num level}  ")
+                                    let c, p = pointOf r.Scores level
+                                    level, "run", settings.Steps, c, p ]
+                            let perPoint = curveOf rows
+                            log.Add $"curve: one training per level (target sparsity 1 - level, {settings.Steps} steps each), each level's final gates; CPR {num perPoint.Cpr}, CMD {num perPoint.Cmd}"
+                            log.Add $"curve for comparison, from the main run's anneal: {fromAnneal}"
+                            rows, [ $"{methodName}, one run per level", perPoint; $"{methodName}, from one run's anneal", annealCurve ]
+                    let t = settings
+                    trained.Scores,
+                    [ "gate", printed t.Gate; "loss", printed t.Loss; "sparsity", printed t.Sparsity; "steps", printed t.Steps
+                      "learning_rate", printed t.LearningRate; "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
+                      "curve_mode", printed experiment.CurveMode; "circuit", "threshold 0.5, pruned" ],
+                    Some (Extract.prune (Extract.threshold shape trained.Scores 0.5)), rows, plotted
+                | Eap -> untrained (Methods.Eap.scores engine batches (Metric.evaluate metric)) [ "circuit", attributionRule ] None
+                | EapIg steps ->
+                    untrained (Methods.EapIg.scores steps engine batches (Metric.evaluate metric)) [ "ig_steps", printed steps; "circuit", attributionRule ] None
+                | Acdc tau ->
+                    let r = Methods.Acdc.run tau engine batches
+                    log.Add $"acdc trials {r.Trials}  kl {num r.Kl}"
+                    untrained r.Scores [ "acdc_tau", printed tau; "acdc_trials", printed r.Trials; "circuit", "kept by ACDC, not pruned" ] (Some r.Circuit)
             let curve = curveOf rows
-            let circuit = Extract.prune (Extract.threshold shape scores 0.5)
+            let circuit = ownCircuit |> Option.defaultWith (fun () -> smallestFaithful rows)
             let metrics = scoreAll evaluations circuit
             let warnings = if Evaluate.degenerate metrics then [ degenerateWarning metric metrics ] else []
             let figures =
                 [ "edges", float (Circuit.edgeCount circuit); "faithfulness", metrics.Faithfulness; "kl", metrics.Kl
                   "m_circuit", metrics.Circuit; "m_full", metrics.Full; "m_empty", metrics.Empty
                   "cpr", curve.Cpr; "cmd", curve.Cmd ]
-            let t = settings
             let report =
                 { LibraryVersion = Version.current
                   Model = experiment.ModelDir
                   Task = data.Source
                   Granularity = printed experiment.Granularity
-                  Seed = t.Seed
+                  Seed = experiment.Train.Seed
                   Hyperparameters =
-                    [ "ablation", printed experiment.Ablation; "gate", printed t.Gate; "loss", printed t.Loss
-                      "sparsity", printed t.Sparsity; "steps", printed t.Steps; "learning_rate", printed t.LearningRate
-                      "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
-                      "batch_size", printed experiment.BatchSize; "levels", printed experiment.Levels
-                      "curve_mode", printed experiment.CurveMode; "compute", printed experiment.Compute
-                      "device", string model.Device; "metric", Metric.name metric ]
+                    [ "method", Method.name experiment.Method; "ablation", printed experiment.Ablation ]
+                    @ methodSettings
+                    @ [ "batch_size", printed experiment.BatchSize; "levels", printed experiment.Levels
+                        "compute", printed experiment.Compute; "device", string model.Device; "metric", Metric.name metric ]
                   Edges = [ for id in circuit.Edges -> Edge.name (Graph.edge shape id), scores[id] ]
                   Metrics = figures
                   Warnings = warnings }

@@ -6,9 +6,11 @@ open PatchDescent.Model
 
 /// What a run found; the same figures are in the files of `OutDir`.
 type DiscoveryResult =
-    { /// The circuit at threshold 0.5: edges scoring at least 0.5, pruned to input-to-logits paths.
+    { /// The method's circuit: for `Descent` the edges scoring at least 0.5, pruned to input-to-logits paths; for
+      /// `Acdc` the edges ACDC kept; for `Eap` and `EapIg` the curve's circuit of fewest edges whose faithfulness
+      /// reaches 0.85, else its largest.
       Circuit: Circuit
-      /// One score per Full-graph edge id (`TrainResult.Scores`).
+      /// One score per Full-graph edge id: `TrainResult.Scores` for `Descent`, the method's scores otherwise.
       Scores: float[]
       /// The circuit's figures over all pairs (see `Discovery.run` for how batches combine).
       Metrics: CircuitScores
@@ -50,26 +52,29 @@ module Discovery =
     /// Runs the experiment on a model already in memory, which stays the caller's; `ModelDir` only names it.
     /// Reads the data with the model's vocabulary size (a load error raises an exception with its message, naming
     /// the file and line), builds the engine with the experiment's ablation (a mean over the clean prompts of the
-    /// reference data, or of the run's own), applies `TargetEdges` to the target's end, trains on
-    /// `Dataset.batches` with checkpoints in `checkpointDir OutDir` when asked (a resume without that folder
-    /// fails naming it; a run that does not resume deletes it first), and scores the edges. The metric is the
-    /// experiment's, or `Metric.defaultFor` the data. Each curve level takes the top round(level * edges) edges
-    /// (at least 1 for a level above 0), pruned, of the gates `CurveMode` names: `FromAnneal` those recorded as
+    /// reference data, or of the run's own), and scores the edges on `Dataset.batches` with the experiment's method
+    /// (`Descent` trains, applying `TargetEdges` to the target's end, with checkpoints in `checkpointDir OutDir`
+    /// when asked: a resume without that folder fails naming it, a run that does not resume deletes it first;
+    /// `Eap` and `EapIg` attribute the metric; `Acdc` uses KL). The metric is the experiment's, or
+    /// `Metric.defaultFor` the data. Each curve level takes the top round(level * edges) edges (at least 1 for a
+    /// level above 0), pruned, of the scores `CurveMode` names under `Descent`: `FromAnneal` the gates recorded as
     /// the expected kept edges first fell to the level (`TrainOptions.RecordLevels`), or the final gates for a
     /// level never reached; `PerPointRuns` the final gates of one more training per level with the target's end
-    /// at 1 - level.
+    /// at 1 - level. The other methods' levels use their scores.
     /// Pairs of several lengths make several batches: each circuit is scored on every batch and m(C), m(full),
     /// m(empty) and KL are averaged weighted by pairs, faithfulness computed from those averages.
-    /// Writes into a sibling `OutDir.tmp-<pid>` `circuit.json` (`CircuitJson.writeReport`: settings as printed,
-    /// kept edges with scores, figures, warnings), `graph.mib.json` (`CircuitJson.exportMib` with every score),
-    /// `circuit.dot`, `circuit.svg` when Graphviz can draw it (otherwise run.log says why), `curve.csv` (a row
-    /// per level with its `source`, anneal, final or run, and the step whose gates it used), `curve.png` and
-    /// `curve.svg` (`Plot.faithfulness`; under `PerPointRuns` with the anneal's curve beside it; run.log says when
-    /// no point could be drawn) and `run.log` (every step log, how the curve was obtained, the final figures and
-    /// any warning), then moves it into place, replacing an old `OutDir`, and deletes the checkpoints; on any
-    /// failure the temporary folder is removed, an old `OutDir` is left as it was, and the checkpoints stay.
-    /// Fails naming the setting for `TargetEdges` outside 0 .. the learnable parameters, or for `TargetEdges` or
-    /// `PerPointRuns` without a `TargetLagrangian`.
+    /// Writes into a sibling `OutDir.tmp-<pid>` `circuit.json` (`CircuitJson.writeReport`: the method and its
+    /// settings as printed, kept edges with scores, figures, warnings), `graph.mib.json` (`CircuitJson.exportMib`
+    /// with every score), `circuit.dot`, `circuit.svg` when Graphviz can draw it (otherwise run.log says why),
+    /// `curve.csv` (a row per level with its `source`, anneal, final or run, and the step whose gates it used, 0
+    /// for a method that does not train), `curve.png` and `curve.svg` (`Plot.faithfulness`; under `PerPointRuns`
+    /// with the anneal's curve beside it; run.log says when no point could be drawn) and `run.log` (every step
+    /// log, how the curve was obtained, the final figures and any warning), then moves it into place, replacing an
+    /// old `OutDir`, and deletes the checkpoints; on any failure the temporary folder is removed, an old `OutDir`
+    /// is left as it was, and the checkpoints stay.
+    /// Fails naming the setting for `TargetEdges` outside 0 .. the learnable parameters, for `TargetEdges` or
+    /// `PerPointRuns` without a `TargetLagrangian`, and for `PerPointRuns`, `TargetEdges` or `Checkpoint` with a
+    /// method other than `Descent`.
     val runOn: Gpt2 -> Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult
     /// The folder of a run's checkpoints: `OutDir` with `.checkpoint` appended, beside it.
     val checkpointDir: outDir: string -> string

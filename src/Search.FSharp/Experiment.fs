@@ -27,6 +27,7 @@ type Experiment =
       Data: DataSource
       Granularity: Granularity
       Ablation: AblationChoice
+      Method: Method
       Metric: Metric option
       Train: TrainSettings
       BatchSize: int
@@ -63,6 +64,7 @@ module Experiment =
           Data = data
           Granularity = Granularity.Full
           Ablation = AblationChoice.Patching
+          Method = Descent
           Metric = None
           Train =
             { Steps = 300; LearningRate = 0.1; Gate = Gate.hardConcrete; Loss = Loss.kl

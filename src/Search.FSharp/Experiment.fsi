@@ -59,6 +59,8 @@ type Experiment =
       Granularity: Granularity
       /// What a removed edge carries.
       Ablation: AblationChoice
+      /// How the edges are scored: `Descent` trains with `Train`; the baselines ignore `Train`.
+      Method: Method
       /// The task metric circuits are scored with; None takes `Metric.defaultFor` the data.
       Metric: Metric option
       /// The training run: steps, learning rate, gate, loss, sparsity pressure, seed.
@@ -98,8 +100,8 @@ module Experiment =
     /// at 0, rises linearly to 0.95 over the first 80% of the steps (most of the run, so the gates settle at the
     /// final target before the end) and holds there; its multipliers climb at rate 0.5.
     val annealedTarget: steps: int -> SparsityPressure
-    /// Full granularity, patching ablation, the data's default metric, batches of 16, `mibLevels` from the anneal,
-    /// no target edge count, no checkpoints, and training for 300 steps with Adam at
+    /// The `Descent` method, Full granularity, patching ablation, the data's default metric, batches of 16,
+    /// `mibLevels` from the anneal, no target edge count, no checkpoints, and training for 300 steps with Adam at
     /// learning rate 0.1 on hard concrete gates (the paper's constants), the KL loss, `annealedTarget 300`, no
     /// gradient clipping, seed 1, a log every 10 steps; `Compute.auto`.
     val defaults: modelDir: string -> data: DataSource -> outDir: string -> Experiment

@@ -19,7 +19,7 @@ public static class Discover
         try { result = Discovery.run(experiment, FuncConvert.FromAction<StepLog>(progress.Report)); }
         finally { progress.Finish(); }
         var m = result.Metrics;
-        Console.WriteLine($"circuit: {result.Circuit.Edges.Count:N0} edges at threshold 0.5; faithfulness {m.Faithfulness:F3}, " +
+        Console.WriteLine($"circuit ({MethodModule.name(experiment.Method)}): {result.Circuit.Edges.Count:N0} edges; faithfulness {m.Faithfulness:F3}, " +
                           $"KL {m.Kl:F4} nats, metric {m.Circuit:F4} (full {m.Full:F4}, empty {m.Empty:F4}); " +
                           $"curve CPR {result.Curve.Cpr:F3}, CMD {result.Curve.Cmd:F3}");
         foreach (var warning in result.Warnings) Console.Error.WriteLine($"warning: {warning}");

@@ -1,0 +1,70 @@
+/// `patchdescent compare`: several discovery methods on one model and data, side by side.
+namespace PatchDescent.Cli
+
+open Argu
+open PatchDescent.Search
+
+/// The options of `compare`.
+type CompareArguments =
+    | [<Mandatory; Unique>] Model of dir: string
+    | [<Unique>] Data of file: string
+    | [<Unique>] Task of TaskName
+    | [<Unique>] Pairs of count: int
+    | [<Mandatory; Unique>] Out of dir: string
+    | [<Unique>] Methods of list: string
+    | [<Unique>] Granularity of GranularityName
+    | [<Unique>] Steps of count: int
+    | [<Unique>] Seed of int
+    | [<Unique>] Batch_Size of pairs: int
+    | [<Unique>] Ig_Steps of steps: int
+    | [<Unique>] Acdc_Tau of nats: float
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Model _ -> "a Hugging Face GPT-2 folder"
+            | Data _ -> "clean/corrupted pairs, JSONL (text or token ids, one pair a line); or --task"
+            | Task _ -> "generate the pairs of a task instead of reading --data, and score with its metric"
+            | Pairs _ -> "how many pairs --task generates (default 128, seeded by --seed)"
+            | Out _ -> "the folder: one subfolder per method, comparison.csv, comparison.md, curves.png and curves.svg"
+            | Methods _ -> "comma-separated methods to run (default descent,eap,eap-ig,acdc)"
+            | Granularity _ -> "the graph: full (the default) or heads"
+            | Steps _ -> "descent's training steps (default 300)"
+            | Seed _ -> "descent's seed (default 1)"
+            | Batch_Size _ -> "pairs per batch (default 16)"
+            | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
+            | Acdc_Tau _ -> "ACDC's KL threshold in nats (default 0.01)"
+
+/// What `compare` was asked: the experiment every method shares, and the methods in order.
+type CompareRequest = { Experiment: Experiment; Methods: Method list }
+
+/// Reading `compare`'s options.
+module CompareArguments =
+    /// The request the parsed options describe, built from `Experiment.defaults` as a script builds it.
+    let request (r: ParseResults<CompareArguments>) =
+        let names =
+            r.TryGetResult Methods
+            |> Option.map (Choices.methodNames "compare" "--methods")
+            |> Option.defaultValue [ MethodName.Descent; MethodName.Eap; MethodName.Eap_Ig; MethodName.Acdc ]
+        if List.distinct names <> names then raise (UsageException "compare: --methods names a method twice")
+        let steps = r.GetResult(Steps, defaultValue = 300) |> Choices.atLeast "compare" "--steps" 1
+        let data, metric =
+            match r.TryGetResult Data, r.TryGetResult Task with
+            | Some file, None ->
+                if r.Contains Pairs then raise (UsageException "compare: --pairs counts the pairs of --task; --data reads them all")
+                JsonlFile file, None
+            | None, Some task ->
+                let size = r.GetResult(Pairs, defaultValue = 128) |> Choices.atLeast "compare" "--pairs" 1
+                let pairs, metric = TaskChoice.resolve task (r.GetResult Model) size (r.GetResult(Seed, defaultValue = 1))
+                DataSource.Pairs pairs, Some metric
+            | _ -> raise (UsageException "compare: give --data FILE or --task NAME, one of them")
+        let e =
+            { Experiment.defaults (r.GetResult Model) data (r.GetResult Out) with Metric = metric }
+            |> Experiment.withSteps steps
+        let experiment =
+            { e with
+                Granularity = Choices.granularity (r.GetResult(Granularity, defaultValue = Full))
+                Train = { e.Train with Seed = r.GetResult(Seed, defaultValue = e.Train.Seed) }
+                BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "compare" "--batch-size" 1 }
+        { Experiment = experiment
+          Methods = DiscoverArguments.methods "compare" names (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau) }

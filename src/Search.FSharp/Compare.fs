@@ -1,0 +1,90 @@
+namespace PatchDescent.Search
+
+open System
+open System.Diagnostics
+open System.IO
+open PatchDescent.Model
+
+type MethodRun = { Method: Method; Settings: string; Result: DiscoveryResult; Seconds: float; PeakRssDelta: int64 option }
+
+module Compare =
+    /// Linux's per-process memory figures: the peak can be reset, so each run's peak is its own.
+    module private Rss =
+        let private kib (field: string) =
+            File.ReadLines "/proc/self/status"
+            |> Seq.tryFind (fun l -> l.StartsWith(field + ":"))
+            |> Option.map (fun l -> 1024L * int64 (l.Substring(field.Length + 1).Trim().Split(' ')[0]))
+
+        /// Resets the peak to the current size and returns that size; None where /proc is missing or read-only.
+        let start () =
+            try
+                File.WriteAllText("/proc/self/clear_refs", "5")
+                kib "VmRSS"
+            with _ -> None
+
+        let peakSince (startBytes: int64 option) =
+            startBytes |> Option.bind (fun s -> try kib "VmHWM" |> Option.map (fun p -> p - s) with _ -> None)
+
+    let private num (x: float) = (x + 0.0).ToString("R", Globalization.CultureInfo.InvariantCulture)
+    let private fixedText (digits: int) (x: float) =
+        if Double.IsNaN x then "NaN" else x.ToString($"F{digits}", Globalization.CultureInfo.InvariantCulture)
+    let private mib (bytes: int64 option) = bytes |> Option.map (fun b -> float b / 1048576.0)
+
+    let settings (experiment: Experiment) method =
+        match method with
+        | Descent -> $"{experiment.Train.Steps} steps"
+        | Eap -> "1 gradient"
+        | EapIg steps -> $"{steps} steps"
+        | Acdc tau -> $"tau {num tau}"
+
+    let private rows (runs: MethodRun list) =
+        [ for r in runs ->
+            let m = r.Result.Metrics
+            Method.name r.Method, r.Settings, Circuit.edgeCount r.Result.Circuit, m.Faithfulness, m.Kl,
+            r.Result.Curve.Cpr, r.Result.Curve.Cmd, r.Seconds, mib r.PeakRssDelta ]
+
+    let csv runs =
+        [ yield "method,settings,edges,faithfulness,kl,cpr,cmd,seconds,peak_rss_delta_mib"
+          for name, s, edges, f, kl, cpr, cmd, seconds, rss in rows runs ->
+              String.Join(",", [ name; s; string edges; num f; num kl; num cpr; num cmd; num seconds
+                                 rss |> Option.map num |> Option.defaultValue "" ]) ]
+
+    let markdown runs =
+        [ yield "| method | settings | edges | faithfulness | KL (nats) | CPR | CMD | wall s | peak RSS delta MiB |"
+          yield "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+          for name, s, edges, f, kl, cpr, cmd, seconds, rss in rows runs ->
+              let rssText = rss |> Option.map (fixedText 0) |> Option.defaultValue "n/a"
+              $"| {name} | {s} | {edges} | {fixedText 3 f} | {fixedText 4 kl} | {fixedText 3 cpr} | {fixedText 3 cmd} | {fixedText 1 seconds} | {rssText} |" ]
+
+    let private writeLines (path: string) (lines: string list) =
+        let temp = $"{path}.tmp-{Environment.ProcessId}"
+        File.WriteAllLines(temp, lines)
+        File.Move(temp, path, true)
+
+    let run (experiment: Experiment) (methods: Method list) (onLog: Method -> StepLog -> unit) =
+        if List.isEmpty methods then invalidArg "methods" "compare needs at least one method"
+        let names = List.map Method.name methods
+        if List.distinct names <> names then
+            let listed = String.Join(", ", names)
+            invalidArg "methods" $"methods {listed} repeat a name; each method writes the folder of its name"
+        let device = Compute.apply experiment.Compute
+        use model = Checkpoint.Load(experiment.ModelDir, device, Compute.dtype experiment.Compute.Precision)
+        // Each method's run moves its folder into place, which needs the parent to exist.
+        Directory.CreateDirectory experiment.OutDir |> ignore
+        let runs =
+            [ for method in methods ->
+                let e = { experiment with Method = method; OutDir = Path.Combine(experiment.OutDir, Method.name method) }
+                // Tensors an earlier run left to the finalizer are freed now, not during this run's measurement.
+                GC.Collect()
+                GC.WaitForPendingFinalizers()
+                let rss = Rss.start ()
+                let clock = Stopwatch.StartNew()
+                let result = Discovery.runOn model e (onLog method)
+                let seconds = clock.Elapsed.TotalSeconds
+                { Method = method; Settings = settings experiment method; Result = result; Seconds = seconds; PeakRssDelta = Rss.peakSince rss } ]
+        let file name = Path.Combine(experiment.OutDir, name)
+        writeLines (file "comparison.csv") (csv runs)
+        writeLines (file "comparison.md") (markdown runs)
+        let title = $"{Path.GetFileName(Path.GetFullPath(experiment.OutDir).TrimEnd(Path.DirectorySeparatorChar))}: faithfulness against edges"
+        Plot.faithfulness title [ for r in runs -> Method.name r.Method, r.Result.Curve ] (file "curves.png") (file "curves.svg")
+        runs
