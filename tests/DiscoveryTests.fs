@@ -237,4 +237,12 @@ let tests =
                 Expect.stringContains ex.Message $"{checkpoint}: cannot read the checkpoint to resume from" "names the checkpoint")
             Expect.equal (traces outDir) [| Discovery.checkpointDir outDir |] "no output folder; the checkpoint is left for the user"
         }
+        test "per-point runs, target edges and checkpoints belong to training: with another method they are refused, naming them" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let e = { experiment (tmp.File "run") with Method = Eap; CurveMode = PerPointRuns; Checkpoint = Some { Every = 5; Resume = false } }
+            Expect.throwsC (fun () -> Discovery.runOn model e ignore |> ignore) (fun ex ->
+                Expect.stringContains ex.Message "PerPointRuns, Checkpoint apply to training, that is to the descent method only, not to eap" "message")
+            Expect.isEmpty (traces (tmp.File "run")) "nothing written"
+        }
     ]
