@@ -42,6 +42,25 @@ let tests =
             Expect.stringContains (usageError ("discover" :: base' @ [ "--seeds"; "1,1" ])) "at least two different" "repeated"
             Expect.stringContains (usageError ("discover" :: base' @ [ "--seeds"; "1,x" ])) "integers" "not a number"
         }
+        test "toy train-induction changes only what it is given of the default recipe" {
+            match CommandLine.parse [| "toy"; "train-induction"; "--out"; "m"; "--seed"; "3"; "--steps"; "10"; "--attn-only" |] with
+            | Toy(ToyRequest.TrainInduction r) ->
+                let d = PatchDescent.Model.Toys.InductionRecipe.Default
+                Expect.equal r.OutDir "m" "out"
+                Expect.equal (r.Recipe.Options.Seed, r.Recipe.Options.Steps) (3, 10) "seed and steps"
+                Expect.equal r.Recipe.Options.BatchSize d.Options.BatchSize "batch size from the recipe"
+                Expect.isTrue r.Recipe.Config.AttnOnly "attention only"
+                Expect.equal r.Recipe.Task d.Task "the recipe's task"
+            | other -> failtest $"expected toy train-induction, got %A{other}"
+            Expect.stringContains (usageError [ "toy"; "train-induction"; "--out"; "m"; "--heads"; "3" ]) "multiple" "d_model / heads"
+        }
+        test "toy validate trains the default recipe once per seed" {
+            match CommandLine.parse [| "toy"; "validate"; "--seeds"; "1,2,3" |] with
+            | Toy(ToyRequest.Validate r) ->
+                Expect.equal [ for s, recipe in r.Recipes -> s, recipe.Options.Seed ] [ 1, 1; 2, 2; 3, 3 ] "seeds"
+                Expect.equal r.OutDir "out/validate" "default folder"
+            | other -> failtest $"expected toy validate, got %A{other}"
+        }
         test "--method picks the method, with --ig-steps and --acdc-tau for the methods that take them" {
             let base' = [ "--model"; "m"; "--data"; "d"; "--out"; "o" ]
             Expect.equal (discover base').Experiment.Method Descent "descent by default"

@@ -213,6 +213,28 @@ let tests =
             Expect.equal lines.Length (1 + 10 * 4) "rows"
             Expect.equal [ for l in lines[1..4] -> l.Split(',')[1..2] |> String.concat "," ] [ "1,2"; "1,3"; "2,3"; "mean,mean" ] "seed columns"
         }
+        test "toy train-induction writes the model, its task.json and loss curve, and prints the mechanism check" {
+            use dir = new TempDir()
+            let out = dir.File "induction"
+            let code, stdout, err = runHost [ "toy"; "train-induction"; "--out"; out; "--steps"; "3"; "--batch-size"; "2"; "--seed"; "4" ]
+            Expect.equal code 0 err
+            for file in [ "config.json"; "model.safetensors"; "task.json"; "loss.csv" ] do
+                Expect.isTrue (File.Exists(Path.Combine(out, file))) file
+            Expect.equal (File.ReadAllLines(Path.Combine(out, "loss.csv"))).Length 2 "header and the last step (logs every 50)"
+            Expect.stringContains stdout "mechanism check" "prints the check"
+            use model = Checkpoint.Load out
+            Expect.equal model.Config PatchDescent.Model.Toys.InductionRecipe.Default.Config "the recipe's shape"
+            let code, stdout, _ = runHost [ "toy"; "check"; "--model"; out ]
+            Expect.equal code 1 "three steps of training do not pass the check"
+            Expect.stringContains stdout "mechanism check: FAIL" "says so"
+        }
+        test "toy check on a folder without task.json exits 1 naming the file" {
+            use dir = new TempDir()
+            writeCheckpoint dir.Path tiny (randomHfWeights tiny 5) false
+            let code, _, err = runHost [ "toy"; "check"; "--model"; dir.Path ]
+            Expect.equal code 1 "exit code"
+            Expect.stringContains err "task.json" "names the file"
+        }
         test "an unknown option exits 2 naming it" {
             let code, _, err = runHost [ "info"; "--mdl"; "x" ]
             Expect.equal code 2 "usage error"

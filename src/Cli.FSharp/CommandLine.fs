@@ -27,7 +27,7 @@ type Verb =
             | Compare _ -> "run several discovery methods on one model and data; a table and one plot of their curves"
             | Bench _ -> "print benchmark figures"
             | Doctor _ -> "which libtorch runs, CUDA, the GPUs, and the fix when something is missing"
-            | Toy _ -> "build the small models whose circuits are known"
+            | Toy _ -> "build, train and check the small models whose circuits are known"
 
 /// What the user asked the host to do.
 type Invocation =

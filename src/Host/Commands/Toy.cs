@@ -3,15 +3,23 @@ using PatchDescent.Model.Toys;
 
 namespace PatchDescent.Host.Commands;
 
-/// <summary>`patchdescent toy compile-induction --out DIR [--seed S]`: the small models whose circuits are known.</summary>
+/// <summary>`patchdescent toy compile-induction|train-induction|check|validate`: the small models whose circuits are known.</summary>
 public static class Toy
 {
-    /// <summary>Runs the verb.</summary>
-    public static int Run(ToyRequest request)
+    /// <summary>Runs the subcommand asked for.</summary>
+    public static int Run(ToyRequest request) => request switch
     {
-        // One subcommand so far: F# compiles a one-case union to a plain class with the case's fields.
-        CompiledInduction.Write(request.outDir, request.seed);
-        Console.WriteLine($"wrote the compiled induction model (seed {request.seed}) to {request.outDir}: config.json, model.safetensors, task.json, MODEL.md");
+        ToyRequest.CompileInduction compile => Compile(compile.outDir, compile.seed),
+        ToyRequest.TrainInduction train => TrainInduction.Run(train.Item),
+        ToyRequest.Check check => ToyCheck.Run(check.Item),
+        ToyRequest.Validate validate => ToyValidate.Run(validate.Item),
+        _ => throw new InvalidOperationException($"the host has no command for {request}"),
+    };
+
+    static int Compile(string outDir, int seed)
+    {
+        CompiledInduction.Write(outDir, seed);
+        Console.WriteLine($"wrote the compiled induction model (seed {seed}) to {outDir}: config.json, model.safetensors, task.json, MODEL.md");
         Console.WriteLine($"its circuit: {string.Join(", ", CompiledInduction.CircuitEdges)}");
         return 0;
     }

@@ -5,7 +5,9 @@ open System.IO
 open System.Text.Json
 open PatchDescent.Search
 
-type Kind = RepeatedSpan of minSpan: int * maxSpan: int
+type Kind =
+    | RepeatedSpan of minSpan: int * maxSpan: int
+    | Trigger of PatchDescent.Model.Toys.TriggerTask
 
 type Spec = { Vocab: int; Bos: int option; Kind: Kind }
 
@@ -13,13 +15,16 @@ let name = "induction"
 
 let metric = Metric.AnswerLogit
 
-let private kinds = "\"repeated-span\""
+let private kinds = "\"repeated-span\", \"trigger\""
 
 /// Tokens a span may use: every token but BOS.
 let private spanTokens spec = [| for t in 0 .. spec.Vocab - 1 do if Some t <> spec.Bos then yield t |]
 
 let private check (source: string) spec =
-    let (RepeatedSpan(minSpan, maxSpan)) = spec.Kind
+    let minSpan, maxSpan =
+        match spec.Kind with
+        | RepeatedSpan(a, b) -> a, b
+        | Trigger _ -> 2, 2
     let fail message = Error $"{source}: {message}"
     if spec.Vocab < 1 then fail $"\"vocab\" is {spec.Vocab}; it must be positive"
     elif spec.Bos |> Option.exists (fun b -> b < 0 || b >= spec.Vocab) then
@@ -61,6 +66,11 @@ let parse (source: string) (json: string) =
                     match bos with
                     | Error e -> Error e
                     | Ok bos -> check source { Vocab = vocab; Bos = bos; Kind = RepeatedSpan(minSpan, maxSpan) }
+            | Ok _, Ok "trigger" ->
+                try
+                    let task = PatchDescent.Model.Toys.TriggerTask.Parse(source, json)
+                    Ok { Vocab = task.Vocab; Bos = None; Kind = Trigger task }
+                with :? PatchDescent.Model.ModelFormatException as e -> Error e.Message
             | Ok _, Ok kind -> Error $"{source}: \"kind\" is \"{kind}\", which is not a known kind of induction data; known: {kinds}"
     with :? JsonException as e -> Error $"{source}: not valid JSON: {e.Message}"
 
@@ -69,9 +79,8 @@ let ofModelDir dir =
     if File.Exists path then parse path (File.ReadAllText path)
     else Error $"{path}: not found; a model folder names the data of its induction task in task.json"
 
-let generate spec size seed =
+let private repeatedSpans spec minSpan maxSpan size seed =
     if size < 1 then invalidArg "size" $"a dataset needs at least one pair, asked for {size}"
-    let (RepeatedSpan(minSpan, maxSpan)) = spec.Kind
     let rng = Random seed
     let tokens = spanTokens spec
     let bos = Option.toArray spec.Bos
@@ -97,3 +106,8 @@ let generate spec size seed =
           Wrong = Some s[m] }
     { Source = $"induction (repeated spans of {minSpan}-{maxSpan} tokens, vocabulary {spec.Vocab}, seed {seed})"
       Pairs = Array.init size (fun _ -> pair ()) }
+
+let generate spec size seed =
+    match spec.Kind with
+    | Trigger task -> TriggerPairs.generate task size seed
+    | RepeatedSpan(minSpan, maxSpan) -> repeatedSpans spec minSpan maxSpan size seed

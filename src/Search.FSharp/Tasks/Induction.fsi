@@ -8,6 +8,8 @@ type Kind =
     /// ends inside the second copy and the answer is r[m]. Corrupted: [BOS, s, s[..m]] for another span s with
     /// s[m-1] <> r[m-1] and s[m] <> r[m], so the earlier occurrence and the query token both change.
     | RepeatedSpan of minSpan: int * maxSpan: int
+    /// The trigger task of a trained model (`TriggerTask`, kind "trigger"): pairs from `TriggerPairs.generate`.
+    | Trigger of PatchDescent.Model.Toys.TriggerTask
 
 /// A model's induction data, as its task.json gives it.
 type Spec =

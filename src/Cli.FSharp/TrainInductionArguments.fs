@@ -1,0 +1,60 @@
+/// `patchdescent toy train-induction`: a GPT-2 trained on the trigger task, saved with its task.json.
+namespace PatchDescent.Cli
+
+open Argu
+open PatchDescent.Model
+open PatchDescent.Model.Toys
+
+/// The options of `toy train-induction`; every one defaults to `InductionRecipe.Default`.
+type TrainInductionArguments =
+    | [<Mandatory; Unique>] Out of dir: string
+    | [<Unique>] Seed of int
+    | [<Unique>] Steps of count: int
+    | [<Unique>] Batch_Size of sequences: int
+    | [<Unique>] Learning_Rate of rate: float
+    | [<Unique>] Layers of count: int
+    | [<Unique>] Heads of count: int
+    | [<Unique>] D_Model of width: int
+    | [<Unique>] Attn_Only
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            let d = InductionRecipe.Default
+            match a with
+            | Out _ -> "the model folder to write (config.json, model.safetensors, task.json, loss.csv); it appears only once training has succeeded"
+            | Seed _ -> $"seed of the initial weights and of the data stream (default {d.Options.Seed})"
+            | Steps _ -> $"training steps (default {d.Options.Steps})"
+            | Batch_Size _ -> $"sequences per step (default {d.Options.BatchSize})"
+            | Learning_Rate _ -> $"AdamW's learning rate (default {d.Options.LearningRate})"
+            | Layers _ -> $"transformer blocks (default {d.Config.Layers})"
+            | Heads _ -> $"heads per block (default {d.Config.Heads})"
+            | D_Model _ -> $"residual width (default {d.Config.DModel})"
+            | Attn_Only -> "blocks without MLPs"
+
+/// What `toy train-induction` was asked: the recipe to train and where to write the model.
+type TrainInductionRequest = { OutDir: string; Recipe: InductionRecipe }
+
+/// Reading `toy train-induction`'s options.
+module TrainInductionArguments =
+    let private verb = "toy train-induction"
+
+    /// The recipe the options describe: `InductionRecipe.Default` with the given changes.
+    let request (r: ParseResults<TrainInductionArguments>) =
+        let d = InductionRecipe.Default
+        let positive option value = Choices.atLeast verb option 1 value
+        let c = d.Config
+        let layers = r.GetResult(Layers, defaultValue = c.Layers) |> positive "--layers"
+        let heads = r.GetResult(Heads, defaultValue = c.Heads) |> positive "--heads"
+        let dModel = r.GetResult(D_Model, defaultValue = c.DModel) |> positive "--d-model"
+        if dModel % heads <> 0 then raise (UsageException $"{verb}: --d-model {dModel} is not a multiple of --heads {heads}")
+        let rate = r.GetResult(Learning_Rate, defaultValue = d.Options.LearningRate)
+        if not (rate > 0.0) then raise (UsageException $"{verb}: --learning-rate must be positive, got {rate}")
+        let o = d.Options
+        let options =
+            TrainerOptions(
+                Steps = (r.GetResult(Steps, defaultValue = o.Steps) |> positive "--steps"),
+                BatchSize = (r.GetResult(Batch_Size, defaultValue = o.BatchSize) |> positive "--batch-size"),
+                LearningRate = rate, WeightDecay = o.WeightDecay, ClipNorm = o.ClipNorm, WarmupSteps = o.WarmupSteps,
+                Seed = r.GetResult(Seed, defaultValue = o.Seed), LogEvery = o.LogEvery)
+        let config = Gpt2Config(layers, heads, dModel, c.Positions, c.VocabSize, c.LayerNormEpsilon, r.Contains Attn_Only || c.AttnOnly)
+        { OutDir = r.GetResult Out; Recipe = InductionRecipe(config, d.Task, options) }

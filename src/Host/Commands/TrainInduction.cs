@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using PatchDescent.Cli;
+using PatchDescent.Model;
+using PatchDescent.Model.Toys;
+
+namespace PatchDescent.Host.Commands;
+
+/// <summary>`patchdescent toy train-induction --out DIR [--seed S] [...]`: trains a GPT-2 on the trigger task and writes it with its task.json and loss curve.</summary>
+public static class TrainInduction
+{
+    /// <summary>Runs the verb: trains, writes the folder, and prints the mechanism check.</summary>
+    public static int Run(TrainInductionRequest request)
+    {
+        using var model = Train(request.Recipe, request.OutDir);
+        foreach (var line in InductionCheck.Run(model, request.Recipe.Task).Lines()) Console.WriteLine(line);
+        return 0;
+    }
+
+    /// <summary>Trains the recipe and writes config.json, model.safetensors, task.json and loss.csv into <paramref name="outDir"/>, which appears whole once training has succeeded; returns the model.</summary>
+    public static Gpt2 Train(InductionRecipe recipe, string outDir)
+    {
+        var (c, t, o) = (recipe.Config, recipe.Task, recipe.Options);
+        Console.WriteLine($"training a {c.Layers}-layer GPT-2{(c.AttnOnly ? " (attention only)" : "")}, d_model {c.DModel}, {c.Heads} heads, " +
+                          $"on the trigger task (vocabulary {t.Vocab}, triggers {string.Join(",", t.Triggers)}, {t.SeqLen} tokens, trigger rate {t.TriggerRate})");
+        Console.WriteLine($"{o.Steps} steps of {o.BatchSize} sequences, AdamW {o.LearningRate}, seed {o.Seed}");
+        var curve = new List<string> { TrainLog.CsvHeader };
+        var interactive = !Console.IsOutputRedirected;
+        var model = recipe.Train(log =>
+        {
+            curve.Add(log.ToCsv());
+            var figures = FormattableString.Invariant(
+                $"step {log.Step,6}/{o.Steps}  loss {log.Loss:F4}  predictable {log.PredictableLoss:F4}  other {log.OtherLoss:F4}  {log.Seconds:F0} s");
+            if (interactive)
+            {
+                const int width = 30;
+                var done = (int)(width * (long)log.Step / o.Steps);
+                Console.Write($"\r[{new string('#', done)}{new string('-', width - done)}] {figures}");
+                if (log.Step == o.Steps) Console.WriteLine();
+            }
+            else Console.WriteLine(figures);
+        });
+        try
+        {
+            var full = Path.GetFullPath(outDir);
+            var temp = full.TrimEnd(Path.DirectorySeparatorChar) + ".tmp-" + Environment.ProcessId;
+            if (Directory.Exists(temp)) Directory.Delete(temp, true);
+            try
+            {
+                recipe.Save(model, temp);
+                File.WriteAllLines(Path.Combine(temp, "loss.csv"), curve);
+                if (Directory.Exists(full)) Directory.Delete(full, true);
+                Directory.Move(temp, full);
+            }
+            catch
+            {
+                if (Directory.Exists(temp)) Directory.Delete(temp, true);
+                throw;
+            }
+            Console.WriteLine($"wrote {full}");
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+}

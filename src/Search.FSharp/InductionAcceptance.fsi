@@ -1,0 +1,37 @@
+/// Acceptance of a model trained on the trigger task: the mechanism check establishes the previous-token and
+/// induction heads from attention patterns and ablations alone, then discovery must find the edge between them.
+namespace PatchDescent.Search
+
+open PatchDescent.Model
+open PatchDescent.Model.Toys
+
+/// What acceptance measured on one model.
+type AcceptanceReport =
+    { /// The mechanism check: head scores, losses, ablations, and the heads that pass the bars.
+      Mechanism: InductionReport
+      /// p -> i<k>: the best previous-token head into the key of the best induction head; None without both.
+      KeyEdge: Edge option
+      /// The key edge's rank by discovery score, counting every edge that scores at least as high (ties count
+      /// against it); 0 without a key edge.
+      KeyEdgeRank: int
+      /// The ten best edges by discovery score, with their scores.
+      Top: (Edge * float) list
+      /// The faithfulness curve's point at `Level`.
+      AtLevel: CurvePoint
+      /// The discovery run.
+      Discovery: DiscoveryResult }
+
+/// The bars and the run behind them.
+module InductionAcceptance =
+    /// The fraction of the Full graph's edges the faithfulness and KL bars are read at: 0.1.
+    val level: float
+    /// The discovery experiment acceptance runs: 300 pairs of `TriggerPairs.generate` (seed 1), answer-logit metric,
+    /// the Full graph, patching, `Experiment.defaults` otherwise, with `level` among the curve's levels.
+    val experiment: modelDir: string -> task: TriggerTask -> outDir: string -> Experiment
+    /// Runs the mechanism check and the experiment on a model in memory (which stays the caller's).
+    val run: model: Gpt2 -> task: TriggerTask -> experiment: Experiment -> AcceptanceReport
+    /// Whether every bar holds: the mechanism check passes, the key edge ranks in the top 3, and at `level`
+    /// faithfulness is at least 0.8 and KL at most 0.1 nats.
+    val passes: AcceptanceReport -> bool
+    /// Every figure, one a line, ending with PASS or FAIL.
+    val lines: AcceptanceReport -> string list
