@@ -37,7 +37,8 @@ let private report =
       Seed = 7
       Hyperparameters = [ "lr", "0.1"; "steps", "2000"; "loss", "kl + 0.01 * l1" ]
       Edges = [ "a0.h1->a1.h0<q>", 0.125; "m1->logits", -3.5e-7; "input->m0", nan ]
-      Metrics = [ "faithfulness", nan; "kl", 0.25 ] }
+      Metrics = [ "faithfulness", nan; "kl", 0.25 ]
+      Warnings = [ "faithfulness is meaningless: \"full\" and empty agree" ] }
 
 /// NaN-aware equality of name/value lists: NaN matches NaN.
 let private sameNumbers (a: (string * float) list) (b: (string * float) list) =
@@ -181,5 +182,16 @@ let tests =
             CircuitJson.writeReport path report
             File.WriteAllText(path, File.ReadAllText(path).Replace("\"seed\": 7", "\"seed\": 7.5"))
             Expect.equal (CircuitJson.readReport path) (Error $"{path}: \"seed\" must be an integer, found 7.5") "message"
+        }
+        test "a report written before warnings existed reads with none, and a malformed warning names the field" {
+            use dir = new TempDir()
+            let path = dir.File "circuit.json"
+            CircuitJson.writeReport path { report with Warnings = [] }
+            let text = File.ReadAllText path
+            File.WriteAllText(path, text.Replace(",\n  \"warnings\": []", ""))
+            Expect.isFalse (File.ReadAllText(path).Contains "warnings") "the field is gone"
+            Expect.equal (CircuitJson.readReport path |> Result.map _.Warnings) (Ok []) "no warnings"
+            File.WriteAllText(path, text.Replace("\"warnings\": []", "\"warnings\": [3]"))
+            Expect.equal (CircuitJson.readReport path) (Error $"{path}: \"warnings\" must hold strings, found 3") "message"
         }
     ]

@@ -113,8 +113,33 @@ let tests =
         test "evaluate reads its ablation and --json" {
             match CommandLine.parse [| "evaluate"; "--model"; "m"; "--circuit"; "c.json"; "--data"; "d"; "--ablation"; "zero"; "--json" |] with
             | Evaluate e ->
-                Expect.equal (e.Ablation, e.AblationName, e.Json, e.Data) (Ablation.Zero, "zero", true, JsonlFile "d") "evaluate"
+                Expect.equal (e.Ablation, e.AblationName, e.Json, e.Data) (AblationChoice.Zero, "zero", true, JsonlFile "d") "evaluate"
             | other -> failtest $"%A{other}"
+            match CommandLine.parse [| "evaluate"; "--model"; "m"; "--circuit"; "c.json"; "--data"; "d"; "--ablation"; "mean"; "--mean-data"; "ref.jsonl" |] with
+            | Evaluate e -> Expect.equal e.Ablation (AblationChoice.Mean(Some(JsonlFile "ref.jsonl"))) "mean over a reference file"
+            | other -> failtest $"%A{other}"
+            let refused = usageError [ "evaluate"; "--model"; "m"; "--circuit"; "c"; "--data"; "d"; "--mean-data"; "ref.jsonl" ]
+            Expect.stringContains refused "--mean-data is the reference of --ablation mean, not of --ablation patching" "a reference without mean"
+        }
+        test "discover reads ablation, loss, target edges, per-point runs and checkpoints into the experiment" {
+            let base' = [ "--model"; "m"; "--data"; "d.jsonl"; "--out"; "o"; "--steps"; "200" ]
+            let r =
+                discover (base' @ [ "--ablation"; "mean"; "--loss"; "logit-diff"; "--target-edges"; "12"; "--per-point-runs"
+                                    "--checkpoint-every"; "25"; "--resume" ])
+            let d = Experiment.defaults "m" (JsonlFile "d.jsonl") "o" |> Experiment.withSteps 200
+            let expected =
+                { d with
+                    Ablation = AblationChoice.Mean None
+                    Train = { d.Train with Loss = Loss.logitDiff }
+                    TargetEdges = Some 12
+                    CurveMode = PerPointRuns
+                    Checkpoint = Some { Every = 25; Resume = true } }
+            Expect.equal r.Experiment expected "experiment"
+            Expect.equal (discover (base' @ [ "--resume" ])).Experiment.Checkpoint (Some { Every = 20; Resume = true }) "a resume checkpoints every 10% of the steps"
+            Expect.equal (discover (base' @ [ "--loss"; "cross-entropy" ])).Experiment.Train.Loss Loss.crossEntropy "cross-entropy"
+            Expect.stringContains (usageError ("discover" :: base' @ [ "--checkpoint-every"; "0" ])) "--checkpoint-every" "range"
+            Expect.stringContains (usageError ("discover" :: base' @ [ "--target-edges"; "-1" ])) "--target-edges" "range"
+            Expect.stringContains (usageError ("discover" :: base' @ [ "--loss"; "l2" ])) "--loss" "choice"
         }
         test "discover --task ioi --pairs N trains on the IOI generator's train split, seeded by --seed, and scores with the logit difference" {
             let r = discover [ "--model"; "m"; "--task"; "ioi"; "--pairs"; "20"; "--seed"; "3"; "--out"; "o" ]

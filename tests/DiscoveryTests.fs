@@ -65,12 +65,13 @@ let tests =
             Expect.equal mib r.Circuit "MIB graph imports to the threshold circuit"
             Expect.equal scores (Some r.Scores) "every score round-trips"
             let csv = File.ReadAllLines(Path.Combine(outDir, "curve.csv"))
-            Expect.equal csv[0] "level,k,edges,fraction,faithfulness,kl" "header"
+            Expect.equal csv[0] "level,k,edges,fraction,faithfulness,kl,source,step" "header"
             Expect.equal csv.Length (1 + Experiment.mibLevels.Length) "one row per level"
             let last = csv[csv.Length - 1].Split ','
             Expect.equal last[0] "1" "last level"
             Expect.equal (int last[1]) (Graph.edgeCount shape) "k of level 1"
             Expect.floatClose { absolute = 1e-6; relative = 0.0 } (float last[4]) 1.0 "faithfulness of the full circuit"
+            Expect.equal last[6..] [| "anneal"; "0" |] "every edge is expected kept at step 0, so level 1 is recorded there"
             Expect.equal (traces outDir) [| outDir |] "no temporary folder left"
             let runLog = File.ReadAllLines(Path.Combine(outDir, "run.log"))
             Expect.equal [ for l in runLog do if l.StartsWith "step " then l.Split(' ')[1] ] [ "49"; "99"; "149"; "199"; "249"; "299" ] "a line per step log"
@@ -128,5 +129,120 @@ let tests =
             match (Experiment.withSteps 600 a).Train.Sparsity with
             | TargetLagrangian (t, _) -> Expect.equal t.AnnealSteps 480 "80% of 600"
             | other -> failtest $"%A{other}"
+        }
+        test "the curve from the anneal: a level takes the gates of the first step whose expected kept edges reach it, a level never reached the final gates, marked in curve.csv" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let outDir = tmp.File "run"
+            let e = { (experiment outDir |> Experiment.withSteps 60) with Levels = [ 0.001; 0.5; 1.0 ] }
+            let e = { e with Train = { e.Train with Gate = Gate.hardConcrete; Sparsity = Experiment.annealedTarget 60; LogEvery = 1 } }
+            let logs = ResizeArray<StepLog>()
+            let r = Discovery.runOn model e logs.Add
+            let rows = File.ReadAllLines(Path.Combine(outDir, "curve.csv"))[1..] |> Array.map (fun l -> l.Split ',')
+            let edges = float (Graph.edgeCount (Engine.shapeOf model))
+            let firstReaching level = logs |> Seq.find (fun l -> l.ExpectedKeptEdges <= level * edges)
+            Expect.equal [ for row in rows -> row[6], row[7] ]
+                [ "final", "60"; "anneal", string (firstReaching 0.5).Step; "anneal", "0" ] "sources and steps"
+            Expect.isGreaterThan (firstReaching 0.5).Step 0 "level 0.5 is reached during the anneal, not at once"
+            Expect.equal r.CurveCircuits.[0] (Extract.prune (Extract.topK r.Circuit.Shape r.Scores 1)) "the unreached level's circuit is the final gates' top 1"
+            let runLog = File.ReadAllLines(Path.Combine(outDir, "run.log"))
+            Expect.exists runLog (fun l -> l.StartsWith "curve: from one run's anneal: 2 of 3 levels") "run.log says how the curve was obtained"
+            for f in [ "curve.png"; "curve.svg" ] do Expect.isTrue (File.Exists(Path.Combine(outDir, f))) f
+        }
+        test "per-point runs train once per level with the target at that level: a level's circuit is the one a run annealing to it ends with" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let anneal (e: Experiment) = { e with Train = { e.Train with Gate = Gate.hardConcrete; Sparsity = Experiment.annealedTarget 40 } }
+            let e = { anneal (experiment (tmp.File "points") |> Experiment.withSteps 40) with Levels = [ 0.3; 1.0 ]; CurveMode = PerPointRuns }
+            let r = Discovery.runOn model e ignore
+            let csv = File.ReadAllLines(Path.Combine(tmp.File "points", "curve.csv"))
+            Expect.equal [ for l in csv[1..] -> l.Split(',')[6] ] [ "run"; "run" ] "sources"
+            Expect.exists (File.ReadAllLines(Path.Combine(tmp.File "points", "run.log"))) (fun l -> l.StartsWith "curve: one training per level") "run.log says so"
+            // The main training of an experiment whose target ends at 1 - 0.3 is the per-point run of level 0.3.
+            let single =
+                match e.Train.Sparsity with
+                | TargetLagrangian (t, rate) -> { e with Train = { e.Train with Sparsity = TargetLagrangian({ t with End = 0.7 }, rate) }; CurveMode = FromAnneal; OutDir = tmp.File "single" }
+                | other -> failtest $"%A{other}"
+            let s = Discovery.runOn model single ignore
+            let k = int (round (0.3 * float (Graph.edgeCount s.Circuit.Shape)))
+            Expect.equal r.CurveCircuits.[0] (Extract.prune (Extract.topK s.Circuit.Shape s.Scores k)) "level 0.3"
+            let l1 = { e with Train = { e.Train with Sparsity = L1Penalty 0.1 }; OutDir = tmp.File "l1" }
+            Expect.throwsC (fun () -> Discovery.runOn model l1 ignore |> ignore) (fun ex ->
+                Expect.stringContains ex.Message "PerPointRuns needs a target-sparsity Lagrangian" "names the setting")
+        }
+        test "a run stopped mid-way resumes from OUT.checkpoint to the files of an uninterrupted run, and the checkpoints go once it succeeds" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let e outDir =
+                let e = experiment outDir |> Experiment.withSteps 40
+                { e with Train = { e.Train with Gate = Gate.hardConcrete; Sparsity = Experiment.annealedTarget 40; LogEvery = 5 } }
+            let whole = Discovery.runOn model (e (tmp.File "whole")) ignore
+            let outDir = tmp.File "run"
+            let checkpointed = { e outDir with Checkpoint = Some { Every = 10; Resume = false } }
+            let stop (l: StepLog) = if l.Step = 24 then failwith "stopped"
+            Expect.throwsC (fun () -> Discovery.runOn model checkpointed stop |> ignore) (fun ex -> Expect.equal ex.Message "stopped" "stopped")
+            Expect.isFalse (Directory.Exists outDir) "no output yet"
+            Expect.isTrue (File.Exists(Path.Combine(Discovery.checkpointDir outDir, "train.safetensors"))) "the checkpoint stays"
+            let otherAblation = { checkpointed with Ablation = AblationChoice.Zero; Checkpoint = Some { Every = 10; Resume = true } }
+            Expect.throwsC (fun () -> Discovery.runOn model otherAblation ignore |> ignore) (fun ex ->
+                Expect.stringContains ex.Message "ablation is Patching there and Zero here" "refused, naming the difference")
+            let resumed = Discovery.runOn model { checkpointed with Checkpoint = Some { Every = 10; Resume = true } } ignore
+            Expect.equal resumed.Scores whole.Scores "scores"
+            for f in [ "circuit.json"; "curve.csv"; "graph.mib.json" ] do
+                Expect.equal (File.ReadAllText(Path.Combine(outDir, f))) (File.ReadAllText(Path.Combine(tmp.File "whole", f))) f
+            Expect.stringStarts (File.ReadAllLines(Path.Combine(outDir, "run.log"))[0]) "resumed from" "run.log says it resumed"
+            Expect.isFalse (Directory.Exists(Discovery.checkpointDir outDir)) "checkpoints removed after success"
+            Expect.throwsC (fun () -> Discovery.runOn model { checkpointed with Checkpoint = Some { Every = 10; Resume = true } } ignore |> ignore) (fun ex ->
+                Expect.stringContains ex.Message (Discovery.checkpointDir outDir) "nothing to resume names the folder")
+        }
+        test "when clean and corrupted prompts agree, m(full) = m(empty): the faithfulness is flagged meaningless in the result, circuit.json and run.log" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let same = { pairs with Pairs = [| for p in pairs.Pairs -> { p with Corrupted = p.Clean } |] }
+            let outDir = tmp.File "run"
+            let r = Discovery.runOn model { (experiment outDir |> Experiment.withSteps 5) with Data = Pairs same } ignore
+            Expect.equal r.Metrics.Full r.Metrics.Empty "nothing to ablate"
+            Expect.hasLength r.Warnings 1 "one warning"
+            Expect.stringContains r.Warnings.Head "meaningless" "says why"
+            let report = Result.defaultWith failwith (CircuitJson.readReport (Path.Combine(outDir, "circuit.json")))
+            Expect.equal report.Warnings r.Warnings "in circuit.json"
+            Expect.contains (File.ReadAllLines(Path.Combine(outDir, "run.log"))) $"warning: {r.Warnings.Head}" "in run.log"
+            let normal = Discovery.runOn model (experiment (tmp.File "normal") |> Experiment.withSteps 5) ignore
+            Expect.isEmpty normal.Warnings "different prompts: no warning"
+        }
+        test "target edges set the target's end: the expected kept edges settle at that count" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let e = experiment (tmp.File "run") |> Experiment.withSteps 300
+            let e = { e with Train = { e.Train with Gate = Gate.hardConcrete; Sparsity = Experiment.annealedTarget 300; LogEvery = 50 }; TargetEdges = Some 6 }
+            let logs = ResizeArray<StepLog>()
+            Discovery.runOn model e logs.Add |> ignore
+            Expect.floatClose { absolute = 1.0; relative = 0.0 } logs[logs.Count - 1].ExpectedKeptEdges 6.0 "6 edges expected kept at the end"
+            let edges = Graph.edgeCount (Engine.shapeOf model)
+            Expect.throwsC (fun () -> Discovery.runOn model { e with TargetEdges = Some (edges + 1) } ignore |> ignore) (fun ex ->
+                Expect.stringContains ex.Message $"target edges {edges + 1} is outside 0 .. {edges}" "range")
+        }
+        test "a missing mean reference or an unreadable checkpoint fails naming the file, and writes no output" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let outDir = tmp.File "run"
+            let missing = tmp.File "reference.jsonl"
+            let e = { (experiment outDir |> Experiment.withSteps 5) with Ablation = AblationChoice.Mean(Some(JsonlFile missing)) }
+            Expect.throwsC (fun () -> Discovery.runOn model e ignore |> ignore) (fun ex -> Expect.stringContains ex.Message missing "names the reference")
+            let checkpoint = Path.Combine(Discovery.checkpointDir outDir, "train.safetensors")
+            Directory.CreateDirectory(Discovery.checkpointDir outDir) |> ignore
+            File.WriteAllText(checkpoint, "not a checkpoint")
+            let resume = { (experiment outDir |> Experiment.withSteps 5) with Checkpoint = Some { Every = 2; Resume = true } }
+            Expect.throwsC (fun () -> Discovery.runOn model resume ignore |> ignore) (fun ex ->
+                Expect.stringContains ex.Message $"{checkpoint}: cannot read the checkpoint to resume from" "names the checkpoint")
+            Expect.equal (traces outDir) [| Discovery.checkpointDir outDir |] "no output folder; the checkpoint is left for the user"
+        }
+        test "per-point runs, target edges and checkpoints belong to training: with another method they are refused, naming them" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let e = { experiment (tmp.File "run") with Method = Eap; CurveMode = PerPointRuns; Checkpoint = Some { Every = 5; Resume = false } }
+            Expect.throwsC (fun () -> Discovery.runOn model e ignore |> ignore) (fun ex ->
+                Expect.stringContains ex.Message "PerPointRuns, Checkpoint apply to training, that is to the descent method only, not to eap" "message")
+            Expect.isEmpty (traces (tmp.File "run")) "nothing written"
         }
     ]

@@ -319,4 +319,30 @@ let tests =
             for _ in 1 .. 50 do step ()
             Expect.equal DisposeScopeManager.Statistics.ThreadTotalLiveCount before "live tensors"
         }
+        test "mean ablation over prompts of several lengths weighs every token alike: the pooled mean of each prompt run alone" {
+            // Every temporary below belongs to this scope, not to the finalizer.
+            use scope = torch.NewDisposeScope()
+            let c = Gpt2Config(2, 2, 8, 8, 13, 1e-5, false)
+            use model = Gpt2.Random(c, 3, std = 0.3)
+            let reference = [| [| 1L; 2L; 3L |]; [| 4L; 5L; 6L; 7L; 8L |]; [| 9L; 10L; 11L |] |]
+            use engine = Engine.compile model (resolve (Schedule.learnAll (Engine.shapeOf model))) (Ablation.Mean { Tokens = reference; PerPosition = false })
+            use clean = torch.tensor([| 1L; 2L |]).reshape(1L, 2L)
+            use batch = engine.Prepare(clean, None, None)
+            // Independently: each prompt alone, every position's output summed by hand, divided by the 11 tokens.
+            let alone = [ for t in reference -> SenderOutputs.ofRun model (torch.tensor(t).reshape(1L, int64 t.Length)) None ]
+            let pooled (pick: SenderOutputs -> torch.Tensor) (perPosition: int64 -> torch.Tensor -> torch.Tensor) =
+                let sums = [ for o in alone -> [ for p in 0L .. (pick o).shape[int ((pick o).dim()) - 2] - 1L -> values (perPosition p (pick o)) ] |> List.reduce (Array.map2 (+)) ]
+                List.reduce (Array.map2 (+)) sums |> Array.map (fun x -> x / 11.0f)
+            let close (expected: float32[]) (actual: torch.Tensor) what =
+                let got = values actual
+                Expect.equal got.Length expected.Length what
+                for i in 0 .. got.Length - 1 do Expect.floatClose Accuracy.medium (float got[i]) (float expected[i]) $"{what}[{i}]"
+            close (pooled _.Input (fun p t -> t[0L, p])) batch.Carried.Input "input"
+            for l in 0 .. 1 do
+                close (pooled (fun o -> o.Heads[l]) (fun p t -> t.select(1L, 0L).select(1L, p))) batch.Carried.Heads[l] $"heads of layer {l}"
+                close (pooled (fun o -> o.Mlps[l]) (fun p t -> t[0L, p])) batch.Carried.Mlps[l] $"MLP {l}"
+            for o in alone do (o :> System.IDisposable).Dispose()
+            Expect.throwsC (fun () -> Engine.compile model (resolve (Schedule.learnAll (Engine.shapeOf model))) (Ablation.Mean { Tokens = reference; PerPosition = true }) |> ignore)
+                (fun e -> Expect.stringContains e.Message "lengths 3, 5" "per position needs one length")
+        }
     ]

@@ -90,6 +90,51 @@ let tests =
             for f in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "curve.csv"; "curve.png"; "curve.svg"; "run.log" ] do
                 Expect.isTrue (File.Exists(Path.Combine(dir.File "out", f))) f
         }
+        test "discover with output redirected prints a plain progress line per log: steps, loss terms, edges, elapsed time and ETA" {
+            use dir = new TempDir()
+            let code, out, err = discoverTiny dir 20
+            Expect.equal code 0 err
+            Expect.isFalse (out.Contains '\r') "no carriage returns in a redirected log"
+            let lines = out.Split('\n') |> Array.filter (fun l -> l.StartsWith "step ")
+            // A log every 10 steps (the default LogEvery).
+            Expect.equal [ for l in lines -> l.Split(' ', System.StringSplitOptions.RemoveEmptyEntries)[1] ] [ "10/20"; "20/20" ] "one line per log"
+            let pattern = @"^step 20/20  eta 0:00  elapsed \d+:\d\d  edges \d+ \(expected \d+\.\d\)  kl \S+  sparsity \S+  total \S+  target sparsity 0\.950$"
+            Expect.isMatch (lines[1].TrimEnd()) pattern "the last line"
+        }
+        test "discover --resume without a checkpoint exits 1 naming OUT.checkpoint" {
+            use dir = new TempDir()
+            writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false
+            File.WriteAllText(dir.File "pairs.jsonl", "{\"clean_ids\": [1, 2, 3], \"corrupted_ids\": [4, 5, 6], \"answer_id\": 7}")
+            let code, _, err =
+                runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "pairs.jsonl"; "--out"; dir.File "out"; "--steps"; "5"; "--resume" ]
+            Expect.equal code 1 err
+            Expect.stringContains err (dir.File "out.checkpoint") "names the folder"
+        }
+        test "discover and evaluate take --ablation mean, over the data's clean prompts or --mean-data's; evaluate warns when faithfulness means nothing" {
+            use dir = new TempDir()
+            writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false
+            // Clean and corrupted prompts alike: patching changes nothing, so m(full) = m(empty).
+            let line (ids: string) answer = $"{{\"clean_ids\": [{ids}], \"corrupted_ids\": [{ids}], \"answer_id\": {answer}, \"wrong_id\": 9}}"
+            File.WriteAllLines(dir.File "pairs.jsonl", [ line "1, 2, 3" 7; line "4, 5, 6, 7" 8 ])
+            File.WriteAllLines(dir.File "reference.jsonl", [ line "10, 11" 3 ])
+            let code, _, err =
+                runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "pairs.jsonl"; "--out"; dir.File "out"; "--steps"; "5"; "--ablation"; "mean" ]
+            Expect.equal code 0 err
+            let evaluate extra =
+                runHost ([ "evaluate"; "--model"; dir.File "model"; "--circuit"; Path.Combine(dir.File "out", "circuit.json"); "--data"; dir.File "pairs.jsonl" ] @ extra)
+            let code, out, err = evaluate [ "--ablation"; "mean"; "--mean-data"; dir.File "reference.jsonl"; "--json" ]
+            Expect.equal code 0 err
+            use doc = JsonDocument.Parse out
+            Expect.equal (doc.RootElement.GetProperty("warnings").GetArrayLength()) 0 "a mean differs from the clean run: no warning"
+            let code, out, err = evaluate [ "--json" ]
+            Expect.equal code 0 err
+            use doc = JsonDocument.Parse out
+            let warning = doc.RootElement.GetProperty("warnings").Item(0).GetString()
+            Expect.stringContains (nonNull warning) "meaningless" "patching identical prompts: warned in the JSON"
+            let code, _, err = evaluate []
+            Expect.equal code 0 err
+            Expect.stringContains err "warning: m(full)" "and on stderr"
+        }
         test "compare runs every method into its folder and writes the table and one plot of all curves" {
             use dir = new TempDir()
             discoverTiny dir 1 |> ignore

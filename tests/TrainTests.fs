@@ -1,9 +1,13 @@
 module PatchDescent.Tests.TrainTests
 
+open System.IO
 open Expecto
+open FsCheck
+open FsCheck.FSharp
 open TorchSharp
 open PatchDescent.Model
 open PatchDescent.Search
+open PatchDescent.Tests.Fixtures
 
 let private resolve (s: Schedule) =
     match Schedule.resolve s with
@@ -121,7 +125,9 @@ let tests =
             let run () = Train.run { settings with LearningRate = nan; LogEvery = 5 } s.Engine s.Batches logged.Add |> ignore
             Expect.throwsC run (fun e ->
                 match e with
-                | TrainingDiverged (step, _) -> Expect.equal step 1 "first bad step"
+                | TrainingDiverged (step, checkpoint, _) ->
+                    Expect.equal step 1 "first bad step"
+                    Expect.isNone checkpoint "no checkpoint was asked for"
                 | other -> failtest $"unexpected %A{other}")
             Expect.isEmpty logged "no log of a diverged step"
         }
@@ -137,5 +143,71 @@ let tests =
             Expect.equal kept path $"kept %A{named kept}"
             let dropped = [ for id in 0 .. r.Scores.Length - 1 do if not (path.Contains id) then r.Scores[id] ]
             Expect.isLessThan (List.max dropped) 0.01 "every edge off the path ends near 0"
+        }
+        test "a NaN loss after a checkpoint names that checkpoint, and no checkpoint holds the diverged state" {
+            use s = new Setup(7)
+            use dir = new TempDir()
+            let path = dir.File "run.ckpt"
+            let options = { Checkpoint = Some { Path = path; Every = 1; Resume = false; Context = [] }; RecordLevels = [] }
+            let run () = Train.runWith options { settings with LearningRate = nan; LogEvery = 5 } s.Engine s.Batches ignore |> ignore
+            Expect.throwsC run (fun e ->
+                match e with
+                | TrainingDiverged (step, checkpoint, _) ->
+                    Expect.equal step 1 "first bad step"
+                    Expect.equal checkpoint (Some (1, path)) "the checkpoint after step 0"
+                    Expect.stringContains e.Message path "the message names it"
+                | other -> failtest $"unexpected %A{other}")
+            // Resuming with a finite learning rate is refused: the rate is part of the fingerprint.
+            let resumed () = Train.runWith { options with Checkpoint = Some { Path = path; Every = 1; Resume = true; Context = [] } } settings s.Engine s.Batches ignore |> ignore
+            Expect.throwsC resumed (fun e -> Expect.stringContains e.Message "learning_rate is NaN there and 0.1 here" "names the difference")
+        }
+        testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 8 } "a run stopped at a random step and resumed from its checkpoint ends bit for bit where an uninterrupted run ends" <|
+            fun (PositiveInt every) (PositiveInt stopAt) ->
+                let steps = 12
+                let every = 1 + every % 5
+                let stopAt = every + stopAt % (steps - every)         // in [every, steps - 1]: a checkpoint exists
+                use s = new Setup(12)
+                use dir = new TempDir()
+                let lagrangian =
+                    { settings with Steps = steps; LogEvery = 1; Sparsity = TargetLagrangian({ Start = 0.0; End = 0.9; WarmupSteps = 2; AnnealSteps = 6 }, 0.5) }
+                let levels = [ 0.5; 0.8; 1.0 ]
+                let whole = Train.runWith { Checkpoint = None; RecordLevels = levels } lagrangian s.Engine s.Batches ignore
+                let checkpoint resume = Some { Path = dir.File "ckpt"; Every = every; Resume = resume; Context = [ "data", "the test's batches" ] }
+                let stop (l: StepLog) = if l.Step = stopAt then failwith "stopped"
+                Expect.throwsC (fun () -> Train.runWith { Checkpoint = checkpoint false; RecordLevels = levels } lagrangian s.Engine s.Batches stop |> ignore)
+                    (fun e -> Expect.equal e.Message "stopped" "the stop, not another failure")
+                let logged = ResizeArray<StepLog>()
+                let resumed = Train.runWith { Checkpoint = checkpoint true; RecordLevels = levels } lagrangian s.Engine s.Batches logged.Add
+                // The stop comes in the log of step stopAt, before its checkpoint: the last one written is after step
+                // `next - 1`, the last multiple of `every` up to stopAt.
+                let next = stopAt / every * every
+                Expect.equal resumed.ResumedAt (Some next) "resumed at the checkpoint's next step"
+                Expect.equal logged[0].Step next "the first step taken is the checkpoint's next"
+                Expect.equal resumed.LogAlpha whole.LogAlpha "logits"
+                Expect.equal resumed.Scores whole.Scores "scores"
+                Expect.equal resumed.Recorded whole.Recorded "recorded levels"
+        test "each record level holds the logits of the first step whose expected kept edges reach it, as a run stopped before that step's update ends with" {
+            use s = new Setup(13)
+            let edges = float (Graph.edgeCount s.Shape)
+            let lagrangian =
+                { settings with Steps = 40; LogEvery = 1; Sparsity = TargetLagrangian({ Start = 0.0; End = 0.9; WarmupSteps = 0; AnnealSteps = 30 }, 0.5) }
+            let logs = ResizeArray<StepLog>()
+            let levels = [ 0.9; 0.6; 0.3; 0.001 ]
+            let r = Train.runWith { Checkpoint = None; RecordLevels = levels } lagrangian s.Engine s.Batches logs.Add
+            for l in logs do
+                // learnAll: every edge is its own parameter, so the expected kept edges are the kept fraction times the edges.
+                Expect.floatClose Accuracy.medium l.ExpectedKeptEdges (l.ExpectedKeptFraction * edges) $"step {l.Step}"
+            let expected =
+                [ for level in levels do
+                    match logs |> Seq.tryFind (fun l -> l.ExpectedKeptEdges <= level * edges) with
+                    | Some l -> yield level, l.Step
+                    | None -> () ]
+            Expect.equal [ for x in r.Recorded -> x.Level, x.Step ] expected "levels and steps"
+            Expect.isLessThan expected.Length levels.Length "the smallest level is never reached, and is left out"
+            for x in r.Recorded do
+                let stopped = train s { lagrangian with Steps = x.Step }
+                Expect.equal x.Scores stopped.Scores $"level {x.Level}"
+                let above = stopped.Scores |> Array.filter (fun v -> v >= 0.5) |> Array.length
+                Expect.equal logs[x.Step].EdgesAtThreshold above $"edges at the threshold at step {x.Step}"
         }
     ]

@@ -23,7 +23,14 @@ type GranularityName =
 /// `--ablation`: what a removed edge carries.
 type AblationName =
     | Patching
+    | Mean
     | Zero
+
+/// `--loss`: the faithfulness term discovery minimises.
+type LossName =
+    | Kl
+    | Logit_Diff
+    | Cross_Entropy
 
 /// `--method` / `--methods`: how the edges are scored.
 type MethodName =
@@ -59,11 +66,22 @@ module Choices =
         | Full -> Granularity.Full
         | Heads -> Granularity.Heads
 
-    /// The ablation.
-    let ablation name =
+    /// The ablation; a mean reads the clean prompts of `meanData` when given, else those of the run's own pairs.
+    let ablation verb name (meanData: string option) =
+        match name, meanData with
+        | Patching, None -> AblationChoice.Patching
+        | Zero, None -> AblationChoice.Zero
+        | Mean, reference -> AblationChoice.Mean(reference |> Option.map JsonlFile)
+        | other, Some _ ->
+            let given = (sprintf "%A" other).ToLowerInvariant()
+            raise (UsageException $"{verb}: --mean-data is the reference of --ablation mean, not of --ablation {given}")
+
+    /// The loss value.
+    let loss name =
         match name with
-        | Patching -> Ablation.Patching
-        | Zero -> Ablation.Zero
+        | Kl -> Loss.kl
+        | Logit_Diff -> Loss.logitDiff
+        | Cross_Entropy -> Loss.crossEntropy
 
     /// The method, with EAP-IG's step count and ACDC's threshold where it takes them.
     let method name igSteps acdcTau =

@@ -16,6 +16,13 @@ type DiscoverArguments =
     | [<Unique>] Seed of int
     | [<Unique>] Seeds of list: string
     | [<Unique>] Batch_Size of pairs: int
+    | [<Unique>] Ablation of AblationName
+    | [<Unique>] Mean_Data of file: string
+    | [<Unique>] Loss of LossName
+    | [<Unique>] Target_Edges of count: int
+    | [<Unique>] Per_Point_Runs
+    | [<Unique>] Checkpoint_Every of steps: int
+    | [<Unique>] Resume
     | [<Unique>] Method of MethodName
     | [<Unique>] Ig_Steps of steps: int
     | [<Unique>] Acdc_Tau of nats: float
@@ -36,6 +43,13 @@ type DiscoverArguments =
             | Seed _ -> "the seed of one run (default 1)"
             | Seeds _ -> "several seeds, comma-separated: one run each into OUT/seed-N and their overlaps in OUT/stability.csv"
             | Batch_Size _ -> "pairs per batch (default 16)"
+            | Ablation _ -> "what a removed edge carries (default patching; mean: the mean over the clean prompts of --data or --mean-data)"
+            | Mean_Data _ -> "JSONL pairs whose clean prompts --ablation mean averages over, instead of --data's"
+            | Loss _ -> "the faithfulness loss (default kl)"
+            | Target_Edges _ -> "the edges (learnable parameters, in heads granularity) the target sparsity anneals to; default 5% of them"
+            | Per_Point_Runs -> "the curve from one training per level (slow; for comparison) instead of from the one run's anneal"
+            | Checkpoint_Every _ -> "write a checkpoint into OUT.checkpoint every this many steps (deleted once the run succeeds)"
+            | Resume -> "continue from the checkpoints in OUT.checkpoint; the other options must be those of the interrupted run"
             | Method _ -> "how edges are scored: descent (gradient descent, the default), eap, eap-ig or acdc"
             | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
             | Acdc_Tau _ -> "ACDC's threshold: an edge goes when removing it raises KL by less than this, in nats (default 0.01)"
@@ -88,8 +102,21 @@ module DiscoverArguments =
         let experiment =
             { e with
                 Granularity = Choices.granularity (r.GetResult(Granularity, defaultValue = Full))
-                Train = { e.Train with Seed = r.GetResult(Seed, defaultValue = e.Train.Seed) }
+                Ablation = Choices.ablation "discover" (r.GetResult(Ablation, defaultValue = Patching)) (r.TryGetResult Mean_Data)
+                Train =
+                    { e.Train with
+                        Seed = r.GetResult(Seed, defaultValue = e.Train.Seed)
+                        Loss = r.TryGetResult Loss |> Option.map Choices.loss |> Option.defaultValue e.Train.Loss }
                 BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "discover" "--batch-size" 1
+                CurveMode = if r.Contains Per_Point_Runs then PerPointRuns else e.CurveMode
+                TargetEdges = r.TryGetResult Target_Edges |> Option.map (Choices.atLeast "discover" "--target-edges" 0)
+                Checkpoint =
+                    match r.TryGetResult Checkpoint_Every, r.Contains Resume with
+                    | None, false -> None
+                    | every, resume ->
+                        // A resumed run keeps checkpointing, every 10% of the steps unless told otherwise.
+                        let every = every |> Option.defaultValue (max 1 (steps / 10)) |> Choices.atLeast "discover" "--checkpoint-every" 1
+                        Some { Every = every; Resume = resume }
                 Method = List.exactlyOne (methods "discover" [ r.GetResult(Method, defaultValue = MethodName.Descent) ] (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau))
                 Compute =
                     { Device = Choices.device (r.GetResult(DiscoverArguments.Device, defaultValue = Auto))

@@ -14,6 +14,7 @@ type EvaluateArguments =
     | [<Unique>] Seed of int
     | [<Unique>] Split of SplitName
     | [<Unique>] Ablation of AblationName
+    | [<Unique>] Mean_Data of file: string
     | Json
 
     interface IArgParserTemplate with
@@ -26,12 +27,13 @@ type EvaluateArguments =
             | Pairs _ -> "how many pairs --task generates (default 128)"
             | Seed _ -> "the seed --task generates with (default 1, as discover's)"
             | Split _ -> "ioi and greater-than: test (held-out prompts; the default) or train (discover's)"
-            | Ablation _ -> "what a removed edge carries (default patching)"
+            | Ablation _ -> "what a removed edge carries (default patching; mean: the mean over the clean prompts of --data or --mean-data)"
+            | Mean_Data _ -> "JSONL pairs whose clean prompts --ablation mean averages over, instead of --data's"
             | Json -> "print one JSON object {edges, metric, circuit, full, empty, faithfulness, kl}"
 
 /// What `evaluate` was asked.
 type EvaluateRequest =
-    { ModelDir: string; CircuitFile: string; Data: DataSource; Metric: Metric option; Ablation: Ablation; AblationName: string; Json: bool }
+    { ModelDir: string; CircuitFile: string; Data: DataSource; Metric: Metric option; Ablation: AblationChoice; AblationName: string; Json: bool }
 
 /// Reading `evaluate`'s options.
 module EvaluateArguments =
@@ -59,6 +61,6 @@ module EvaluateArguments =
           CircuitFile = r.GetResult Circuit
           Data = data
           Metric = metric
-          Ablation = Choices.ablation ablation
+          Ablation = Choices.ablation "evaluate" ablation (r.TryGetResult Mean_Data)
           AblationName = (sprintf "%A" ablation).ToLowerInvariant()
           Json = r.Contains Json }

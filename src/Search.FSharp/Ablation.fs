@@ -6,9 +6,9 @@ open PatchDescent.Model
 
 /// A reference dataset whose mean sender outputs removed edges carry under mean ablation.
 type MeanSource =
-    { /// Token ids [sequence][position]; all sequences of one length.
+    { /// Token ids [sequence][position]; sequences may differ in length unless `PerPosition`.
       Tokens: int64[][]
-      /// Mean per position (needs the batch's length) rather than over all positions.
+      /// Mean per position (needs one reference length, the batch's) rather than over all positions.
       PerPosition: bool }
 
 /// What a removed edge (coefficient 0) carries to its receiver instead of the sender's clean output.
@@ -71,6 +71,36 @@ module SenderOutputs =
             { Input = reduce o.Input 0L
               Heads = o.Heads |> Array.map (fun t -> reduce t 1L)
               Mlps = o.Mlps |> Array.map (fun t -> reduce t 0L) }
+
+    /// The mean sender outputs of a reference set: per position for sequences of one length, else over every
+    /// (sequence, position) of sequences of any lengths, each length run as one batch and the sums pooled, so every
+    /// token weighs the same whatever its sequence's length.
+    let meanOf (model: Gpt2) (source: MeanSource) : SenderOutputs =
+        if source.Tokens.Length = 0 then invalidArg "source" "mean ablation needs at least one reference sequence"
+        let groups = source.Tokens |> Array.groupBy Array.length
+        if source.PerPosition && groups.Length > 1 then
+            let lengths = String.Join(", ", Array.map fst groups)
+            invalidArg "source" $"per-position mean ablation needs reference sequences of one length, got lengths {lengths}"
+        use scope = torch.NewDisposeScope()
+        let run (length: int, rows: int64[][]) =
+            let tokens = torch.tensor(Array.concat rows, device = model.Device).reshape(int64 rows.Length, int64 length)
+            ofRun model tokens None
+        if source.PerPosition then
+            use outputs = run groups[0]
+            handOut (mean true outputs)
+        else
+            let positions = source.Tokens |> Array.sumBy (fun t -> float t.Length)
+            // Sums over sequences and positions, kept broadcastable; heads carry the head dimension first.
+            let sum (t: torch.Tensor) (batchDim: int64) = t.sum([| batchDim; batchDim + 1L |], keepdim = true)
+            let sums =
+                [ for g in groups ->
+                    use o = run g
+                    { Input = sum o.Input 0L; Heads = o.Heads |> Array.map (fun t -> sum t 1L); Mlps = o.Mlps |> Array.map (fun t -> sum t 0L) } ]
+            let pooled (pick: SenderOutputs -> torch.Tensor) = (sums |> List.map pick |> List.reduce (+)) / positions
+            handOut
+                { Input = pooled _.Input
+                  Heads = Array.init sums.Head.Heads.Length (fun l -> pooled (fun o -> o.Heads[l]))
+                  Mlps = Array.init sums.Head.Mlps.Length (fun l -> pooled (fun o -> o.Mlps[l])) }
 
     /// Zeros shaped to broadcast against any batch.
     let zeros (model: Gpt2) : SenderOutputs =

@@ -14,7 +14,8 @@ type CircuitReport =
       Seed: int
       Hyperparameters: (string * string) list
       Edges: (string * float) list
-      Metrics: (string * float) list }
+      Metrics: (string * float) list
+      Warnings: string list }
 
 module CircuitJson =
     /// Why a document was rejected; the readers turn it into an Error.
@@ -182,6 +183,9 @@ module CircuitJson =
                 w.WriteStartObject "metrics"
                 for name, value in report.Metrics do number w "metric" name value
                 w.WriteEndObject()
+                w.WriteStartArray "warnings"
+                for warning in report.Warnings do w.WriteStringValue(warning: string)
+                w.WriteEndArray()
                 w.WriteEndObject())
         let full = Path.GetFullPath path
         let temp = $"{full}.{Guid.NewGuid():N}.tmp"
@@ -223,7 +227,16 @@ module CircuitJson =
                 if v.ValueKind <> JsonValueKind.String then fail $"\"hyperparameters\".\"{name}\" must be a string, found {v.GetRawText()}"
                 nonNull (v.GetString()))
           Edges = entries "edges" (number "edges")
-          Metrics = entries "metrics" (number "metrics") }
+          Metrics = entries "metrics" (number "metrics")
+          // Reports written before warnings existed have none.
+          Warnings =
+            match property root "warnings" with
+            | None -> []
+            | Some v when v.ValueKind = JsonValueKind.Array ->
+                [ for w in v.EnumerateArray() ->
+                    if w.ValueKind <> JsonValueKind.String then fail $"\"warnings\" must hold strings, found {w.GetRawText()}"
+                    nonNull (w.GetString()) ]
+            | Some v -> fail $"\"warnings\" must be an array of strings, found {v.GetRawText()}" }
 
     let readReport (path: string) =
         if not (File.Exists path) then Error $"{path}: no such file"

@@ -18,7 +18,10 @@ type CircuitReport =
       /// The kept edges as MIB name and score, in the order given.
       Edges: (string * float) list
       /// The evaluation's figures as name and value, in the order given; NaN where a figure is undefined.
-      Metrics: (string * float) list }
+      Metrics: (string * float) list
+      /// What a reader of the figures must know, one sentence each, e.g. that the faithfulness is meaningless
+      /// because the full and empty metrics coincide; written as a JSON array, read as [] when the file has none.
+      Warnings: string list }
 
 /// Writing and reading circuits as JSON.
 module CircuitJson =

@@ -12,6 +12,8 @@ type DiscoveryResult =
       Scores: float[]
       Metrics: CircuitScores
       Curve: Curve
+      CurveCircuits: Circuit list
+      Warnings: string list
       OutDir: string }
 
 type CircuitFileFormat =
@@ -22,7 +24,8 @@ type SavedEvaluation =
     { Format: CircuitFileFormat
       Circuit: Circuit
       Metric: string
-      Scores: CircuitScores }
+      Scores: CircuitScores
+      Warnings: string list }
 
 module Discovery =
     /// Figures as plain invariant text, so run.log and curve.csv read the same on every machine; adding 0 turns
@@ -108,6 +111,40 @@ module Discovery =
         | Ok schedule -> Engine.compile model schedule ablation
         | Error e -> failwith e
 
+    /// The engine's ablation for an experiment's choice; a mean reads the clean prompts of its reference data.
+    let private ablationOf vocab (data: PairDataset) choice =
+        match choice with
+        | AblationChoice.Patching -> Ablation.Patching
+        | AblationChoice.Zero -> Ablation.Zero
+        | AblationChoice.Mean reference ->
+            let d = reference |> Option.map (loadData vocab) |> Option.defaultValue data
+            Ablation.Mean { Tokens = [| for p in d.Pairs -> Array.map int64 p.Clean |]; PerPosition = false }
+
+    /// The settings with the target sparsity's end moved; only a target-sparsity Lagrangian has one.
+    let private withEnd (why: string) target (settings: TrainSettings) =
+        match settings.Sparsity with
+        | TargetLagrangian (t, rate) -> { settings with Sparsity = TargetLagrangian({ t with End = target }, rate) }
+        | L1Penalty _ -> failwith $"{why} needs a target-sparsity Lagrangian (TargetLagrangian), but the experiment's sparsity is {printed settings.Sparsity}"
+
+    /// The experiment's training settings with `TargetEdges` applied.
+    let private trainSettings (engine: Engine.CompiledEngine) (experiment: Experiment) =
+        match experiment.TargetEdges with
+        | None -> experiment.Train
+        | Some k ->
+            let n = engine.ParamCount
+            if k < 0 || k > n then
+                failwith $"target edges {k} is outside 0 .. {n}, the learnable parameters of the {printed experiment.Granularity} graph"
+            withEnd "a target edge count" (1.0 - float k / float n) experiment.Train
+
+    /// The warning of figures whose normalised faithfulness means nothing (`Evaluate.degenerate`).
+    let private degenerateWarning metric (s: CircuitScores) =
+        $"m(full) = {num s.Full} and m(empty) = {num s.Empty} ({Metric.name metric}) barely differ, so normalised faithfulness, "
+        + "CPR and CMD are meaningless here: ablating every edge does not change the metric; choose a metric or pairs on which it does"
+
+    /// Where a run keeps its checkpoints: a sibling of the output folder, so that the atomic swap of the output
+    /// never touches them; removed once the run has succeeded.
+    let checkpointDir (outDir: string) = Path.GetFullPath(outDir).TrimEnd(Path.DirectorySeparatorChar) + ".checkpoint"
+
     /// The faithfulness an attribution method's circuit must reach.
     let private attributionBar = 0.85
     let private attributionRule = "smallest curve circuit with faithfulness >= 0.85, else the largest"
@@ -116,55 +153,125 @@ module Discovery =
         let data = loadData model.Config.VocabSize experiment.Data
         let metric = experiment.Metric |> Option.defaultWith (fun () -> Metric.defaultFor data)
         let shape = Engine.shapeOf model
-        use engine = engineFor model experiment.Granularity experiment.Ablation
+        if experiment.Method <> Descent then
+            let descentOnly =
+                [ if experiment.CurveMode = PerPointRuns then "PerPointRuns"
+                  if experiment.TargetEdges.IsSome then "TargetEdges"
+                  if experiment.Checkpoint.IsSome then "Checkpoint" ]
+            if not descentOnly.IsEmpty then
+                let names = String.Join(", ", descentOnly)
+                failwith $"{names} apply to training, that is to the descent method only, not to {Method.name experiment.Method}"
+        let finalDir = Path.GetFullPath(experiment.OutDir).TrimEnd(Path.DirectorySeparatorChar)
+        let checkpoints = checkpointDir finalDir
+        experiment.Checkpoint |> Option.iter (fun c ->
+            if c.Resume && not (Directory.Exists checkpoints) then
+                failwith $"{checkpoints}: no checkpoint to resume from; run without resuming to start afresh"
+            if not c.Resume && Directory.Exists checkpoints then Directory.Delete(checkpoints, true))
+        let ablation = ablationOf model.Config.VocabSize data experiment.Ablation
+        use engine = engineFor model experiment.Granularity ablation
+        let settings = trainSettings engine experiment
         let owned = ResizeArray<IDisposable>()
         try
             let prepared = prepare engine experiment.BatchSize data owned
             let log = ResizeArray<string>()
-            let logged (l: StepLog) =
-                log.Add(logLine l)
+            let logged prefix (l: StepLog) =
+                log.Add(prefix + logLine l)
                 onLog l
+            // What decides a run besides the trainer's settings, so that a checkpoint of another run is refused.
+            let context =
+                [ "model", experiment.ModelDir; "data", printed experiment.Data; "granularity", printed experiment.Granularity
+                  "ablation", printed experiment.Ablation; "batch_size", string experiment.BatchSize ]
+            let options name levels =
+                { Checkpoint =
+                    experiment.Checkpoint |> Option.map (fun c ->
+                        { Path = Path.Combine(checkpoints, name); Every = c.Every; Resume = c.Resume; Context = context })
+                  RecordLevels = levels }
             let evaluations = evaluationsOf engine metric prepared
             let batches = List.map fst prepared
             let edgeCount = Graph.edgeCount shape
-            let curveOf scores =
+            let pointOf (gates: float[]) level =
+                let k = levelK edgeCount level
+                let circuit = Extract.prune (Extract.topK shape gates k)
+                let s = scoreAll evaluations circuit
+                circuit,
+                { K = k; Edges = Circuit.edgeCount circuit; Fraction = float (Circuit.edgeCount circuit) / float edgeCount
+                  Faithfulness = s.Faithfulness; Kl = s.Kl }
+            let curveOf rows =
+                let points = [ for _, _, _, _, p in rows -> p ]
+                { Points = points; Cpr = Evaluate.cpr points; Cmd = Evaluate.cmd points }
+            // Rows of (level, source, step, circuit, point) from one set of scores.
+            let finalRows (scores: float[]) step =
                 [ for level in experiment.Levels ->
-                    let k = levelK edgeCount level
-                    let circuit = Extract.prune (Extract.topK shape scores k)
-                    let s = scoreAll evaluations circuit
-                    level, circuit,
-                    { K = k; Edges = Circuit.edgeCount circuit; Fraction = float (Circuit.edgeCount circuit) / float edgeCount
-                      Faithfulness = s.Faithfulness; Kl = s.Kl } ]
+                    let c, p = pointOf scores level
+                    level, "final", step, c, p ]
             // Each method's own circuit: descent keeps gate scores of at least 0.5, ACDC what it kept; attribution
             // scores have no natural cut, so theirs is the curve's smallest circuit reaching 85 % faithfulness (the
             // bar of Hanna et al. 2024), else its largest.
-            let smallestFaithful (levels: (float * Circuit * CurvePoint) list) =
-                let sorted = levels |> List.sortBy (fun (_, _, p) -> p.Edges)
-                match sorted |> List.tryFind (fun (_, _, p) -> p.Faithfulness >= attributionBar) with
-                | Some (_, c, _) -> c
-                | None -> sorted |> List.last |> fun (_, c, _) -> c
-            let scores, settings, ownCircuit =
+            let smallestFaithful rows =
+                let sorted = rows |> List.sortBy (fun (_, _, _, _, p: CurvePoint) -> p.Edges)
+                match sorted |> List.tryFind (fun (_, _, _, _, p: CurvePoint) -> p.Faithfulness >= attributionBar) with
+                | Some (_, _, _, c, _) -> c
+                | None -> sorted |> List.last |> fun (_, _, _, c, _) -> c
+            let methodName = Method.name experiment.Method
+            // The curve of a method that does not train: its scores' top-k at every level, source final, step 0.
+            let untrained scores settings ownCircuit =
+                let rows = finalRows scores 0
+                scores, settings, ownCircuit, rows, [ methodName, curveOf rows ]
+            let scores, methodSettings, ownCircuit, rows, plotted =
                 match experiment.Method with
                 | Descent ->
-                    let trained = Train.run experiment.Train engine batches logged
-                    let t = experiment.Train
+                    let trained = Train.runWith (options "train.safetensors" experiment.Levels) settings engine batches (logged "")
+                    trained.ResumedAt |> Option.iter (fun step ->
+                        let file = Path.Combine(checkpoints, "train.safetensors")
+                        log.Insert(0, $"resumed from {file} at step {step}; the steps before it are not logged here"))
+                    // Each level's circuit from the gates recorded as the anneal reached it, else the final gates.
+                    let annealRows =
+                        [ for level in experiment.Levels ->
+                            match trained.Recorded |> List.tryFind (fun r -> r.Level = level) with
+                            | Some r ->
+                                let c, p = pointOf r.Scores level
+                                level, "anneal", r.Step, c, p
+                            | None ->
+                                let c, p = pointOf trained.Scores level
+                                level, "final", settings.Steps, c, p ]
+                    let annealCurve = curveOf annealRows
+                    let reached = annealRows |> List.filter (fun (_, source, _, _, _) -> source = "anneal") |> List.length
+                    let fromAnneal =
+                        $"{reached} of {annealRows.Length} levels from the gates recorded as the expected kept edges first fell to them, "
+                        + $"{annealRows.Length - reached} (never reached) from the final gates; CPR {num annealCurve.Cpr}, CMD {num annealCurve.Cmd}"
+                    let rows, plotted =
+                        match experiment.CurveMode with
+                        | FromAnneal ->
+                            log.Add $"curve: from one run's anneal: {fromAnneal}"
+                            annealRows, [ $"{methodName}, from one run's anneal", annealCurve ]
+                        | PerPointRuns ->
+                            let rows =
+                                [ for level in experiment.Levels ->
+                                    let perLevel = withEnd "PerPointRuns" (1.0 - level) settings
+                                    let r = Train.runWith (options $"level-{num level}.safetensors" []) perLevel engine batches (logged $"level {num level}  ")
+                                    let c, p = pointOf r.Scores level
+                                    level, "run", settings.Steps, c, p ]
+                            let perPoint = curveOf rows
+                            log.Add $"curve: one training per level (target sparsity 1 - level, {settings.Steps} steps each), each level's final gates; CPR {num perPoint.Cpr}, CMD {num perPoint.Cmd}"
+                            log.Add $"curve for comparison, from the main run's anneal: {fromAnneal}"
+                            rows, [ $"{methodName}, one run per level", perPoint; $"{methodName}, from one run's anneal", annealCurve ]
+                    let t = settings
                     trained.Scores,
                     [ "gate", printed t.Gate; "loss", printed t.Loss; "sparsity", printed t.Sparsity; "steps", printed t.Steps
                       "learning_rate", printed t.LearningRate; "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
-                      "circuit", "threshold 0.5, pruned" ],
-                    Some (Extract.prune (Extract.threshold shape trained.Scores 0.5))
-                | Eap -> Methods.Eap.scores engine batches (Metric.evaluate metric), [ "circuit", attributionRule ], None
+                      "curve_mode", printed experiment.CurveMode; "circuit", "threshold 0.5, pruned" ],
+                    Some (Extract.prune (Extract.threshold shape trained.Scores 0.5)), rows, plotted
+                | Eap -> untrained (Methods.Eap.scores engine batches (Metric.evaluate metric)) [ "circuit", attributionRule ] None
                 | EapIg steps ->
-                    Methods.EapIg.scores steps engine batches (Metric.evaluate metric), [ "ig_steps", printed steps; "circuit", attributionRule ], None
+                    untrained (Methods.EapIg.scores steps engine batches (Metric.evaluate metric)) [ "ig_steps", printed steps; "circuit", attributionRule ] None
                 | Acdc tau ->
                     let r = Methods.Acdc.run tau engine batches
                     log.Add $"acdc trials {r.Trials}  kl {num r.Kl}"
-                    r.Scores, [ "acdc_tau", printed tau; "acdc_trials", printed r.Trials; "circuit", "kept by ACDC, not pruned" ], Some r.Circuit
-            let levels = curveOf scores
-            let circuit = ownCircuit |> Option.defaultWith (fun () -> smallestFaithful levels)
-            let points = [ for level, _, p in levels -> level, p ]
-            let curve = { Points = List.map snd points; Cpr = Evaluate.cpr (List.map snd points); Cmd = Evaluate.cmd (List.map snd points) }
+                    untrained r.Scores [ "acdc_tau", printed tau; "acdc_trials", printed r.Trials; "circuit", "kept by ACDC, not pruned" ] (Some r.Circuit)
+            let curve = curveOf rows
+            let circuit = ownCircuit |> Option.defaultWith (fun () -> smallestFaithful rows)
             let metrics = scoreAll evaluations circuit
+            let warnings = if Evaluate.degenerate metrics then [ degenerateWarning metric metrics ] else []
             let figures =
                 [ "edges", float (Circuit.edgeCount circuit); "faithfulness", metrics.Faithfulness; "kl", metrics.Kl
                   "m_circuit", metrics.Circuit; "m_full", metrics.Full; "m_empty", metrics.Empty
@@ -177,12 +284,12 @@ module Discovery =
                   Seed = experiment.Train.Seed
                   Hyperparameters =
                     [ "method", Method.name experiment.Method; "ablation", printed experiment.Ablation ]
-                    @ settings
+                    @ methodSettings
                     @ [ "batch_size", printed experiment.BatchSize; "levels", printed experiment.Levels
                         "compute", printed experiment.Compute; "device", string model.Device; "metric", Metric.name metric ]
                   Edges = [ for id in circuit.Edges -> Edge.name (Graph.edge shape id), scores[id] ]
-                  Metrics = figures }
-            let finalDir = Path.GetFullPath(experiment.OutDir).TrimEnd(Path.DirectorySeparatorChar)
+                  Metrics = figures
+                  Warnings = warnings }
             writeAtomically finalDir (fun dir ->
                 let file name = Path.Combine(dir, name)
                 CircuitJson.writeReport (file "circuit.json") report
@@ -195,15 +302,19 @@ module Discovery =
                 | Error message -> log.Add $"circuit.svg not written: {message.Replace(dir, finalDir)}"
                 File.WriteAllLines(
                     file "curve.csv",
-                    [ yield "level,k,edges,fraction,faithfulness,kl"
-                      for level, p in points -> String.Join(",", [ num level; string p.K; string p.Edges; num p.Fraction; num p.Faithfulness; num p.Kl ]) ])
-                let drawable = curve.Points |> List.exists (fun p -> p.Fraction > 0.0 && not (Double.IsNaN p.Faithfulness))
-                if drawable then
-                    Plot.faithfulness $"{Path.GetFileName finalDir}: faithfulness against edges" [ Method.name experiment.Method, curve ] (file "curve.png") (file "curve.svg")
+                    [ yield "level,k,edges,fraction,faithfulness,kl,source,step"
+                      for level, source, step, _, p in rows ->
+                          String.Join(",", [ num level; string p.K; string p.Edges; num p.Fraction; num p.Faithfulness; num p.Kl; source; string step ]) ])
+                let drawable (c: Curve) = c.Points |> List.exists (fun p -> p.Fraction > 0.0 && not (Double.IsNaN p.Faithfulness))
+                if List.exists (snd >> drawable) plotted then
+                    Plot.faithfulness $"{Path.GetFileName finalDir}: faithfulness against edges" plotted (file "curve.png") (file "curve.svg")
                 else log.Add "curve.png and curve.svg not written: no curve point has edges and a finite faithfulness"
                 for name, v in figures do log.Add $"{name} {num v}"
+                for w in warnings do log.Add $"warning: {w}"
                 File.WriteAllLines(file "run.log", log))
-            { Circuit = circuit; Scores = scores; Metrics = metrics; Curve = curve; OutDir = finalDir }
+            if experiment.Checkpoint.IsSome && Directory.Exists checkpoints then Directory.Delete(checkpoints, true)
+            { Circuit = circuit; Scores = scores; Metrics = metrics; Curve = curve
+              CurveCircuits = [ for _, _, _, c, _ in rows -> c ]; Warnings = warnings; OutDir = finalDir }
         finally
             for d in owned do d.Dispose()
 
@@ -248,11 +359,13 @@ module Discovery =
         let format, circuit = loadCircuit modelDir shape circuitFile
         let pairs = loadData model.Config.VocabSize data
         let metric = metric |> Option.defaultWith (fun () -> Metric.defaultFor pairs)
-        use engine = engineFor model Granularity.Full ablation
+        use engine = engineFor model Granularity.Full (ablationOf model.Config.VocabSize pairs ablation)
         let owned = ResizeArray<IDisposable>()
         try
             // The figures are means over pairs, so the batch size changes only how much memory a pass takes.
             let evaluations = evaluationsOf engine metric (prepare engine 16 pairs owned)
-            { Format = format; Circuit = circuit; Metric = Metric.name metric; Scores = scoreAll evaluations circuit }
+            let scores = scoreAll evaluations circuit
+            { Format = format; Circuit = circuit; Metric = Metric.name metric; Scores = scores
+              Warnings = if Evaluate.degenerate scores then [ degenerateWarning metric scores ] else [] }
         finally
             for d in owned do d.Dispose()

@@ -16,6 +16,11 @@ type DiscoveryResult =
       Metrics: CircuitScores
       /// The faithfulness curve, one point per level of the experiment, and its CPR and CMD.
       Curve: Curve
+      /// The pruned circuit each curve point scored, in the order of the levels.
+      CurveCircuits: Circuit list
+      /// What a reader of the figures must know (also in circuit.json and run.log), e.g. that m(full) and
+      /// m(empty) barely differ (`Evaluate.degenerate`), so normalised faithfulness is meaningless.
+      Warnings: string list
       /// The folder the run wrote.
       OutDir: string }
 
@@ -35,7 +40,9 @@ type SavedEvaluation =
       /// The metric's name as `circuit.json` records it (`Metric.name`).
       Metric: string
       /// The circuit's figures over all pairs, combined as `runOn` combines them.
-      Scores: CircuitScores }
+      Scores: CircuitScores
+      /// As `DiscoveryResult.Warnings`.
+      Warnings: string list }
 
 /// Running experiments.
 module Discovery =
@@ -44,24 +51,38 @@ module Discovery =
     val run: Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult
     /// Runs the experiment on a model already in memory, which stays the caller's; `ModelDir` only names it.
     /// Reads the data with the model's vocabulary size (a load error raises an exception with its message, naming
-    /// the file and line), scores the edges on `Dataset.batches` with the experiment's method (`Descent` trains;
-    /// `Eap` and `EapIg` attribute the metric; `Acdc` uses KL), and for each level takes the top
-    /// round(level * edges) edges (at least 1 for a level above 0), pruned. The metric is the experiment's, or
-    /// `Metric.defaultFor` the data. Batches are right-padded
-    /// (`Dataset.batches`) and every metric reads each prompt's last real token.
+    /// the file and line), builds the engine with the experiment's ablation (a mean over the clean prompts of the
+    /// reference data, or of the run's own), and scores the edges on `Dataset.batches` with the experiment's method
+    /// (`Descent` trains, applying `TargetEdges` to the target's end, with checkpoints in `checkpointDir OutDir`
+    /// when asked: a resume without that folder fails naming it, a run that does not resume deletes it first;
+    /// `Eap` and `EapIg` attribute the metric; `Acdc` uses KL). The metric is the experiment's, or
+    /// `Metric.defaultFor` the data. Each curve level takes the top round(level * edges) edges (at least 1 for a
+    /// level above 0), pruned, of the scores `CurveMode` names under `Descent`: `FromAnneal` the gates recorded as
+    /// the expected kept edges first fell to the level (`TrainOptions.RecordLevels`), or the final gates for a
+    /// level never reached; `PerPointRuns` the final gates of one more training per level with the target's end
+    /// at 1 - level. The other methods' levels use their scores.
+    /// Batches are right-padded (`Dataset.batches`) and every metric reads each prompt's last real token.
     /// Pairs of several lengths make several batches: each circuit is scored on every batch and m(C), m(full),
     /// m(empty) and KL are averaged weighted by pairs, faithfulness computed from those averages.
-    /// Writes into a sibling `OutDir.tmp-<pid>` `circuit.json` (`CircuitJson.writeReport`: the method and its settings as printed,
-    /// kept edges with scores, figures), `graph.mib.json` (`CircuitJson.exportMib` with every score),
-    /// `circuit.dot`, `circuit.svg` when Graphviz can draw it (otherwise run.log says why), `curve.csv`, `curve.png`
-    /// and `curve.svg` (`Plot.faithfulness`; run.log says when no point could be drawn) and
-    /// `run.log` (every step log and the final figures), then moves it into place, replacing an old `OutDir`;
-    /// on any failure the temporary folder is removed and an old `OutDir` is left as it was.
+    /// Writes into a sibling `OutDir.tmp-<pid>` `circuit.json` (`CircuitJson.writeReport`: the method and its
+    /// settings as printed, kept edges with scores, figures, warnings), `graph.mib.json` (`CircuitJson.exportMib`
+    /// with every score), `circuit.dot`, `circuit.svg` when Graphviz can draw it (otherwise run.log says why),
+    /// `curve.csv` (a row per level with its `source`, anneal, final or run, and the step whose gates it used, 0
+    /// for a method that does not train), `curve.png` and `curve.svg` (`Plot.faithfulness`; under `PerPointRuns`
+    /// with the anneal's curve beside it; run.log says when no point could be drawn) and `run.log` (every step
+    /// log, how the curve was obtained, the final figures and any warning), then moves it into place, replacing an
+    /// old `OutDir`, and deletes the checkpoints; on any failure the temporary folder is removed, an old `OutDir`
+    /// is left as it was, and the checkpoints stay.
+    /// Fails naming the setting for `TargetEdges` outside 0 .. the learnable parameters, for `TargetEdges` or
+    /// `PerPointRuns` without a `TargetLagrangian`, and for `PerPointRuns`, `TargetEdges` or `Checkpoint` with a
+    /// method other than `Descent`.
     val runOn: Gpt2 -> Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult
+    /// The folder of a run's checkpoints: `OutDir` with `.checkpoint` appended, beside it.
+    val checkpointDir: outDir: string -> string
     /// Scores a saved circuit on a model and data as `runOn` scores its circuit: the Full graph's `learnAll`
-    /// schedule with the given ablation, the given metric (None: `Metric.defaultFor` the data), every batch, figures weighted by pairs (so a
+    /// schedule with the given ablation (a mean over the clean prompts of its reference, or of `data`), the given metric (None: `Metric.defaultFor` the data), every batch, figures weighted by pairs (so a
     /// circuit `runOn` wrote, on the run's data and ablation, scores its `circuit.json` figures again). The file is MIB's graph JSON when it is a JSON
     /// object with a top-level `cfg`, else a `circuit.json`. Every error names the file: one missing or not JSON, a
     /// malformed report or graph, an edge name that does not parse or that the model's graph lacks; data errors name
     /// the data file and line.
-    val evaluateSaved: modelDir: string -> circuitFile: string -> data: DataSource -> ablation: Ablation -> metric: Metric option -> SavedEvaluation
+    val evaluateSaved: modelDir: string -> circuitFile: string -> data: DataSource -> ablation: AblationChoice -> metric: Metric option -> SavedEvaluation

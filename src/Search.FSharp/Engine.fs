@@ -76,13 +76,7 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
     let means =
         match ablation with
         | Ablation.Mean source ->
-            if source.Tokens.Length = 0 then invalidArg "ablation" "mean ablation needs at least one reference sequence"
-            let len = source.Tokens[0].Length
-            if source.Tokens |> Array.exists (fun t -> t.Length <> len) then
-                invalidArg "ablation" "mean ablation's reference sequences must all have one length"
-            let tokens = torch.tensor(Array.concat source.Tokens, device = device).reshape(int64 source.Tokens.Length, int64 len)
-            use outputs = SenderOutputs.ofRun model tokens None
-            let m = SenderOutputs.mean source.PerPosition outputs
+            let m = SenderOutputs.meanOf model source
             for t in m.All do t.DetachFromDisposeScope() |> ignore
             Some m
         | Ablation.Patching -> None

@@ -67,6 +67,10 @@ module Evaluate =
         |> List.pairwise
         |> List.sumBy (fun ((x0, y0), (x1, y1)) -> (x1 - x0) * (y0 + y1) / 2.0)
 
+    let degenerate (s: CircuitScores) =
+        let scale = max (abs s.Full) (abs s.Empty)
+        scale < 1e-6 || abs (s.Full - s.Empty) <= 1e-3 * scale
+
     let cpr (points: CurvePoint list) = area [ for p in points -> p.Fraction, p.Faithfulness ]
 
     let cmd (points: CurvePoint list) = area [ for p in points -> p.Fraction, abs (1.0 - p.Faithfulness) ]

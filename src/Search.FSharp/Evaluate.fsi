@@ -66,6 +66,9 @@ module Evaluate =
     /// For each k, `Extract.topK` of the scores, pruned with `Extract.prune`, and scored; m(full) and m(empty) are
     /// computed once for the whole curve.
     val curve: Evaluation -> scores: float[] -> ks: int list -> Curve
+    /// Whether normalised faithfulness is meaningless for these figures: m(full) and m(empty) differ by at most
+    /// 1e-3 of the larger of |m(full)| and |m(empty)|, or both are within 1e-6 of 0, so the ratio divides noise.
+    val degenerate: CircuitScores -> bool
     /// CPR: the area under faithfulness over the fraction of edges kept, by the trapezoid rule over the points
     /// sorted by fraction, between the smallest and the largest fraction present (nothing is extrapolated, so a
     /// curve from fraction 0 to 1 gives MIB's area; fewer than two distinct fractions give 0). NaN if a

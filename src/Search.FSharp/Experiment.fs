@@ -4,6 +4,18 @@ type DataSource =
     | JsonlFile of path: string
     | Pairs of PairDataset
 
+[<RequireQualifiedAccess>]
+type AblationChoice =
+    | Patching
+    | Zero
+    | Mean of reference: DataSource option
+
+type CurveMode =
+    | FromAnneal
+    | PerPointRuns
+
+type CheckpointPolicy = { Every: int; Resume: bool }
+
 type Precision =
     | Float32
     | BFloat16
@@ -14,12 +26,15 @@ type Experiment =
     { ModelDir: string
       Data: DataSource
       Granularity: Granularity
-      Ablation: Ablation
+      Ablation: AblationChoice
       Method: Method
       Metric: Metric option
       Train: TrainSettings
       BatchSize: int
       Levels: float list
+      CurveMode: CurveMode
+      TargetEdges: int option
+      Checkpoint: CheckpointPolicy option
       OutDir: string
       Compute: Compute }
 
@@ -48,7 +63,7 @@ module Experiment =
         { ModelDir = modelDir
           Data = data
           Granularity = Granularity.Full
-          Ablation = Ablation.Patching
+          Ablation = AblationChoice.Patching
           Method = Descent
           Metric = None
           Train =
@@ -56,6 +71,9 @@ module Experiment =
               Sparsity = annealedTarget 300; ClipNorm = None; Seed = 1; LogEvery = 10 }
           BatchSize = 16
           Levels = mibLevels
+          CurveMode = FromAnneal
+          TargetEdges = None
+          Checkpoint = None
           OutDir = outDir
           Compute = Compute.auto }
 

@@ -9,6 +9,32 @@ type DataSource =
     /// Pairs already in memory (tests, scripts that build their prompts).
     | Pairs of PairDataset
 
+/// What a removed edge carries, as an experiment names it; the run turns it into the engine's `Ablation`.
+[<RequireQualifiedAccess>]
+type AblationChoice =
+    /// The sender's output in the corrupted run of the same pair.
+    | Patching
+    /// Nothing (biases stay).
+    | Zero
+    /// The sender's mean output over every token of the clean prompts of a dataset: the run's own pairs when None.
+    | Mean of reference: DataSource option
+
+/// How the faithfulness curve is obtained.
+type CurveMode =
+    /// From the one training run: each level's circuit is the top-k of the gates recorded when the expected kept
+    /// edges first fell to that level as the target annealed, or of the final gates for a level never reached.
+    | FromAnneal
+    /// One extra training per level, with the target sparsity's end set to 1 - level and the same steps; each
+    /// level's circuit is the top-k of that run's final gates. Slower (one run per level); for comparison.
+    | PerPointRuns
+
+/// Checkpoints of a discovery run, kept in the folder `OutDir.checkpoint` beside the output until the run succeeds.
+type CheckpointPolicy =
+    { /// A checkpoint after every this many steps (`Checkpointing.Every`).
+      Every: int
+      /// Continue from the checkpoints in `OutDir.checkpoint`, which must exist.
+      Resume: bool }
+
 /// The number format a model computes in.
 type Precision =
     | Float32
@@ -32,7 +58,7 @@ type Experiment =
       /// The graph the coefficients live on.
       Granularity: Granularity
       /// What a removed edge carries.
-      Ablation: Ablation
+      Ablation: AblationChoice
       /// How the edges are scored: `Descent` trains with `Train`; the baselines ignore `Train`.
       Method: Method
       /// The task metric circuits are scored with; None takes `Metric.defaultFor` the data.
@@ -43,6 +69,13 @@ type Experiment =
       BatchSize: int
       /// The points of the faithfulness curve, as fractions of the Full graph's edges in [0, 1].
       Levels: float list
+      /// How the curve's circuits are found.
+      CurveMode: CurveMode
+      /// When set, the target sparsity's end keeps this many learnable parameters (edges, in Full granularity):
+      /// End = 1 - K / parameters. Needs a `TargetLagrangian` sparsity.
+      TargetEdges: int option
+      /// Checkpoints, or None for none.
+      Checkpoint: CheckpointPolicy option
       /// The folder the run writes; replaced as a whole once the run has succeeded.
       OutDir: string
       /// The device and precision the model runs in.
@@ -67,7 +100,8 @@ module Experiment =
     /// at 0, rises linearly to 0.95 over the first 80% of the steps (most of the run, so the gates settle at the
     /// final target before the end) and holds there; its multipliers climb at rate 0.5.
     val annealedTarget: steps: int -> SparsityPressure
-    /// The `Descent` method, Full granularity, patching ablation, the data's default metric, batches of 16, `mibLevels`, and training for 300 steps with Adam at
+    /// The `Descent` method, Full granularity, patching ablation, the data's default metric, batches of 16,
+    /// `mibLevels` from the anneal, no target edge count, no checkpoints, and training for 300 steps with Adam at
     /// learning rate 0.1 on hard concrete gates (the paper's constants), the KL loss, `annealedTarget 300`, no
     /// gradient clipping, seed 1, a log every 10 steps; `Compute.auto`.
     val defaults: modelDir: string -> data: DataSource -> outDir: string -> Experiment

@@ -42,13 +42,17 @@ module Gate =
             | HardConcrete h -> stretchAndClamp h (logAlpha.sigmoid())
         coefficients.MoveToOuterDisposeScope()
 
-    let expectedL0 gate (logAlpha: torch.Tensor) =
+    let keepProbabilities gate (logAlpha: torch.Tensor) =
         use scope = torch.NewDisposeScope()
         let kept =
             match gate with
             | Sigmoid -> logAlpha.sigmoid()
             | HardConcrete h -> (logAlpha - h.Beta * log (-h.Gamma / h.Zeta)).sigmoid()
-        kept.mean().MoveToOuterDisposeScope()
+        kept.MoveToOuterDisposeScope()
+
+    let expectedL0 gate (logAlpha: torch.Tensor) =
+        use scope = torch.NewDisposeScope()
+        (keepProbabilities gate logAlpha).mean().MoveToOuterDisposeScope()
 
     let private logit p = log (p / (1.0 - p))
 

@@ -37,6 +37,9 @@ module Gate =
     /// Evaluation-time coefficients [params]. Sigmoid: sigmoid(log alpha). HardConcrete: the noise-free gate
     /// clamp(sigmoid(log alpha) * (Zeta - Gamma) + Gamma, 0, 1).
     val deterministic: Gate -> logAlpha: torch.Tensor -> torch.Tensor
+    /// Each gate's probability of being nonzero [params]: HardConcrete sigmoid(log alpha - Beta * log(-Gamma / Zeta)),
+    /// Sigmoid the coefficient itself. `expectedL0` is their mean.
+    val keepProbabilities: Gate -> logAlpha: torch.Tensor -> torch.Tensor
     /// The expected fraction of gates that are nonzero, a 0-dim tensor in [0, 1]. HardConcrete: the mean of
     /// P(gate > 0) = sigmoid(log alpha - Beta * log(-Gamma / Zeta)). Sigmoid: the mean coefficient (its L1).
     /// The sparsity the Lagrangian reads is 1 minus this.

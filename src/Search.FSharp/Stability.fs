@@ -46,9 +46,7 @@ module Stability =
             [ for seed in seeds ->
                 let e = { experiment with Train = { experiment.Train with Seed = seed }; OutDir = Path.Combine(experiment.OutDir, $"seed-{seed}") }
                 seed, Discovery.runOn model e (onLog seed) ]
-        let circuits (r: DiscoveryResult) =
-            [ for p in r.Curve.Points -> Extract.prune (Extract.topK r.Circuit.Shape r.Scores p.K) ]
-        let levels = overlaps experiment.Levels [ for seed, r in results -> seed, circuits r ]
+        let levels = overlaps experiment.Levels [ for seed, r in results -> seed, r.CurveCircuits ]
         let path = Path.Combine(experiment.OutDir, "stability.csv")
         let temp = $"{path}.tmp-{Environment.ProcessId}"
         File.WriteAllLines(temp, csv levels)

@@ -24,6 +24,6 @@ module Stability =
     val csv: LevelStability list -> string list
     /// Runs the experiment once per seed (the model loaded once) into `OutDir/seed-N`, each a complete
     /// `Discovery.runOn` run, then writes `OutDir/stability.csv` from the pruned top-k circuits of each level
-    /// (`CurvePoint.K`) through a temporary file renamed into place. Fails for fewer than two seeds or a repeated
+    /// (`DiscoveryResult.CurveCircuits`) through a temporary file renamed into place. Fails for fewer than two seeds or a repeated
     /// seed. `onLog` gets the seed with each step log.
     val run: Experiment -> seeds: int list -> onLog: (int -> StepLog -> unit) -> (int * DiscoveryResult) list * LevelStability list

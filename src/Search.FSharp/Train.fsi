@@ -33,6 +33,30 @@ type TrainSettings =
       /// A `StepLog` after every this many steps (and after the last); also how often the loss is checked for NaN.
       LogEvery: int }
 
+/// Where a run saves its state, and whether it continues from a saved one.
+type Checkpointing =
+    { /// The checkpoint file (safetensors: logits, Adam's moments, the multipliers, the recorded levels, the noise
+      /// generator's state, the next step and the run's fingerprint), replaced through a temporary file each time.
+      Path: string
+      /// A checkpoint after every this many steps, and after the last.
+      Every: int
+      /// Continue from the file at `Path` when there is one; it must come from a run with the same settings (all
+      /// but `LogEvery`), schedule, batch shapes, answers and record levels, else the run is refused naming the first
+      /// difference. When false, or when there is no file, the run starts at step 0 and overwrites the file.
+      Resume: bool
+      /// Named lines the caller adds to the fingerprint: what decides the run but is not the trainer's to see,
+      /// such as the model, the data and the ablation.
+      Context: (string * string) list }
+
+/// How a run is carried out beyond the settings that decide what it learns.
+type TrainOptions =
+    { /// Checkpoints, or None for none.
+      Checkpoint: Checkpointing option
+      /// Fractions of the Full graph's edges in [0, 1]. For each, the run keeps the logits of the first step (before
+      /// its update) whose expected kept edge count (`StepLog.ExpectedKeptEdges`) is at most level * edges: the
+      /// circuit as the sparsity target anneals past that level. Kept on the device, without read-backs.
+      RecordLevels: float list }
+
 /// One prepared batch and what the loss compares it against.
 [<NoEquality; NoComparison>]
 type PreparedBatchWithTargets =
@@ -58,7 +82,26 @@ type StepLog =
       /// `Gate.expectedL0` before the update: the expected fraction of learnable parameters kept.
       ExpectedKeptFraction: float
       /// The target sparsity of this step under `TargetLagrangian`; None under `L1Penalty`.
-      Target: float option }
+      Target: float option
+      /// The expected number of Full-graph edges kept before the update: each learnable edge counts its
+      /// parameter's `Gate.keepProbabilities`, each fixed edge its fixed value.
+      ExpectedKeptEdges: float
+      /// Full-graph edges whose evaluation-time coefficient (`Train.edgeScores`) is at least 0.5 before the update:
+      /// the size of the threshold circuit before pruning.
+      EdgesAtThreshold: int
+      /// The run's step count, so that a progress display needs nothing else.
+      TotalSteps: int
+      /// Wall-clock time spent training up to this log, including the time before a checkpoint it resumed from.
+      Elapsed: System.TimeSpan }
+
+/// The gates recorded as the expected kept edge count first fell to a level (`TrainOptions.RecordLevels`).
+type RecordedScores =
+    { /// The level, a fraction of the Full graph's edges.
+      Level: float
+      /// The 0-based step whose logits (before its update) were recorded.
+      Step: int
+      /// One score per Full-graph edge, as `Train.edgeScores` gives them.
+      Scores: float[] }
 
 /// What a run learned.
 type TrainResult =
@@ -67,12 +110,17 @@ type TrainResult =
       /// One score per edge id of the Full graph (`Train.edgeScores`).
       Scores: float[]
       /// Steps taken.
-      Steps: int }
+      Steps: int
+      /// The levels of `TrainOptions.RecordLevels` the run reached, in the order given; those never reached are left out.
+      Recorded: RecordedScores list
+      /// The step a resumed run continued from (the checkpoint's next step); None when it started at step 0.
+      ResumedAt: int option }
 
 /// Raised when the loss became NaN or infinite; `step` is the 0-based step where it first did, which the trainer
 /// finds without reading the loss back every step (it keeps the first bad step on the device and reads it back
-/// every `LogEvery` steps and after the last).
-exception TrainingDiverged of step: int * detail: string
+/// every `LogEvery` steps, before each checkpoint and after the last step). `lastCheckpoint` is the steps done and
+/// path of the newest checkpoint, which always predates the bad step.
+exception TrainingDiverged of step: int * lastCheckpoint: (int * string) option * detail: string
 
 /// Running discovery.
 module Train =
@@ -88,3 +136,10 @@ module Train =
     /// Fails for no batches, no learnable parameter, negative steps or LogEvery below 1; raises `TrainingDiverged`
     /// when the loss stops being finite.
     val run: TrainSettings -> Engine.CompiledEngine -> batches: PreparedBatchWithTargets list -> onLog: (StepLog -> unit) -> TrainResult
+    /// No checkpoints and no record levels: what `run` does.
+    val noOptions: TrainOptions
+    /// `run` with checkpoints and recorded levels. A resumed run continues at the checkpoint's next step with its
+    /// state and generator and ends bit for bit where an uninterrupted run ends; it logs only the steps it takes.
+    /// Also fails for a level outside [0, 1] or `Every` below 1, and, naming the file, for a checkpoint that cannot
+    /// be read or comes from another run.
+    val runWith: TrainOptions -> TrainSettings -> Engine.CompiledEngine -> batches: PreparedBatchWithTargets list -> onLog: (StepLog -> unit) -> TrainResult
