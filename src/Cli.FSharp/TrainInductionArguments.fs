@@ -16,6 +16,10 @@ type TrainInductionArguments =
     | [<Unique>] Heads of count: int
     | [<Unique>] D_Model of width: int
     | [<Unique>] Attn_Only
+    | [<Unique>] Vocab of tokens: int
+    | [<Unique>] Triggers of count: int
+    | [<Unique>] Seq_Len of tokens: int
+    | [<Unique>] Trigger_Rate of probability: float
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -30,6 +34,10 @@ type TrainInductionArguments =
             | Heads _ -> $"heads per block (default {d.Config.Heads})"
             | D_Model _ -> $"residual width (default {d.Config.DModel})"
             | Attn_Only -> "blocks without MLPs"
+            | Vocab _ -> $"vocabulary of the task and the model (default {d.Task.Vocab})"
+            | Triggers _ -> $"trigger tokens (default {d.Task.Triggers.Count})"
+            | Seq_Len _ -> $"tokens a sequence, and the model's positions (default {d.Task.SeqLen})"
+            | Trigger_Rate _ -> $"probability that a trigger follows a non-trigger token (default {d.Task.TriggerRate})"
 
 /// What `toy train-induction` was asked: the recipe to train and where to write the model.
 type TrainInductionRequest = { OutDir: string; Recipe: InductionRecipe }
@@ -56,5 +64,14 @@ module TrainInductionArguments =
                 BatchSize = (r.GetResult(Batch_Size, defaultValue = o.BatchSize) |> positive "--batch-size"),
                 LearningRate = rate, WeightDecay = o.WeightDecay, ClipNorm = o.ClipNorm, WarmupSteps = o.WarmupSteps,
                 Seed = r.GetResult(Seed, defaultValue = o.Seed), LogEvery = o.LogEvery)
-        let config = Gpt2Config(layers, heads, dModel, c.Positions, c.VocabSize, c.LayerNormEpsilon, r.Contains Attn_Only || c.AttnOnly)
-        { OutDir = r.GetResult Out; Recipe = InductionRecipe(config, d.Task, options) }
+        let t = d.Task
+        let vocab = r.GetResult(Vocab, defaultValue = t.Vocab) |> positive "--vocab"
+        let seqLen = r.GetResult(Seq_Len, defaultValue = t.SeqLen) |> positive "--seq-len"
+        let triggerRate = r.GetResult(Trigger_Rate, defaultValue = t.TriggerRate)
+        if not (triggerRate >= 0.0 && triggerRate <= 1.0) then raise (UsageException $"{verb}: --trigger-rate must lie in [0, 1], got {triggerRate}")
+        let task =
+            try
+                TriggerTask.Create(vocab, r.GetResult(Triggers, defaultValue = t.Triggers.Count) |> positive "--triggers", seqLen, t.BigramSeed, t.BigramSharpness, triggerRate)
+            with :? System.ArgumentException as e -> raise (UsageException $"{verb}: {e.Message}")
+        let config = Gpt2Config(layers, heads, dModel, max c.Positions seqLen, vocab, c.LayerNormEpsilon, r.Contains Attn_Only || c.AttnOnly)
+        { OutDir = r.GetResult Out; Recipe = InductionRecipe(config, task, options) }

@@ -30,7 +30,7 @@ let metricAt (engine: Engine.CompiledEngine) batches (metric: LossInputs -> torc
     weighted batches
     |> List.sumBy (fun (b, w) ->
         use step = torch.NewDisposeScope()
-        let m = metric (inputs b (engine.Forward(a, b.Batch)) a)
+        let m = metric (inputs b (b.Batch.AtLastPositions(engine.Forward(a, b.Batch))) a)
         w * m.``to``(torch.ScalarType.Float64).item<float>())
 
 let gradientAt (engine: Engine.CompiledEngine) batches (metric: LossInputs -> torch.Tensor) coefficients =
@@ -40,7 +40,7 @@ let gradientAt (engine: Engine.CompiledEngine) batches (metric: LossInputs -> to
     // Each batch is back-propagated before the next forward pass, as the engine's contract asks; the gradients add up in a.grad.
     for b, w in weighted batches do
         use step = torch.NewDisposeScope()
-        (metric (inputs b (engine.Forward(a, b.Batch)) a) * w).backward()
+        (metric (inputs b (b.Batch.AtLastPositions(engine.Forward(a, b.Batch))) a) * w).backward()
     (nonNull a.grad).cpu().``to``(torch.ScalarType.Float64).contiguous().data<float>().ToArray()
 
 let edgeScores (engine: Engine.CompiledEngine) (perParam: float[]) =
