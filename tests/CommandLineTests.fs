@@ -55,6 +55,16 @@ let tests =
             | other -> failtest $"expected toy train-induction, got %A{other}"
             Expect.stringContains (usageError [ "toy"; "train-induction"; "--out"; "m"; "--heads"; "3" ]) "multiple" "d_model / heads"
         }
+        test "toy train-induction's task options make the task and fit the model to it" {
+            match CommandLine.parse [| "toy"; "train-induction"; "--out"; "m"; "--vocab"; "64"; "--triggers"; "6"; "--seq-len"; "64"; "--trigger-rate"; "0.5" |] with
+            | Toy(ToyRequest.TrainInduction r) ->
+                let t = r.Recipe.Task
+                Expect.equal (t.Vocab, t.Triggers.Count, t.SeqLen, t.TriggerRate) (64, 6, 64, 0.5) "task"
+                Expect.equal (r.Recipe.Config.VocabSize, r.Recipe.Config.Positions) (64, 64) "the model's vocabulary and positions"
+                r.Recipe.Validate() |> ignore
+            | other -> failtest $"expected toy train-induction, got %A{other}"
+            Expect.stringContains (usageError [ "toy"; "train-induction"; "--out"; "m"; "--trigger-rate"; "1.5" ]) "--trigger-rate" "rate above 1"
+        }
         test "toy validate trains the default recipe once per seed" {
             match CommandLine.parse [| "toy"; "validate"; "--seeds"; "1,2,3" |] with
             | Toy(ToyRequest.Validate r) ->

@@ -70,8 +70,10 @@ module TrainInductionArguments =
         let triggerRate = r.GetResult(Trigger_Rate, defaultValue = t.TriggerRate)
         if not (triggerRate >= 0.0 && triggerRate <= 1.0) then raise (UsageException $"{verb}: --trigger-rate must lie in [0, 1], got {triggerRate}")
         let task =
-            try
-                TriggerTask.Create(vocab, r.GetResult(Triggers, defaultValue = t.Triggers.Count) |> positive "--triggers", seqLen, t.BigramSeed, t.BigramSharpness, triggerRate)
-            with :? System.ArgumentException as e -> raise (UsageException $"{verb}: {e.Message}")
+            if not (r.Contains Vocab || r.Contains Triggers || r.Contains Seq_Len || r.Contains Trigger_Rate) then t
+            else
+                try
+                    TriggerTask.Create(vocab, r.GetResult(Triggers, defaultValue = t.Triggers.Count) |> positive "--triggers", seqLen, t.BigramSeed, t.BigramSharpness, triggerRate)
+                with :? System.ArgumentException as e -> raise (UsageException $"{verb}: {e.Message}")
         let config = Gpt2Config(layers, heads, dModel, max c.Positions seqLen, vocab, c.LayerNormEpsilon, r.Contains Attn_Only || c.AttnOnly)
         { OutDir = r.GetResult Out; Recipe = InductionRecipe(config, task, options) }

@@ -22,8 +22,10 @@ module Compare =
                 kib "VmRSS"
             with _ -> None
 
+        /// The kernel syncs its per-thread RSS counters lazily, so a peak read soon after the reset can fall a page
+        /// or two below the size read then; a peak below the start is 0.
         let peakSince (startBytes: int64 option) =
-            startBytes |> Option.bind (fun s -> try kib "VmHWM" |> Option.map (fun p -> p - s) with _ -> None)
+            startBytes |> Option.bind (fun s -> try kib "VmHWM" |> Option.map (fun p -> max 0L (p - s)) with _ -> None)
 
     let private num (x: float) = (x + 0.0).ToString("R", Globalization.CultureInfo.InvariantCulture)
     let private fixedText (digits: int) (x: float) =
