@@ -37,6 +37,12 @@ module Plot =
         ticks.IntegerTicksOnly <- true
         ticks.LabelFormatter <- fun x -> $"{10.0 ** x:G3}%%"
         plot.Axes.Bottom.TickGenerator <- ticks
+        // Faithfulness is read against 0 (the empty circuit) and 1 (the full model): both stay in view, so that
+        // a curve within 1e-4 of 1 is not drawn as a steep one.
+        let ys = [ for _, points in series do for _, y in points -> y ]
+        let low, high = min 0.0 (List.min ys), max 1.0 (List.max ys)
+        let margin = 0.05 * (high - low)
+        plot.Axes.SetLimitsY(low - margin, high + margin)
         plot.Title(title)
         plot.XLabel "edges kept (% of the graph, log scale)"
         plot.YLabel "normalised faithfulness"
