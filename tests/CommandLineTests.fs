@@ -187,5 +187,8 @@ let tests =
             match CommandLine.parse [| "data"; "induction"; "--model"; "m"; "--out"; "f.jsonl" |] with
             | Invocation.Data d -> Expect.equal (d.Task, d.ModelDir) (TaskName.Induction, "m") "induction reads its model's task.json"
             | other -> failtest $"%A{other}"
+            match CommandLine.parse [| "data"; "greater-than"; "--n"; "9"; "--out"; "f.jsonl" |] with
+            | Invocation.Data d -> Expect.equal d.Settings.Size 9 "--n is --pairs"
+            | other -> failtest $"%A{other}"
         }
     ]

@@ -9,7 +9,7 @@ type CompareArguments =
     | [<Mandatory; Unique>] Model of dir: string
     | [<Unique>] Data of file: string
     | [<Unique>] Task of TaskName
-    | [<Unique>] Pairs of count: int
+    | [<Unique; AltCommandLine("--n")>] Pairs of count: int
     | [<Mandatory; Unique>] Out of dir: string
     | [<Unique>] Methods of list: string
     | [<Unique>] Granularity of GranularityName

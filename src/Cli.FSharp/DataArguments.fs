@@ -8,7 +8,7 @@ type DataArguments =
     | [<MainCommand; ExactlyOnce; First>] Task of TaskName
     | [<Mandatory; Unique>] Out of file: string
     | [<Unique>] Model of dir: string
-    | [<Unique>] Pairs of count: int
+    | [<Unique; AltCommandLine("--n")>] Pairs of count: int
     | [<Unique>] Seed of int
     | [<Unique>] Split of SplitName
     | [<Unique>] Corruption of CorruptionName

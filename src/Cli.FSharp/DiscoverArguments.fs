@@ -9,7 +9,7 @@ type DiscoverArguments =
     | [<Mandatory; Unique>] Model of dir: string
     | [<Unique>] Data of file: string
     | [<Unique>] Task of TaskName
-    | [<Unique>] Pairs of count: int
+    | [<Unique; AltCommandLine("--n")>] Pairs of count: int
     | [<Mandatory; Unique>] Out of dir: string
     | [<Unique>] Granularity of GranularityName
     | [<Unique>] Steps of count: int

@@ -10,7 +10,7 @@ type EvaluateArguments =
     | [<Mandatory; Unique>] Circuit of file: string
     | [<Unique>] Data of file: string
     | [<Unique>] Task of TaskName
-    | [<Unique>] Pairs of count: int
+    | [<Unique; AltCommandLine("--n")>] Pairs of count: int
     | [<Unique>] Seed of int
     | [<Unique>] Split of SplitName
     | [<Unique>] Ablation of AblationName
