@@ -25,17 +25,22 @@ let tests =
                         [ 0 .. c.Length - 2 ] |> List.forall (fun q -> not (task.IsTrigger c[q]) || not (Array.contains c[q] c[.. q - 1]))
                     task.IsTrigger last && earlier.Length = 1 && firstRepeatIsLast && p.Answer = c[earlier.Head + 1]))
 
-        testPropertyWithConfig (quick 20) "the corrupted prompt differs only in the earlier output, replaced by the wrong answer, a fresh non-trigger" <|
+        testPropertyWithConfig (quick 20) "the corrupted prompt differs in the earlier occurrence: the trigger replaced by a non-trigger, the output by the wrong answer" <|
             Prop.forAll (Arb.fromGen (Gen.choose (0, 10000))) (fun seed ->
                 let data = TriggerPairs.generate task 20 seed
                 data.Pairs |> Array.forall (fun p ->
-                    let diffs = [ for i in 0 .. p.Clean.Length - 1 do if p.Clean[i] <> p.Corrupted[i] then yield i ]
+                    let c = p.Clean
+                    let j = Array.findIndex ((=) c[c.Length - 1]) c
+                    let outside i = i <> j && i <> j + 1
                     p.Clean.Length = p.Corrupted.Length
-                    && diffs.Length = 1
-                    && p.Clean[diffs.Head] = p.Answer
-                    && p.Wrong = Some p.Corrupted[diffs.Head]
+                    && [ 0 .. c.Length - 1 ] |> List.forall (fun i -> outside i |> not || c[i] = p.Corrupted[i])
+                    && not (task.IsTrigger p.Corrupted[j])
+                    && c[j + 1] = p.Answer
+                    && p.Wrong = Some p.Corrupted[j + 1]
                     && p.Wrong <> Some p.Answer
-                    && not (task.IsTrigger p.Corrupted[diffs.Head])))
+                    && not (task.IsTrigger p.Corrupted[j + 1])
+                    // The final trigger has no earlier occurrence left to copy from.
+                    && not (Array.contains c[c.Length - 1] p.Corrupted[.. c.Length - 2])))
 
         test "the same seed gives the same pairs, another seed others" {
             let a = TriggerPairs.generate task 30 1

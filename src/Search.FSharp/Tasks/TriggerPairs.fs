@@ -35,7 +35,11 @@ let generate (task: TriggerTask) size seed =
             let answer = clean[j + 1]
             let fresh = outputs |> Array.filter ((<>) answer)
             let wrong = fresh[rng.Next fresh.Length]
+            // The earlier occurrence goes whole, trigger and output: interchange patching sees an edge only where
+            // clean and corrupted differ, and the previous-token head's message at j + 1 ("the token before me was
+            // the trigger") differs only when the trigger does, while the copied token differs only when the output does.
             let corrupted = Array.copy clean
+            corrupted[j] <- outputs[rng.Next outputs.Length]
             corrupted[j + 1] <- wrong
             { Clean = clean; Corrupted = corrupted; Answer = answer; Wrong = Some wrong; Threshold = None }
     let triggers = String.Join(", ", task.Triggers)
