@@ -99,6 +99,21 @@ let tests =
             Expect.floatClose Accuracy.veryHigh scores[0] 0.5 "sigmoid(0)"
             Expect.floatClose Accuracy.veryHigh scores[1] (1.0 / (1.0 + exp 1.0)) "sigmoid(-1)"
         }
+        testProperty "ranking orders edges by hard concrete score, breaking the clamp's ties by logit, then by edge id" <|
+            fun (logits: NormalFloat list) ->
+                use s = new Setup(6)
+                let n = s.Engine.ParamCount
+                // Logits up to +-24 put many gates on the clamps at 0 and 1, where only the logit still orders them.
+                let given = Array.ofList logits
+                let logAlpha = Array.init n (fun i -> if given.Length = 0 then 0.0 else 24.0 * tanh (given[i % given.Length].Get))
+                let scores = Train.edgeScores s.Engine Gate.hardConcrete logAlpha
+                let keys = Train.ranking s.Engine Gate.hardConcrete logAlpha
+                let ids = [| 0 .. scores.Length - 1 |]
+                // learnAll: edge id i is parameter i, so the logit of edge i is logAlpha[i].
+                let expected = ids |> Array.sortWith (fun a b -> compare (-scores[a], -logAlpha[a], a) (-scores[b], -logAlpha[b], b))
+                let actual = ids |> Array.sortBy (fun id -> -keys[id])
+                Expect.sequenceEqual actual expected "order"
+                Expect.sequenceEqual (Array.sort keys) [| for i in 0 .. scores.Length - 1 -> float i |] "keys are 0 .. edges-1"
         test "tied edges share their parameter's score, and fixed edges score their fixed value" {
             let schedule shape = Schedule.learnAll shape |> Schedule.tieQkv |> Schedule.fix (Edges.into Nodes.logits) 0.0
             use s = new Setup(10, schedule = schedule)

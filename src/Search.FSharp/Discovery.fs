@@ -10,6 +10,7 @@ open PatchDescent.Model
 type DiscoveryResult =
     { Circuit: Circuit
       Scores: float[]
+      Ranking: float[]
       Metrics: CircuitScores
       Curve: Curve
       CurveCircuits: Circuit list
@@ -189,9 +190,9 @@ module Discovery =
             let evaluations = evaluationsOf engine metric prepared
             let batches = List.map fst prepared
             let edgeCount = Graph.edgeCount shape
-            let pointOf (gates: float[]) level =
+            let pointOf (ranking: float[]) level =
                 let k = levelK edgeCount level
-                let circuit = Extract.prune (Extract.topK shape gates k)
+                let circuit = Extract.prune (Extract.topK shape ranking k)
                 let s = scoreAll evaluations circuit
                 circuit,
                 { K = k; Edges = Circuit.edgeCount circuit; Fraction = float (Circuit.edgeCount circuit) / float edgeCount
@@ -216,8 +217,8 @@ module Discovery =
             // The curve of a method that does not train: its scores' top-k at every level, source final, step 0.
             let untrained scores settings ownCircuit =
                 let rows = finalRows scores 0
-                scores, settings, ownCircuit, rows, [ methodName, curveOf rows ]
-            let scores, methodSettings, ownCircuit, rows, plotted =
+                (scores, scores), settings, ownCircuit, rows, [ methodName, curveOf rows ]
+            let (scores, ranking), methodSettings, ownCircuit, rows, plotted =
                 match experiment.Method with
                 | Descent ->
                     let trained = Train.runWith (options "train.safetensors" experiment.Levels) settings engine batches (logged "")
@@ -229,10 +230,10 @@ module Discovery =
                         [ for level in experiment.Levels ->
                             match trained.Recorded |> List.tryFind (fun r -> r.Level = level) with
                             | Some r ->
-                                let c, p = pointOf r.Scores level
+                                let c, p = pointOf r.Ranking level
                                 level, "anneal", r.Step, c, p
                             | None ->
-                                let c, p = pointOf trained.Scores level
+                                let c, p = pointOf trained.Ranking level
                                 level, "final", settings.Steps, c, p ]
                     let annealCurve = curveOf annealRows
                     let reached = annealRows |> List.filter (fun (_, source, _, _, _) -> source = "anneal") |> List.length
@@ -249,14 +250,14 @@ module Discovery =
                                 [ for level in experiment.Levels ->
                                     let perLevel = withEnd "PerPointRuns" (1.0 - level) settings
                                     let r = Train.runWith (options $"level-{num level}.safetensors" []) perLevel engine batches (logged $"level {num level}  ")
-                                    let c, p = pointOf r.Scores level
+                                    let c, p = pointOf r.Ranking level
                                     level, "run", settings.Steps, c, p ]
                             let perPoint = curveOf rows
                             log.Add $"curve: one training per level (target sparsity 1 - level, {settings.Steps} steps each), each level's final gates; CPR {num perPoint.Cpr}, CMD {num perPoint.Cmd}"
                             log.Add $"curve for comparison, from the main run's anneal: {fromAnneal}"
                             rows, [ $"{methodName}, one run per level", perPoint; $"{methodName}, from one run's anneal", annealCurve ]
                     let t = settings
-                    trained.Scores,
+                    (trained.Scores, trained.Ranking),
                     [ "gate", printed t.Gate; "loss", printed t.Loss; "sparsity", printed t.Sparsity; "steps", printed t.Steps
                       "learning_rate", printed t.LearningRate; "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
                       "curve_mode", printed experiment.CurveMode; "circuit", "threshold 0.5, pruned" ],
@@ -313,7 +314,7 @@ module Discovery =
                 for w in warnings do log.Add $"warning: {w}"
                 File.WriteAllLines(file "run.log", log))
             if experiment.Checkpoint.IsSome && Directory.Exists checkpoints then Directory.Delete(checkpoints, true)
-            { Circuit = circuit; Scores = scores; Metrics = metrics; Curve = curve
+            { Circuit = circuit; Scores = scores; Ranking = ranking; Metrics = metrics; Curve = curve
               CurveCircuits = [ for _, _, _, c, _ in rows -> c ]; Warnings = warnings; OutDir = finalDir }
         finally
             for d in owned do d.Dispose()

@@ -12,6 +12,9 @@ type DiscoveryResult =
       Circuit: Circuit
       /// One score per Full-graph edge id: `TrainResult.Scores` for `Descent`, the method's scores otherwise.
       Scores: float[]
+      /// One ranking key per edge id, what the curve's top-k takes: `TrainResult.Ranking` for `Descent` (scores,
+      /// ties broken by the gates' logits), the scores otherwise.
+      Ranking: float[]
       /// The circuit's figures over all pairs (see `Discovery.run` for how batches combine).
       Metrics: CircuitScores
       /// The faithfulness curve, one point per level of the experiment, and its CPR and CMD.

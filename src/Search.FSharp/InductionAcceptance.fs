@@ -15,8 +15,10 @@ type AcceptanceReport =
 module InductionAcceptance =
     let level = 0.1
 
+    let steps = 1000
+
     let experiment modelDir task outDir =
-        let defaults = Experiment.defaults modelDir (Pairs(TriggerPairs.generate task 300 1)) outDir
+        let defaults = Experiment.defaults modelDir (Pairs(TriggerPairs.generate task 300 1)) outDir |> Experiment.withSteps steps
         { defaults with
             Metric = Some TriggerPairs.metric
             Levels = List.sort (List.distinct (level :: defaults.Levels)) }
@@ -25,19 +27,22 @@ module InductionAcceptance =
         let mechanism = InductionCheck.Run(model, task)
         let discovery = Discovery.runOn model experiment ignore
         let shape = { Layers = model.Config.Layers; Heads = model.Config.Heads; HasMlp = not model.Config.AttnOnly }
+        let scores, ranking = discovery.Scores, discovery.Ranking
+        // 1 for the best-ranked edge: ties of score are broken by the gates' logits (`Train.ranking`).
+        let rankOf e = ranking |> Array.filter (fun x -> x >= ranking[Graph.edgeId shape e]) |> Array.length
+        // Every previous-token head feeding every induction head is a p -> i<k> edge of the mechanism; with
+        // redundant induction heads the circuit needs one of them, so the best-ranked stands for the mechanism.
         let keyEdge =
-            match Seq.tryHead mechanism.PreviousTokenHeads, Seq.tryHead mechanism.InductionHeads with
-            | Some p, Some i -> Some { Sender = Head(p.Layer, p.Head); Receiver = HeadIn(i.Layer, i.Head, K) }
-            | _ -> None
-        let scores = discovery.Scores
-        let rank =
-            keyEdge |> Option.map (fun e ->
-                let s = scores[Graph.edgeId shape e]
-                scores |> Array.filter (fun x -> x >= s) |> Array.length)
+            [ for p in mechanism.PreviousTokenHeads do
+                for i in mechanism.InductionHeads do
+                    if p.Layer < i.Layer then yield { Sender = Head(p.Layer, p.Head); Receiver = HeadIn(i.Layer, i.Head, K) } ]
+            |> List.sortBy rankOf
+            |> List.tryHead
+        let rank = keyEdge |> Option.map rankOf
         let top =
             Graph.edges shape
             |> Array.map (fun e -> e, scores[Graph.edgeId shape e])
-            |> Array.sortBy (fun (_, s) -> -s)
+            |> Array.sortBy (fun (e, _) -> -ranking[Graph.edgeId shape e])
             |> Array.truncate 10
             |> List.ofArray
         { Mechanism = mechanism

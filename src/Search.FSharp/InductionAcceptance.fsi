@@ -9,12 +9,13 @@ open PatchDescent.Model.Toys
 type AcceptanceReport =
     { /// The mechanism check: head scores, losses, ablations, and the heads that pass the bars.
       Mechanism: InductionReport
-      /// p -> i<k>: the best previous-token head into the key of the best induction head; None without both.
+      /// p -> i<k>: of the edges from a previous-token head into the key of a later induction head (every head
+      /// passing the bars), the one discovery ranks best; None without such a pair.
       KeyEdge: Edge option
-      /// The key edge's rank by discovery score, counting every edge that scores at least as high (ties count
-      /// against it); 0 without a key edge.
+      /// The key edge's rank (1 = best) by `DiscoveryResult.Ranking`: discovery score, ties broken by the gates'
+      /// logits; 0 without a key edge.
       KeyEdgeRank: int
-      /// The ten best edges by discovery score, with their scores.
+      /// The ten best-ranked edges, with their discovery scores.
       Top: (Edge * float) list
       /// The faithfulness curve's point at `Level`.
       AtLevel: CurvePoint

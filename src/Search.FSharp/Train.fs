@@ -46,9 +46,9 @@ type StepLog =
       TotalSteps: int
       Elapsed: TimeSpan }
 
-type RecordedScores = { Level: float; Step: int; Scores: float[] }
+type RecordedScores = { Level: float; Step: int; Scores: float[]; Ranking: float[] }
 
-type TrainResult = { LogAlpha: float[]; Scores: float[]; Steps: int; Recorded: RecordedScores list; ResumedAt: int option }
+type TrainResult = { LogAlpha: float[]; Scores: float[]; Ranking: float[]; Steps: int; Recorded: RecordedScores list; ResumedAt: int option }
 
 exception TrainingDiverged of step: int * lastCheckpoint: (int * string) option * detail: string
     with
@@ -88,6 +88,17 @@ module Train =
         schedule.Source |> Array.map (function
             | Fixed v -> v
             | Param i -> gates[i])
+
+    let ranking (engine: Engine.CompiledEngine) gate (logAlpha: float[]) =
+        let scores = edgeScores engine gate logAlpha
+        let tieBreak id =
+            match engine.Schedule.Source[id] with
+            | Param i -> logAlpha[i]
+            | Fixed _ -> 0.0
+        let order = Array.init scores.Length id |> Array.sortBy (fun id -> -scores[id], -(tieBreak id), id)
+        let keys = Array.zeroCreate scores.Length
+        order |> Array.iteri (fun position id -> keys[id] <- float (scores.Length - 1 - position))
+        keys
 
     let private check (settings: TrainSettings) (options: TrainOptions) (engine: Engine.CompiledEngine) (batches: PreparedBatchWithTargets list) =
         if List.isEmpty batches then invalidArg "batches" "training needs at least one batch"
@@ -327,8 +338,11 @@ module Train =
                 [ for r in s.Records do
                     let step = int (r.Step.item<int64>())
                     if step >= 0 then
-                        yield { Level = r.Level; Step = step; Scores = edgeScores engine settings.Gate (floats r.LogAlpha) } ]
-            { LogAlpha = logAlpha; Scores = edgeScores engine settings.Gate logAlpha; Steps = settings.Steps
+                        let recordedLogits = floats r.LogAlpha
+                        yield { Level = r.Level; Step = step; Scores = edgeScores engine settings.Gate recordedLogits
+                                Ranking = ranking engine settings.Gate recordedLogits } ]
+            { LogAlpha = logAlpha; Scores = edgeScores engine settings.Gate logAlpha; Ranking = ranking engine settings.Gate logAlpha
+              Steps = settings.Steps
               Recorded = recorded; ResumedAt = if start > 0 then Some start else None }
         finally
             for t in s.All do t.Dispose()

@@ -101,7 +101,9 @@ type RecordedScores =
       /// The 0-based step whose logits (before its update) were recorded.
       Step: int
       /// One score per Full-graph edge, as `Train.edgeScores` gives them.
-      Scores: float[] }
+      Scores: float[]
+      /// The edges' ranking keys at that step (`Train.ranking`).
+      Ranking: float[] }
 
 /// What a run learned.
 type TrainResult =
@@ -109,6 +111,8 @@ type TrainResult =
       LogAlpha: float[]
       /// One score per edge id of the Full graph (`Train.edgeScores`).
       Scores: float[]
+      /// One ranking key per edge id (`Train.ranking`), for top-k.
+      Ranking: float[]
       /// Steps taken.
       Steps: int
       /// The levels of `TrainOptions.RecordLevels` the run reached, in the order given; those never reached are left out.
@@ -131,6 +135,11 @@ module Train =
     /// edges share it); an edge the schedule fixes scores its fixed value, so `Extract` keeps edges fixed at 1 and
     /// drops those fixed at 0. Fails when the logit count is not the engine's parameter count.
     val edgeScores: Engine.CompiledEngine -> Gate -> logAlpha: float[] -> float[]
+    /// Per-edge ranking keys: edges ordered by score, ties broken by the parameter's logit (the gates clamp at 0
+    /// and 1, so many edges share a score of 1 while their logits still say how sure the training is; a fixed edge
+    /// ranks by its value alone), then by edge id; an edge's key is the number of edges ranked below it, so
+    /// `Extract.topK` on the keys takes the k best.
+    val ranking: Engine.CompiledEngine -> Gate -> logAlpha: float[] -> float[]
     /// Trains from `Gate.initialLogAlpha` of the schedule's initial values, taking the batches round robin, one a
     /// step, each step in its own dispose scope. Calls `onLog` after every `LogEvery`-th step and after the last.
     /// Fails for no batches, no learnable parameter, negative steps or LogEvery below 1; raises `TrainingDiverged`
