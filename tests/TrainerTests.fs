@@ -96,4 +96,59 @@ let tests =
             let e = Expect.throwsC (fun () -> Trainer.Train(model, task, settings, ignore)) id
             Expect.stringContains e.Message "vocabulary" "says what differs"
         }
+    
+        test "ShrinkHeads soft-thresholds each head's norm by amount x sqrt(head size), zeroes heads below that, and touches nothing else" {
+            let c = Gpt2Config(2, 2, 16, 10, 12, 1e-5)
+            use model = Gpt2.Random(c, 7, std = 0.3)
+            // Layer 0's head 1 is made too small to survive the step.
+            do
+                use _ = torch.no_grad ()
+                use small = torch.tensor([| 1.0f; 0.01f |])
+                let b = model.Blocks[0]
+                b.WQkv.mul_(small.view(1, 1, 2, 1)) |> ignore
+                b.BQkv.mul_(small.view(1, 2, 1)) |> ignore
+                b.WO.mul_(small.view(2, 1, 1)) |> ignore
+            let before = [ for b in model.Blocks -> values b.WQkv, values b.BQkv, values b.WO ]
+            let others = [ values model.WE; values model.WPos; yield! [ for b in model.Blocks -> values b.BO ] ]
+            let amount = 0.1
+            Trainer.ShrinkHeads(model, amount)
+            let (d, h, e) = (16, 2, 8)
+            // Flat indices of head `head`'s weights in W_qkv [d, 3, h, e], b_qkv [3, h, e] and W_O [h, e, d].
+            let qkvOf head = [ for i in 0 .. d - 1 do for p in 0 .. 2 do for k in 0 .. e - 1 -> ((i * 3 + p) * h + head) * e + k ]
+            let biasOf head = [ for p in 0 .. 2 do for k in 0 .. e - 1 -> (p * h + head) * e + k ]
+            let outOf head = [ for k in 0 .. e - 1 do for i in 0 .. d - 1 -> (head * e + k) * d + i ]
+            let threshold = amount * sqrt (float (qkvOf 0 @ biasOf 0 @ outOf 0).Length)
+            let keeps =
+                [ for l, b in List.indexed (List.ofSeq model.Blocks) do
+                    let (w0, b0, o0) = before[l]
+                    let (w1, b1, o1) = values b.WQkv, values b.BQkv, values b.WO
+                    for head in 0 .. h - 1 do
+                        let pairs = [ for i in qkvOf head -> w0[i], w1[i] ] @ [ for i in biasOf head -> b0[i], b1[i] ] @ [ for i in outOf head -> o0[i], o1[i] ]
+                        let norm = sqrt (pairs |> List.sumBy (fun (x, _) -> float x * float x))
+                        let keep = max 0.0 (1.0 - threshold / norm)
+                        for x, y in pairs do
+                            Expect.floatClose Accuracy.medium (float y) (float x * keep) $"layer {l} head {head}"
+                        yield keep ]
+            Expect.equal (keeps |> List.filter ((=) 0.0) |> List.length) 1 "exactly the shrunk head falls below the threshold"
+            Expect.isTrue (values model.Blocks[0].WO |> Array.skip (e * d) |> Array.forall ((=) 0.0f)) "the small head is exactly 0"
+            Expect.equal [ values model.WE; values model.WPos; yield! [ for b in model.Blocks -> values b.BO ] ] others "embeddings and output biases untouched"
+        }
+
+        test "training applies the head pressure only from HeadSparsityFrom on" {
+            let run sparsity from =
+                let model = Trainer.Initialize(config, 3)
+                let settings = TrainerOptions(Steps = 3, BatchSize = 8, LearningRate = 1e-2, WarmupSteps = 0, Seed = 3, LogEvery = 1,
+                                              HeadSparsity = sparsity, HeadSparsityFrom = from)
+                Trainer.Train(model, task, settings, ignore)
+                model
+            use plain = run 0.0 0
+            use late = run 1000.0 3
+            use crushed = run 1000.0 2
+            use initial = Trainer.Initialize(config, 3)
+            Expect.equal (weights late) (weights plain) "a pressure that starts after the last step changes nothing"
+            for b in crushed.Blocks do
+                Expect.allEqual (values b.WQkv) 0.0f "a pressure far above every head's norm zeroes W_qkv"
+                Expect.allEqual (values b.WO) 0.0f "and W_O"
+            Expect.notEqual (values crushed.WE) (values initial.WE) "while the embeddings still train"
+        }
     ]

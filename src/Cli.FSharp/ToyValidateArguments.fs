@@ -34,5 +34,6 @@ module ToyValidateArguments =
         let recipe seed =
             InductionRecipe(d.Config, d.Task,
                 TrainerOptions(Steps = steps, BatchSize = o.BatchSize, LearningRate = o.LearningRate, WeightDecay = o.WeightDecay,
-                               ClipNorm = o.ClipNorm, WarmupSteps = o.WarmupSteps, Seed = seed, LogEvery = o.LogEvery))
+                               ClipNorm = o.ClipNorm, WarmupSteps = o.WarmupSteps, Seed = seed, LogEvery = o.LogEvery,
+                               HeadSparsity = o.HeadSparsity, HeadSparsityFrom = o.HeadSparsityFrom))
         { OutDir = r.GetResult(Out, defaultValue = "out/validate"); Recipes = [ for s in seeds -> s, recipe s ] }

@@ -20,6 +20,8 @@ type TrainInductionArguments =
     | [<Unique>] Triggers of count: int
     | [<Unique>] Seq_Len of tokens: int
     | [<Unique>] Trigger_Rate of probability: float
+    | [<Unique>] Head_Sparsity of strength: float
+    | [<Unique>] Head_Sparsity_From of step: int
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -38,6 +40,8 @@ type TrainInductionArguments =
             | Triggers _ -> $"trigger tokens (default {d.Task.Triggers.Count})"
             | Seq_Len _ -> $"tokens a sequence, and the model's positions (default {d.Task.SeqLen})"
             | Trigger_Rate _ -> $"probability that a trigger follows a non-trigger token (default {d.Task.TriggerRate})"
+            | Head_Sparsity _ -> $"group-lasso pressure on whole heads, in sqrt(head size) x learning rate a step (default {d.Options.HeadSparsity}: none)"
+            | Head_Sparsity_From _ -> $"the step the head pressure starts at (default {d.Options.HeadSparsityFrom})"
 
 /// What `toy train-induction` was asked: the recipe to train and where to write the model.
 type TrainInductionRequest = { OutDir: string; Recipe: InductionRecipe }
@@ -58,12 +62,16 @@ module TrainInductionArguments =
         let rate = r.GetResult(Learning_Rate, defaultValue = d.Options.LearningRate)
         if not (rate > 0.0) then raise (UsageException $"{verb}: --learning-rate must be positive, got {rate}")
         let o = d.Options
+        let sparsity = r.GetResult(Head_Sparsity, defaultValue = o.HeadSparsity)
+        if not (sparsity >= 0.0) then raise (UsageException $"{verb}: --head-sparsity must not be negative, got {sparsity}")
+        let sparsityFrom = r.GetResult(Head_Sparsity_From, defaultValue = o.HeadSparsityFrom) |> Choices.atLeast verb "--head-sparsity-from" 0
         let options =
             TrainerOptions(
                 Steps = (r.GetResult(Steps, defaultValue = o.Steps) |> positive "--steps"),
                 BatchSize = (r.GetResult(Batch_Size, defaultValue = o.BatchSize) |> positive "--batch-size"),
                 LearningRate = rate, WeightDecay = o.WeightDecay, ClipNorm = o.ClipNorm, WarmupSteps = o.WarmupSteps,
-                Seed = r.GetResult(Seed, defaultValue = o.Seed), LogEvery = o.LogEvery)
+                Seed = r.GetResult(Seed, defaultValue = o.Seed), LogEvery = o.LogEvery,
+                HeadSparsity = sparsity, HeadSparsityFrom = sparsityFrom)
         let t = d.Task
         let vocab = r.GetResult(Vocab, defaultValue = t.Vocab) |> positive "--vocab"
         let seqLen = r.GetResult(Seq_Len, defaultValue = t.SeqLen) |> positive "--seq-len"

@@ -4,10 +4,15 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace PatchDescent.Model.Toys;
 
-/// <summary>How a toy model is trained: AdamW (beta 0.9, 0.98) with linear warmup, a global gradient-norm clip, and a seed for the weights and the data stream.</summary>
+/// <summary>
+/// How a toy model is trained: AdamW (beta 0.9, 0.98) with linear warmup, a global gradient-norm clip, a seed for the
+/// weights and the data stream, and optionally, from step HeadSparsityFrom on, a group-lasso pressure of strength
+/// HeadSparsity on whole attention heads (<see cref="Trainer.ShrinkHeads"/>).
+/// </summary>
 public sealed record TrainerOptions(
     int Steps = 3000, int BatchSize = 128, double LearningRate = 1e-3, double WeightDecay = 0.01,
-    double ClipNorm = 1.0, int WarmupSteps = 100, int Seed = 1, int LogEvery = 50);
+    double ClipNorm = 1.0, int WarmupSteps = 100, int Seed = 1, int LogEvery = 50,
+    double HeadSparsity = 0.0, int HeadSparsityFrom = 0);
 
 /// <summary>One line of the loss curve: next-token cross-entropy (nats) of the step's batch, overall, on the positions only induction predicts, and on the others.</summary>
 public sealed record TrainLog(int Step, double Loss, double PredictableLoss, double OtherLoss, double Seconds)
@@ -106,6 +111,8 @@ public static class Trainer
                 var due = (step + 1) % options.LogEvery == 0 || step == options.Steps - 1;
                 var log = due ? Summarize(step, losses, predictable, clock) : null;
                 Update(parameters, decays, moments, options, step);
+                if (options.HeadSparsity > 0 && step >= options.HeadSparsityFrom)
+                    ShrinkHeads(model, Rate(options, step) * options.HeadSparsity);
                 if (log is not null) onLog(log);
             }
         }
@@ -132,6 +139,35 @@ public static class Trainer
             clock.Elapsed.TotalSeconds);
     }
 
+    static double Rate(TrainerOptions o, int step) => o.LearningRate * Math.Min(1.0, (step + 1.0) / Math.Max(1, o.WarmupSteps));
+
+    /// <summary>
+    /// The proximal step of a group lasso whose groups are whole heads (a head's slices of W_Q, W_K, W_V, their biases
+    /// and W_O): each head's weights shrink towards 0 by <paramref name="amount"/> x sqrt(its size) in norm, and
+    /// a head smaller than that becomes exactly 0.
+    /// </summary>
+    /// <remarks>
+    /// Without it every layer-1 head of a 2-layer model becomes an induction head: the heads share the work, and the
+    /// smallest circuit then holds every copy (MODEL.md). A head that does work is pushed back by its gradient; one
+    /// whose work others do has only noise to push it, and fades. Decoupled from Adam like AdamW's decay, because
+    /// Adam's scale-free steps would let a penalty's gradient swamp the weak early signal of heads yet to form.
+    /// </remarks>
+    public static void ShrinkHeads(Gpt2 model, double amount)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        foreach (var b in model.Blocks)
+        {
+            var h = b.WO.shape[0];
+            var size = (b.WQkv.numel() + b.BQkv.numel() + b.WO.numel()) / h;
+            var norm = (b.WQkv.square().sum([0, 1, 3]) + b.BQkv.square().sum([0, 2]) + b.WO.square().sum([1, 2])).sqrt(); // [head]
+            var keep = (1 - amount * Math.Sqrt(size) / norm.clamp_min(1e-12)).clamp_min(0);                          // [head]
+            b.WQkv.mul_(keep.view(1, 1, h, 1));
+            b.BQkv.mul_(keep.view(1, h, 1));
+            b.WO.mul_(keep.view(h, 1, 1));
+        }
+    }
+
     /// <summary>One AdamW step (decoupled weight decay, bias-corrected moments) after clipping the global gradient norm; written out in tensor ops so a seed gives the same weights.</summary>
     static void Update(List<Tensor> parameters, List<bool> decays, List<(Tensor M, Tensor V)> moments, TrainerOptions o, int step)
     {
@@ -140,7 +176,7 @@ public static class Trainer
         var grads = parameters.Select(p => p.grad ?? throw new InvalidOperationException("a weight received no gradient")).ToList();
         var norm = stack(grads.Select(g => g.square().sum()).ToArray()).sum().sqrt();
         var scale = (o.ClipNorm / (norm + 1e-6)).clamp_max(1.0);
-        var rate = o.LearningRate * Math.Min(1.0, (step + 1.0) / Math.Max(1, o.WarmupSteps));
+        var rate = Rate(o, step);
         var t = step + 1.0;
         for (var i = 0; i < parameters.Count; i++)
         {
