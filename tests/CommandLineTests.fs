@@ -44,16 +44,25 @@ let tests =
             Expect.stringContains (usageError ("discover" :: base' @ [ "--seeds"; "1,x" ])) "integers" "not a number"
         }
         test "toy train-induction changes only what it is given of the default recipe" {
-            match CommandLine.parse [| "toy"; "train-induction"; "--out"; "m"; "--seed"; "3"; "--steps"; "10"; "--attn-only" |] with
+            let d = PatchDescent.Model.Toys.InductionRecipe.Default
+            match CommandLine.parse [| "toy"; "train-induction"; "--out"; "m"; "--seed"; "3"; "--steps"; "10"; "--mlp"; "--head-sparsity"; "0" |] with
             | Toy(ToyRequest.TrainInduction r) ->
-                let d = PatchDescent.Model.Toys.InductionRecipe.Default
                 Expect.equal r.OutDir "m" "out"
                 Expect.equal (r.Recipe.Options.Seed, r.Recipe.Options.Steps) (3, 10) "seed and steps"
                 Expect.equal r.Recipe.Options.BatchSize d.Options.BatchSize "batch size from the recipe"
-                Expect.isTrue r.Recipe.Config.AttnOnly "attention only"
+                Expect.isFalse r.Recipe.Config.AttnOnly "--mlp gives blocks with MLPs"
+                Expect.equal r.Recipe.Options.HeadSparsity 0.0 "no head pressure"
+                Expect.equal r.Recipe.Options.HeadSparsityFrom d.Options.HeadSparsityFrom "its start from the recipe"
                 Expect.equal r.Recipe.Task d.Task "the recipe's task"
             | other -> failtest $"expected toy train-induction, got %A{other}"
+            match CommandLine.parse [| "toy"; "train-induction"; "--out"; "m" |] with
+            | Toy(ToyRequest.TrainInduction r) ->
+                Expect.equal r.Recipe.Config d.Config "the recipe's shape"
+                Expect.equal (r.Recipe.Options.HeadSparsity, r.Recipe.Options.HeadSparsityFrom) (d.Options.HeadSparsity, d.Options.HeadSparsityFrom) "the recipe's head pressure"
+            | other -> failtest $"expected toy train-induction, got %A{other}"
             Expect.stringContains (usageError [ "toy"; "train-induction"; "--out"; "m"; "--heads"; "3" ]) "multiple" "d_model / heads"
+            Expect.stringContains (usageError [ "toy"; "train-induction"; "--out"; "m"; "--mlp"; "--attn-only" ]) "contradict" "both block kinds"
+            Expect.stringContains (usageError [ "toy"; "train-induction"; "--out"; "m"; "--head-sparsity"; "-1" ]) "--head-sparsity" "negative pressure"
         }
         test "toy train-induction's task options make the task and fit the model to it" {
             match CommandLine.parse [| "toy"; "train-induction"; "--out"; "m"; "--vocab"; "64"; "--triggers"; "6"; "--seq-len"; "64"; "--trigger-rate"; "0.5" |] with

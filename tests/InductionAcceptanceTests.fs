@@ -7,30 +7,47 @@ open PatchDescent.Model.Toys
 open PatchDescent.Search
 open PatchDescent.Tests.Fixtures
 
-/// The trained induction model the repository ships.
-let shippedModel =
-    Path.GetFullPath(Path.Combine(System.AppContext.BaseDirectory, "../../../../models/induction-trigger-2l4h"))
+let private modelDir name =
+    Path.GetFullPath(Path.Combine(System.AppContext.BaseDirectory, "../../../../models", name))
+
+/// The trained attention-only induction model the repository ships, on which the acceptance is held.
+let shippedModel = modelDir "induction-trigger-attn-2l4h"
+
+/// One acceptance run (mechanism check and a 1,000-step discovery) shared by the tests that read it.
+let private acceptance =
+    lazy
+        (let task = TriggerTask.Load(Path.Combine(shippedModel, "task.json"))
+         use model = Checkpoint.Load shippedModel
+         use dir = new TempDir()
+         InductionAcceptance.run model task (InductionAcceptance.experiment shippedModel task (dir.File "out")))
+
+let private figures report = String.concat "\n" (InductionAcceptance.lines report)
 
 [<Tests>]
 let tests =
     testList "InductionAcceptance" [
-        // Pending, not weakened: the shipped model passes the mechanism check but not yet this acceptance (MODEL.md
-        // has its figures); switch this back to `test` once a model passes `toy validate`.
-        ptest "the shipped trained model: clean heads, p -> i<k> in discovery's top 3, faithfulness >= 0.8 and KL <= 0.1 at 10% of the edges" {
-            let task = TriggerTask.Load(Path.Combine(shippedModel, "task.json"))
-            use model = Checkpoint.Load shippedModel
-            use dir = new TempDir()
-            let report = InductionAcceptance.run model task (InductionAcceptance.experiment shippedModel task (dir.File "out"))
-            let figures = String.concat "\n" (InductionAcceptance.lines report)
-            Expect.isTrue (InductionAcceptance.passes report) figures
+        test "the shipped attention-only model: clean heads, and at 10% of the edges faithfulness >= 0.8 and KL <= 0.1" {
+            let report = acceptance.Force()
+            Expect.isTrue report.Mechanism.Passes (figures report)
+            Expect.isTrue (InductionAcceptance.faithfulAtLevel report) (figures report)
         }
 
-        test "the shipped model's mechanism check gives the figures MODEL.md records" {
-            let task = TriggerTask.Load(Path.Combine(shippedModel, "task.json"))
-            use model = Checkpoint.Load shippedModel
-            let report = InductionCheck.Run(model, task)
-            let recorded = File.ReadAllText(Path.Combine(shippedModel, "MODEL.md"))
-            for line in report.Lines() do
-                Expect.stringContains recorded line "MODEL.md records the check as it runs today"
+        // Pending, not weakened: the key edge ranks 6th on the shipped model (MODEL.md has the figures and why gates
+        // on the key of a saturated induction head stay lower than those on values); switch this back to `test` once
+        // a model passes.
+        ptest "the shipped attention-only model: p -> i<k> among discovery's top 3" {
+            let report = acceptance.Force()
+            Expect.isTrue (InductionAcceptance.keyEdgeInTop3 report) (figures report)
         }
+
+        for name in [ "induction-trigger-attn-2l4h"; "induction-trigger-2l4h" ] do
+            test $"{name}: the mechanism check gives the figures MODEL.md records" {
+                let dir = modelDir name
+                let task = TriggerTask.Load(Path.Combine(dir, "task.json"))
+                use model = Checkpoint.Load dir
+                let report = InductionCheck.Run(model, task)
+                let recorded = File.ReadAllText(Path.Combine(dir, "MODEL.md"))
+                for line in report.Lines() do
+                    Expect.stringContains recorded line "MODEL.md records the check as it runs today"
+            }
     ]

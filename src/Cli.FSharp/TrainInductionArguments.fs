@@ -16,6 +16,7 @@ type TrainInductionArguments =
     | [<Unique>] Heads of count: int
     | [<Unique>] D_Model of width: int
     | [<Unique>] Attn_Only
+    | [<Unique>] Mlp
     | [<Unique>] Vocab of tokens: int
     | [<Unique>] Triggers of count: int
     | [<Unique>] Seq_Len of tokens: int
@@ -35,7 +36,8 @@ type TrainInductionArguments =
             | Layers _ -> $"transformer blocks (default {d.Config.Layers})"
             | Heads _ -> $"heads per block (default {d.Config.Heads})"
             | D_Model _ -> $"residual width (default {d.Config.DModel})"
-            | Attn_Only -> "blocks without MLPs"
+            | Attn_Only -> $"blocks without MLPs (the default: {d.Config.AttnOnly})"
+            | Mlp -> "blocks with MLPs (d_mlp = 4 d_model)"
             | Vocab _ -> $"vocabulary of the task and the model (default {d.Task.Vocab})"
             | Triggers _ -> $"trigger tokens (default {d.Task.Triggers.Count})"
             | Seq_Len _ -> $"tokens a sequence, and the model's positions (default {d.Task.SeqLen})"
@@ -83,5 +85,7 @@ module TrainInductionArguments =
                 try
                     TriggerTask.Create(vocab, r.GetResult(Triggers, defaultValue = t.Triggers.Count) |> positive "--triggers", seqLen, t.BigramSeed, t.BigramSharpness, triggerRate)
                 with :? System.ArgumentException as e -> raise (UsageException $"{verb}: {e.Message}")
-        let config = Gpt2Config(layers, heads, dModel, max c.Positions seqLen, vocab, c.LayerNormEpsilon, r.Contains Attn_Only || c.AttnOnly)
+        if r.Contains Attn_Only && r.Contains Mlp then raise (UsageException $"{verb}: --attn-only and --mlp contradict each other")
+        let attnOnly = r.Contains Attn_Only || (c.AttnOnly && not (r.Contains Mlp))
+        let config = Gpt2Config(layers, heads, dModel, max c.Positions seqLen, vocab, c.LayerNormEpsilon, attnOnly)
         { OutDir = r.GetResult Out; Recipe = InductionRecipe(config, task, options) }
