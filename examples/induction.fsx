@@ -1,6 +1,7 @@
 // Discovery on the shipped trained induction model, whose heads the mechanism check establishes from attention
-// patterns and ablations alone (models/induction-trigger-attn-2l4h/MODEL.md): the pairs come from its task.json, and the run writes circuit.json, circuit.dot, curve.csv, curve.png/svg
-// and run.log into out/induction. `dotnet fsi build.fsx run` builds and runs this script.
+// patterns and ablations alone (models/induction-trigger-attn-2l4h/MODEL.md): the pairs come from its task.json, and
+// the run writes circuit.json, circuit.dot, curve.csv, curve.png/svg and run.log into out/induction.
+// `dotnet fsi build.fsx run` builds and runs this script.
 #load "PatchDescent.fsx"
 
 open System.IO
@@ -17,7 +18,8 @@ let experiment =
         BatchSize = 32
         Levels = [ 0.02; 0.05; 0.1; 0.2; 0.5; 1.0 ] }
     |> Experiment.withSteps 400
-    // The textbook circuit has 5 to 8 of the 81 edges: aim at 90% sparsity, reached halfway, and hold it for the second half.
+    // The textbook circuit has 5 to 8 of the 81 edges: aim at 90% sparsity, reached halfway, and hold it for the
+    // second half.
     |> fun e -> { e with Train = { e.Train with Sparsity = TargetLagrangian({ Start = 0.0; End = 0.9; WarmupSteps = 0; AnnealSteps = 200 }, 0.5) } }
 
 printfn "model: models/induction-trigger-attn-2l4h, the trained attention-only induction model (mechanism check: previous-token head a0.h0, induction head a1.h0; see its MODEL.md)"

@@ -96,7 +96,7 @@ let tests =
             let e = Expect.throwsC (fun () -> Trainer.Train(model, task, settings, ignore)) id
             Expect.stringContains e.Message "vocabulary" "says what differs"
         }
-    
+
         test "ShrinkHeads soft-thresholds each head's norm by amount x sqrt(head size), zeroes heads below that, and touches nothing else" {
             let c = Gpt2Config(2, 2, 16, 10, 12, 1e-5)
             use model = Gpt2.Random(c, 7, std = 0.3)

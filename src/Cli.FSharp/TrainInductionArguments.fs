@@ -36,8 +36,8 @@ type TrainInductionArguments =
             | Layers _ -> $"transformer blocks (default {d.Config.Layers})"
             | Heads _ -> $"heads per block (default {d.Config.Heads})"
             | D_Model _ -> $"residual width (default {d.Config.DModel})"
-            | Attn_Only -> $"blocks without MLPs (the default: {d.Config.AttnOnly})"
-            | Mlp -> "blocks with MLPs (d_mlp = 4 d_model)"
+            | Attn_Only -> "blocks without MLPs" + (if d.Config.AttnOnly then " (the default)" else "")
+            | Mlp -> "blocks with MLPs, d_mlp = 4 d_model" + (if d.Config.AttnOnly then "" else " (the default)")
             | Vocab _ -> $"vocabulary of the task and the model (default {d.Task.Vocab})"
             | Triggers _ -> $"trigger tokens (default {d.Task.Triggers.Count})"
             | Seq_Len _ -> $"tokens a sequence, and the model's positions (default {d.Task.SeqLen})"

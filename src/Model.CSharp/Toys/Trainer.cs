@@ -148,9 +148,10 @@ public static class Trainer
     /// </summary>
     /// <remarks>
     /// Without it every layer-1 head of a 2-layer model becomes an induction head: the heads share the work, and the
-    /// smallest circuit then holds every copy (MODEL.md). A head that does work is pushed back by its gradient; one
-    /// whose work others do has only noise to push it, and fades. Decoupled from Adam like AdamW's decay, because
-    /// Adam's scale-free steps would let a penalty's gradient swamp the weak early signal of heads yet to form.
+    /// smallest circuit then holds every copy (models/induction-trigger-attn-2l4h/MODEL.md). A head that does work is
+    /// pushed back by its gradient; one whose work others do has only noise to push it, and fades. Decoupled from Adam
+    /// like AdamW's decay, because Adam's scale-free steps would let a penalty's gradient swamp the weak early signal
+    /// of heads yet to form.
     /// </remarks>
     public static void ShrinkHeads(Gpt2 model, double amount)
     {
