@@ -102,6 +102,23 @@ let tests =
             Expect.equal r.OutDir outDir "result names the folder"
             Expect.equal (traces outDir) [| outDir |] "no temporary or old folder left"
         }
+        test "descent ranks by gate score, and the edges tied at a clamp by their |EAP-IG| attribution" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let e = { Experiment.defaults "planted-model" (Pairs pairs) (tmp.File "descent") with BatchSize = 4 } |> Experiment.withSteps 200
+            let descent = Discovery.runOn model e ignore
+            let eapIg = Discovery.runOn model { e with Method = EapIg Method.defaultIgSteps; OutDir = tmp.File "eap-ig" } ignore
+            let ids = [ 0 .. descent.Scores.Length - 1 ]
+            let before a b = descent.Ranking[a] > descent.Ranking[b]
+            let tied = [ for a in ids do for b in ids do if a < b && descent.Scores[a] = descent.Scores[b] && eapIg.Scores[a] <> eapIg.Scores[b] then a, b ]
+            Expect.isNonEmpty (tied |> List.filter (fun (a, _) -> descent.Scores[a] = 1.0)) "some edges tie at 1"
+            for a, b in tied do
+                Expect.equal (before a b) (eapIg.Scores[a] > eapIg.Scores[b]) $"tied edges {a} and {b} in the order of their attribution"
+            for a in ids do
+                for b in ids do
+                    if descent.Scores[a] > descent.Scores[b] then Expect.isTrue (before a b) $"edge {a} scores above {b}"
+        }
+
         test "every baseline runs through the same pipeline: circuit.json names the method and its settings" {
             use tmp = new TempDir()
             use model = plantedModel ()

@@ -114,6 +114,12 @@ let tests =
                 let actual = ids |> Array.sortBy (fun id -> -keys[id])
                 Expect.sequenceEqual actual expected "order"
                 Expect.sequenceEqual (Array.sort keys) [| for i in 0 .. scores.Length - 1 -> float i |] "keys are 0 .. edges-1"
+        test "rankingBy orders by score, then by the larger tie-break, then by edge id, and refuses lengths that differ" {
+            let keys = Train.rankingBy [| 1.0; 0.5; 1.0; 1.0; 0.0 |] [| 0.2; 9.0; 0.7; 0.2; 3.0 |]
+            Expect.sequenceEqual ([| 0 .. 4 |] |> Array.sortBy (fun id -> -keys[id])) [| 2; 0; 3; 1; 4 |] "order"
+            Expect.throwsT<System.ArgumentException> (fun () -> Train.rankingBy [| 1.0 |] [| 1.0; 2.0 |] |> ignore) "lengths"
+        }
+
         test "tied edges share their parameter's score, and fixed edges score their fixed value" {
             let schedule shape = Schedule.learnAll shape |> Schedule.tieQkv |> Schedule.fix (Edges.into Nodes.logits) 0.0
             use s = new Setup(10, schedule = schedule)

@@ -222,6 +222,11 @@ module Discovery =
                 match experiment.Method with
                 | Descent ->
                     let trained = Train.runWith (options "train.safetensors" experiment.Levels) settings engine batches (logged "")
+                    // The gates clamp at 1, so the edges a circuit needs tie there, and their logits only say how far
+                    // the optimiser went past the clamp: on the key of a saturated attention head, which a partial gate
+                    // barely weakens, that is not far. Each edge's effect on the metric orders them instead.
+                    let effect = Methods.EapIg.scores Method.defaultIgSteps engine batches (Metric.evaluate metric)
+                    let rank scores = Train.rankingBy scores effect
                     trained.ResumedAt |> Option.iter (fun step ->
                         let file = Path.Combine(checkpoints, "train.safetensors")
                         log.Insert(0, $"resumed from {file} at step {step}; the steps before it are not logged here"))
@@ -230,10 +235,10 @@ module Discovery =
                         [ for level in experiment.Levels ->
                             match trained.Recorded |> List.tryFind (fun r -> r.Level = level) with
                             | Some r ->
-                                let c, p = pointOf r.Ranking level
+                                let c, p = pointOf (rank r.Scores) level
                                 level, "anneal", r.Step, c, p
                             | None ->
-                                let c, p = pointOf trained.Ranking level
+                                let c, p = pointOf (rank trained.Scores) level
                                 level, "final", settings.Steps, c, p ]
                     let annealCurve = curveOf annealRows
                     let reached = annealRows |> List.filter (fun (_, source, _, _, _) -> source = "anneal") |> List.length
@@ -250,17 +255,18 @@ module Discovery =
                                 [ for level in experiment.Levels ->
                                     let perLevel = withEnd "PerPointRuns" (1.0 - level) settings
                                     let r = Train.runWith (options $"level-{num level}.safetensors" []) perLevel engine batches (logged $"level {num level}  ")
-                                    let c, p = pointOf r.Ranking level
+                                    let c, p = pointOf (rank r.Scores) level
                                     level, "run", settings.Steps, c, p ]
                             let perPoint = curveOf rows
                             log.Add $"curve: one training per level (target sparsity 1 - level, {settings.Steps} steps each), each level's final gates; CPR {num perPoint.Cpr}, CMD {num perPoint.Cmd}"
                             log.Add $"curve for comparison, from the main run's anneal: {fromAnneal}"
                             rows, [ $"{methodName}, one run per level", perPoint; $"{methodName}, from one run's anneal", annealCurve ]
                     let t = settings
-                    (trained.Scores, trained.Ranking),
+                    (trained.Scores, rank trained.Scores),
                     [ "gate", printed t.Gate; "loss", printed t.Loss; "sparsity", printed t.Sparsity; "steps", printed t.Steps
                       "learning_rate", printed t.LearningRate; "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
-                      "curve_mode", printed experiment.CurveMode; "circuit", "threshold 0.5, pruned" ],
+                      "curve_mode", printed experiment.CurveMode; "circuit", "threshold 0.5, pruned"
+                      "ranking", $"gate scores, ties by |EAP-IG| ({Method.defaultIgSteps} steps)" ],
                     Some (Extract.prune (Extract.threshold shape trained.Scores 0.5)), rows, plotted
                 | Eap -> untrained (Methods.Eap.scores engine batches (Metric.evaluate metric)) [ "circuit", attributionRule ] None
                 | EapIg steps ->

@@ -12,8 +12,9 @@ type DiscoveryResult =
       Circuit: Circuit
       /// One score per Full-graph edge id: `TrainResult.Scores` for `Descent`, the method's scores otherwise.
       Scores: float[]
-      /// One ranking key per edge id, what the curve's top-k takes: `TrainResult.Ranking` for `Descent` (scores,
-      /// ties broken by the gates' logits), the scores otherwise.
+      /// One ranking key per edge id, what the curve's top-k takes: for `Descent` the gate scores with ties (the
+      /// edges clamped at 1 or 0) broken by each edge's |EAP-IG| attribution (`Method.defaultIgSteps` steps), the
+      /// scores otherwise.
       Ranking: float[]
       /// The circuit's figures over all pairs (see `Discovery.run` for how batches combine).
       Metrics: CircuitScores

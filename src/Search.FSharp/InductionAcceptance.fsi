@@ -12,8 +12,8 @@ type AcceptanceReport =
       /// p -> i<k>: of the edges from a previous-token head into the key of a later induction head (every head
       /// passing the bars), the one discovery ranks best; None without such a pair.
       KeyEdge: Edge option
-      /// The key edge's rank (1 = best) by `DiscoveryResult.Ranking`: discovery score, ties broken by the gates'
-      /// logits; 0 without a key edge.
+      /// The key edge's rank (1 = best) by `DiscoveryResult.Ranking`: discovery score, ties broken by |EAP-IG|;
+      /// 0 without a key edge.
       KeyEdgeRank: int
       /// The ten best-ranked edges, with their discovery scores.
       Top: (Edge * float) list

@@ -89,16 +89,21 @@ module Train =
             | Fixed v -> v
             | Param i -> gates[i])
 
-    let ranking (engine: Engine.CompiledEngine) gate (logAlpha: float[]) =
-        let scores = edgeScores engine gate logAlpha
-        let tieBreak id =
-            match engine.Schedule.Source[id] with
-            | Param i -> logAlpha[i]
-            | Fixed _ -> 0.0
-        let order = Array.init scores.Length id |> Array.sortBy (fun id -> -scores[id], -(tieBreak id), id)
+    let rankingBy (scores: float[]) (tieBreak: float[]) =
+        if tieBreak.Length <> scores.Length then
+            invalidArg "tieBreak" $"{tieBreak.Length} tie-break values for {scores.Length} scores"
+        let order = Array.init scores.Length id |> Array.sortBy (fun id -> -scores[id], -tieBreak[id], id)
         let keys = Array.zeroCreate scores.Length
         order |> Array.iteri (fun position id -> keys[id] <- float (scores.Length - 1 - position))
         keys
+
+    let ranking (engine: Engine.CompiledEngine) gate (logAlpha: float[]) =
+        let logit id =
+            match engine.Schedule.Source[id] with
+            | Param i -> logAlpha[i]
+            | Fixed _ -> 0.0
+        let scores = edgeScores engine gate logAlpha
+        rankingBy scores (Array.init scores.Length logit)
 
     let private check (settings: TrainSettings) (options: TrainOptions) (engine: Engine.CompiledEngine) (batches: PreparedBatchWithTargets list) =
         if List.isEmpty batches then invalidArg "batches" "training needs at least one batch"

@@ -140,6 +140,9 @@ module Train =
     /// ranks by its value alone), then by edge id; an edge's key is the number of edges ranked below it, so
     /// `Extract.topK` on the keys takes the k best.
     val ranking: Engine.CompiledEngine -> Gate -> logAlpha: float[] -> float[]
+    /// Per-edge ranking keys from scores and a tie-break, one of each per edge id: by score, ties by the larger
+    /// tie-break, then by edge id; an edge's key is the number of edges ranked below it. Fails on lengths that differ.
+    val rankingBy: scores: float[] -> tieBreak: float[] -> float[]
     /// Trains from `Gate.initialLogAlpha` of the schedule's initial values, taking the batches round robin, one a
     /// step, each step in its own dispose scope. Calls `onLog` after every `LogEvery`-th step and after the last.
     /// Fails for no batches, no learnable parameter, negative steps or LogEvery below 1; raises `TrainingDiverged`
