@@ -52,11 +52,9 @@ module InductionAcceptance =
           AtLevel = discovery.Curve.Points |> List.minBy (fun p -> abs (float p.K - level * float scores.Length))
           Discovery = discovery }
 
-    let keyEdgeInTop3 r = r.KeyEdge.IsSome && r.KeyEdgeRank <= 3
-
-    let faithfulAtLevel r = r.AtLevel.Faithfulness >= 0.8 && r.AtLevel.Kl <= 0.1
-
-    let passes r = r.Mechanism.Passes && keyEdgeInTop3 r && faithfulAtLevel r
+    let passes r =
+        r.Mechanism.Passes && r.KeyEdge.IsSome && r.KeyEdgeRank <= 3
+        && r.AtLevel.Faithfulness >= 0.8 && r.AtLevel.Kl <= 0.1
 
     let lines r =
         let inv (f: System.FormattableString) = System.FormattableString.Invariant f
