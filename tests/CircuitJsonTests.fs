@@ -86,8 +86,8 @@ let tests =
         test "JSON that is not an object says so" {
             expectError (importError shape "[1, 2]") [ "not a JSON object" ]
         }
-        test "a document without cfg names the field" {
-            expectError (importError shape """{"edges": {}}""") [ "\"cfg\"" ]
+        test "a document without cfg is read from its edges alone" {
+            Expect.equal (CircuitJson.importMib shape """{"edges": {}}""") (Ok(Circuit.ofEdges shape [], None)) "no cfg, no edges kept"
         }
         test "a cfg with another layer count names cfg.n_layers and both counts" {
             expectError (importError shape """{"cfg": {"n_layers": 3, "n_heads": 2}, "edges": {}}""") [ "\"cfg.n_layers\" is 3"; "2 layers" ]

@@ -15,7 +15,7 @@ let private loadLines (lines: string list) =
     use dir = new TempDir()
     let path = dir.File "pairs.jsonl"
     File.WriteAllLines(path, lines)
-    Dataset.load path vocab, path
+    Dataset.load path vocab 1024, path
 
 let private errorOf lines =
     match loadLines lines with
@@ -76,7 +76,7 @@ let tests =
         test "a missing file is named" {
             use dir = new TempDir()
             let path = dir.File "absent.jsonl"
-            match Dataset.load path vocab with
+            match Dataset.load path vocab 1024 with
             | Ok _ -> failtest "loaded a missing file"
             | Error e -> Expect.equal e $"{path}: no such file" "message"
         }
@@ -139,7 +139,7 @@ let tests =
             use dir = new TempDir()
             let path = dir.File "pairs.jsonl"
             File.WriteAllLines(path, [ """{"clean": " Mary", "corrupted": " John", "answer": " Mary"}""" ])
-            match Dataset.load path 13 with
+            match Dataset.load path 13 1024 with
             | Ok _ -> failtest "loaded ids outside a 13-token vocabulary"
             | Error e -> Expect.stringContains e $"{path}:1: \"clean\" token 0 is id 5335, outside the vocabulary [0, 13)" "message"
         }
@@ -194,7 +194,7 @@ let tests =
                 let path = dir.File "out.jsonl"
                 Dataset.write path { Source = "generated"; Pairs = ps }
                 let files = Directory.GetFiles dir.Path |> Array.map Path.GetFileName
-                Dataset.load path vocab = Ok { Source = path; Pairs = ps } && files = [| "out.jsonl" |])
+                Dataset.load path vocab 1024 = Ok { Source = path; Pairs = ps } && files = [| "out.jsonl" |])
 
         testProperty "batches hold each pair once, sorted by length (dataset order within one), right-padded with 0 to the batch's longest" <|
             Prop.forAll (Arb.fromGen (Gen.zip pairs.Generator (Gen.choose (1, 5)))) (fun (ps, size) ->

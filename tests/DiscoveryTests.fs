@@ -89,15 +89,20 @@ let tests =
                 Expect.stringContains ex.Message missing "names the file")
             Expect.isEmpty (traces outDir) "nothing written"
         }
-        test "a second run into the same folder replaces it whole" {
+        test "a second run into the same folder replaces the first run's files and keeps the user's" {
             use tmp = new TempDir()
             use model = plantedModel ()
             let outDir = tmp.File "run"
             let e = experiment outDir |> Experiment.withSteps 20
             Discovery.runOn model e ignore |> ignore
+            // A file the first run's mark lists but the second run does not write, as an older version's would be.
+            let mark = Path.Combine(outDir, OutputFolder.MarkFile)
+            File.WriteAllText(mark, File.ReadAllText(mark).Replace("\"run.log\"", "\"run.log\", \"stale.txt\""))
             File.WriteAllText(Path.Combine(outDir, "stale.txt"), "from before")
+            File.WriteAllText(Path.Combine(outDir, "notes.txt"), "the user's")
             let r = Discovery.runOn model { e with Levels = [ 0.5; 1.0 ] } ignore
-            Expect.isFalse (File.Exists(Path.Combine(outDir, "stale.txt"))) "old contents gone"
+            Expect.isFalse (File.Exists(Path.Combine(outDir, "stale.txt"))) "the first run's files gone"
+            Expect.equal (File.ReadAllText(Path.Combine(outDir, "notes.txt"))) "the user's" "the user's file kept as it was"
             Expect.equal (File.ReadAllLines(Path.Combine(outDir, "curve.csv")).Length) 3 "the second run's curve"
             Expect.equal r.OutDir outDir "result names the folder"
             Expect.equal (traces outDir) [| outDir |] "no temporary or old folder left"

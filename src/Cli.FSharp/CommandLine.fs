@@ -50,6 +50,13 @@ type Invocation =
 module CommandLine =
     let private parser = ArgumentParser.Create<Verb>(programName = "patchdescent")
 
+    /// Argu says only that `--seed 99999999999` is not an <int>; a whole number too large for one gets its range.
+    let private outOfRange (message: string) =
+        let m = System.Text.RegularExpressions.Regex.Match(message, @"parameter '(--[\w-]+)' must be followed by <int>, but was '(-?\d+)'")
+        if m.Success then
+            Some $"{m.Groups[1].Value} must be an integer from {System.Int32.MinValue} to {System.Int32.MaxValue}, got {m.Groups[2].Value}"
+        else None
+
     /// The invocation `argv` asks for; a wrong command line raises `UsageException` with Argu's message and the
     /// usage of the verb concerned.
     let parse (argv: string[]) =
@@ -71,4 +78,4 @@ module CommandLine =
             with
             | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText -> Help e.Message
             // The host prefixes "error: " itself.
-            | :? ArguParseException as e -> raise (UsageException(e.Message.Replace("ERROR: ", "")))
+            | :? ArguParseException as e -> raise (UsageException(outOfRange e.Message |> Option.defaultValue (e.Message.Replace("ERROR: ", ""))))

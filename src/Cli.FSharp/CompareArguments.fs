@@ -18,6 +18,7 @@ type CompareArguments =
     | [<Unique>] Batch_Size of pairs: int
     | [<Unique>] Ig_Steps of steps: int
     | [<Unique>] Acdc_Tau of nats: float
+    | Force
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -34,6 +35,7 @@ type CompareArguments =
             | Batch_Size _ -> "pairs per batch (default 16)"
             | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
             | Acdc_Tau _ -> "ACDC's KL threshold in nats (default 0.01)"
+            | Force -> "replace an --out folder that holds another verb's run (never one that holds an input)"
 
 /// What `compare` was asked: the experiment every method shares, and the methods in order.
 type CompareRequest = { Experiment: Experiment; Methods: Method list }
@@ -65,6 +67,7 @@ module CompareArguments =
             { e with
                 Granularity = Choices.granularity (r.GetResult(Granularity, defaultValue = Full))
                 Train = { e.Train with Seed = r.GetResult(Seed, defaultValue = e.Train.Seed) }
-                BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "compare" "--batch-size" 1 }
+                BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "compare" "--batch-size" 1
+                Force = r.Contains Force }
         { Experiment = experiment
           Methods = DiscoverArguments.methods "compare" names (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau) }

@@ -29,6 +29,7 @@ type DiscoverArguments =
     | [<Unique>] Device of DeviceName
     | [<Unique>] Dtype of DTypeName
     | Strict_Fp32
+    | Force
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -37,7 +38,7 @@ type DiscoverArguments =
             | Data _ -> "clean/corrupted pairs, JSONL (text or token ids, one pair a line); or --task"
             | Task _ -> "generate the pairs of a task instead of reading --data (ioi and greater-than: their train split), and score with its metric"
             | Pairs _ -> "how many pairs --task generates (default 128, seeded by --seed)"
-            | Out _ -> "the folder the run writes; it appears only once the run has succeeded"
+            | Out _ -> "the folder the run writes: new, empty, or an earlier run's (whose files it replaces); it appears only once the run has succeeded"
             | Granularity _ -> "the graph: full (MLPs and separate q/k/v inputs; the default) or heads"
             | Steps _ -> "training steps (default 300)"
             | Seed _ -> "the seed of one run (default 1)"
@@ -56,6 +57,7 @@ type DiscoverArguments =
             | Device _ -> "where the model runs (default auto: CUDA when present)"
             | Dtype _ -> "compute dtype (default float32)"
             | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
+            | Force -> "replace an --out folder that holds another verb's run (never one that holds an input)"
 
 /// What `discover` was asked: the experiment a script would build, and the seeds when several runs are wanted.
 type DiscoverRequest = { Experiment: Experiment; Seeds: int list option }
@@ -121,7 +123,8 @@ module DiscoverArguments =
                 Compute =
                     { Device = Choices.device (r.GetResult(DiscoverArguments.Device, defaultValue = Auto))
                       Precision = Choices.precision (r.GetResult(Dtype, defaultValue = DTypeName.Float32))
-                      StrictFp32 = r.Contains Strict_Fp32 } }
+                      StrictFp32 = r.Contains Strict_Fp32 }
+                Force = r.Contains Force }
         if r.Contains Seeds && experiment.Method <> Descent then
             raise (UsageException $"discover: --seeds applies to descent only; {Method.name experiment.Method} is deterministic")
         { Experiment = experiment; Seeds = r.TryPostProcessResult(Seeds, seedList) }

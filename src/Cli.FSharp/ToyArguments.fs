@@ -7,12 +7,14 @@ open Argu
 type CompileInductionArguments =
     | [<Mandatory; Unique>] Out of dir: string
     | [<Unique>] Seed of int
+    | Force
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Out _ -> "the folder to write config.json, model.safetensors, task.json and MODEL.md into"
             | Seed _ -> "the seed of the distractor heads' weights (default 1, the shipped model)"
+            | Force -> "replace an --out folder that holds another verb's run (never one that holds an input)"
 
 /// The `toy` subcommands.
 [<RequireQualifiedAccess>]
@@ -33,7 +35,7 @@ type ToyArguments =
 /// What `toy` was asked.
 type ToyRequest =
     /// Write the compiled induction model into a folder.
-    | CompileInduction of outDir: string * seed: int
+    | CompileInduction of outDir: string * seed: int * force: bool
     /// Train a trigger-task model.
     | TrainInduction of TrainInductionRequest
     /// Check a trigger-task model.
@@ -46,7 +48,7 @@ module ToyArguments =
     /// The request of the subcommand given.
     let request (r: ParseResults<ToyArguments>) =
         match r.GetSubCommand() with
-        | ToyArguments.Compile_Induction c -> CompileInduction(c.GetResult CompileInductionArguments.Out, c.GetResult(CompileInductionArguments.Seed, defaultValue = 1))
+        | ToyArguments.Compile_Induction c -> CompileInduction(c.GetResult CompileInductionArguments.Out, c.GetResult(CompileInductionArguments.Seed, defaultValue = 1), c.Contains CompileInductionArguments.Force)
         | ToyArguments.Train_Induction t -> TrainInduction(TrainInductionArguments.request t)
         | ToyArguments.Check c -> Check(ToyCheckArguments.request c)
         | ToyArguments.Validate v -> Validate(ToyValidateArguments.request v)

@@ -23,6 +23,7 @@ type TrainInductionArguments =
     | [<Unique>] Trigger_Rate of probability: float
     | [<Unique>] Head_Sparsity of strength: float
     | [<Unique>] Head_Sparsity_From of step: int
+    | Force
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -44,9 +45,10 @@ type TrainInductionArguments =
             | Trigger_Rate _ -> $"probability that a trigger follows a non-trigger token (default {d.Task.TriggerRate})"
             | Head_Sparsity _ -> $"group-lasso pressure on whole heads, in sqrt(head size) x learning rate a step (default {d.Options.HeadSparsity}: none)"
             | Head_Sparsity_From _ -> $"the step the head pressure starts at (default {d.Options.HeadSparsityFrom})"
+            | Force -> "replace an --out folder that holds another verb's run (never one that holds an input)"
 
 /// What `toy train-induction` was asked: the recipe to train and where to write the model.
-type TrainInductionRequest = { OutDir: string; Recipe: InductionRecipe }
+type TrainInductionRequest = { OutDir: string; Recipe: InductionRecipe; Force: bool }
 
 /// Reading `toy train-induction`'s options.
 module TrainInductionArguments =
@@ -88,4 +90,4 @@ module TrainInductionArguments =
         if r.Contains Attn_Only && r.Contains Mlp then raise (UsageException $"{verb}: --attn-only and --mlp contradict each other")
         let attnOnly = r.Contains Attn_Only || (c.AttnOnly && not (r.Contains Mlp))
         let config = Gpt2Config(layers, heads, dModel, max c.Positions seqLen, vocab, c.LayerNormEpsilon, attnOnly)
-        { OutDir = r.GetResult Out; Recipe = InductionRecipe(config, task, options) }
+        { OutDir = r.GetResult Out; Recipe = InductionRecipe(config, task, options); Force = r.Contains Force }

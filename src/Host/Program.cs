@@ -38,7 +38,7 @@ try
         var other => throw new InvalidOperationException($"the host has no command for {other}"),
     };
 }
-catch (UsageException e)
+catch (Exception e) when (e is UsageException or OutputException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;

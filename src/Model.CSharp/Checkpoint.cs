@@ -12,10 +12,12 @@ public static class Checkpoint
     /// <summary>Loads <paramref name="dir"/>; every tensor's dtype and shape is checked against config.json.</summary>
     public static Gpt2 Load(string dir, Device? device = null, ScalarType dtype = ScalarType.Float32)
     {
+        if (File.Exists(dir)) throw new ModelFormatException(dir, null, "is a file; a model is a Hugging Face folder (config.json + model.safetensors)");
         if (!Directory.Exists(dir)) throw new ModelFormatException(dir, null, "model folder not found");
         var config = Gpt2Config.Load(Path.Combine(dir, ConfigFile));
         using var file = SafetensorsFile.Open(Path.Combine(dir, WeightsFile));
         device ??= CPU;
+        CheckLayerCount(config, file, Path.Combine(dir, ConfigFile));
         var expected = ExpectedShapes(config);
         var keys = ResolveKeys(file, expected.Keys);
         var loaded = new List<Tensor>();
@@ -91,7 +93,7 @@ public static class Checkpoint
         var meta = new Dictionary<string, string> { ["format"] = "pt" };
         foreach (var (k, v) in metadata ?? new Dictionary<string, string>()) meta[k] = v;
         SafetensorsFile.Write(Path.Combine(dir, WeightsFile), tensors, meta);
-        WriteAtomically(Path.Combine(dir, ConfigFile), model.Config.ToJson());
+        AtomicFile.WriteText(Path.Combine(dir, ConfigFile), model.Config.ToJson());
     }
 
     /// <summary>The shape config.json implies for every Hugging Face tensor name (unprefixed).</summary>
@@ -147,20 +149,27 @@ public static class Checkpoint
         return byName;
     }
 
+    /// <summary>Compares n_layer with the blocks the file holds before anything is sized by it, so that a huge n_layer fails at once instead of allocating.</summary>
+    static void CheckLayerCount(Gpt2Config config, SafetensorsFile file, string configPath)
+    {
+        var layers = file.Entries.Keys
+            .Select(k => System.Text.RegularExpressions.Regex.Match(k, @"^(?:transformer\.)?h\.(\d+)\."))
+            .Where(m => m.Success && int.TryParse(m.Groups[1].Value, out _))
+            .Select(m => int.Parse(m.Groups[1].Value) + 1)
+            .DefaultIfEmpty(0)
+            .Max();
+        if (layers != config.Layers)
+            throw new ModelFormatException(configPath, "n_layer",
+                $"is {config.Layers}, but {file.Path} holds {(layers == 0 ? "no blocks" : $"{layers} blocks (h.0 .. h.{layers - 1})")}; is config.json from another model?");
+    }
+
     static void CheckTiedHead(SafetensorsFile file, Gpt2 model)
     {
         var key = file.Entries.ContainsKey("lm_head.weight") ? "lm_head.weight" : null;
         if (key is null) return;
         using var scope = NewDisposeScope();
         var head = file.Read(key).to(model.DType, model.Device);
-        if (!head.shape.SequenceEqual(model.WE.shape) || !head.equal(model.WE).item<bool>())
+        if (!head.shape.SequenceEqual(model.WE.shape) || !head.eq(model.WE).all().item<bool>())
             throw new ModelFormatException(file.Path, key, "differs from wte.weight; PatchDescent supports GPT-2's tied unembedding only");
-    }
-
-    static void WriteAtomically(string path, string text)
-    {
-        var temp = path + ".tmp-" + Environment.ProcessId;
-        File.WriteAllText(temp, text);
-        File.Move(temp, path, overwrite: true);
     }
 }

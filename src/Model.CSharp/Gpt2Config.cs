@@ -29,6 +29,10 @@ public sealed record Gpt2Config(
         Positive("n_embd", DModel);
         Positive("n_positions", Positions);
         Positive("vocab_size", VocabSize);
+        if (DMlpOverride is null && 4L * DModel > int.MaxValue)
+            throw new ModelFormatException(source, "n_embd", $"{DModel} is too large: the MLP width 4 x n_embd would overflow");
+        if (3L * DModel > int.MaxValue)
+            throw new ModelFormatException(source, "n_embd", $"{DModel} is too large: the q, k, v width 3 x n_embd would overflow");
         Positive("n_inner", DMlp);
         if (DModel % Heads != 0)
             throw new ModelFormatException(source, "n_embd", $"{DModel} is not a multiple of n_head = {Heads}");
@@ -52,26 +56,31 @@ public sealed record Gpt2Config(
             throw new ModelFormatException(path, null, $"is not valid JSON: {e.Message}");
         }
 
-        int Int(string name) => Required(name).GetValue<int>();
         JsonNode Required(string name) =>
             json[name] ?? throw new ModelFormatException(path, name, "required field is missing");
+        // Each field's type is checked by name, so that "n_layer": "2" says which field and what it must be.
+        T Typed<T>(string name, JsonNode node, string what)
+        {
+            try
+            {
+                return node.GetValue<T>();
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException)
+            {
+                throw new ModelFormatException(path, name, $"must be {what}, found {node.ToJsonString()}");
+            }
+        }
+        int Int(string name) => Typed<int>(name, Required(name), "an integer");
 
-        try
-        {
-            var activation = Required("activation_function").GetValue<string>();
-            if (activation is not ("gelu_new" or "gelu_pytorch_tanh"))
-                throw new ModelFormatException(path, "activation_function", $"'{activation}' is not supported; GPT-2 uses gelu_new");
-            int? inner = json["n_inner"] is JsonNode n ? n.GetValue<int>() : null;
-            return new Gpt2Config(
-                Int("n_layer"), Int("n_head"), Int("n_embd"), Int("n_positions"), Int("vocab_size"),
-                Required("layer_norm_epsilon").GetValue<double>(),
-                json["attn_only"]?.GetValue<bool>() ?? false,
-                inner).Validate(path);
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
-        {
-            throw new ModelFormatException(path, null, $"a field has the wrong type: {e.Message}");
-        }
+        var activation = Typed<string>("activation_function", Required("activation_function"), "a string");
+        if (activation is not ("gelu_new" or "gelu_pytorch_tanh"))
+            throw new ModelFormatException(path, "activation_function", $"'{activation}' is not supported; GPT-2 uses gelu_new");
+        int? inner = json["n_inner"] is JsonNode n ? Typed<int>("n_inner", n, "an integer or null") : null;
+        return new Gpt2Config(
+            Int("n_layer"), Int("n_head"), Int("n_embd"), Int("n_positions"), Int("vocab_size"),
+            Typed<double>("layer_norm_epsilon", Required("layer_norm_epsilon"), "a number"),
+            json["attn_only"] is JsonNode a && Typed<bool>("attn_only", a, "true or false"),
+            inner).Validate(path);
     }
 
     /// <summary>The config.json text Hugging Face transformers reads for this shape.</summary>

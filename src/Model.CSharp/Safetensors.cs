@@ -197,22 +197,14 @@ public sealed class SafetensorsFile : IDisposable
         var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
         // The spec pads the header with spaces so the data section starts 8-byte aligned.
         var padded = (headerBytes.Length + 7) / 8 * 8;
-        var temp = path + ".tmp-" + Environment.ProcessId;
-        try
+        AtomicFile.Write(path, temp =>
         {
-            using (var stream = File.Create(temp))
-            {
-                stream.Write(BitConverter.GetBytes((long)padded));
-                stream.Write(headerBytes);
-                for (var i = headerBytes.Length; i < padded; i++) stream.WriteByte((byte)' ');
-                foreach (var tensor in contiguous) stream.Write(tensor.bytes);
-            }
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+            using var stream = File.Create(temp);
+            stream.Write(BitConverter.GetBytes((long)padded));
+            stream.Write(headerBytes);
+            for (var i = headerBytes.Length; i < padded; i++) stream.WriteByte((byte)' ');
+            foreach (var tensor in contiguous) stream.Write(tensor.bytes);
+        });
     }
 
     /// <summary>Unmaps the file.</summary>

@@ -17,6 +17,10 @@ type CircuitReport =
       Metrics: (string * float) list
       Warnings: string list }
 
+type CircuitFileFormat =
+    | Report
+    | Mib
+
 module CircuitJson =
     /// Why a document was rejected; the readers turn it into an Error.
     exception Bad of string
@@ -75,26 +79,27 @@ module CircuitJson =
         | _ -> None
 
     let private parseJson (text: string) (what: string) =
-        try JsonDocument.Parse text
-        with :? JsonException as e -> fail $"{what} is not JSON ({e.Message})"
+        match StrictJson.parse 1 text with
+        | Ok doc -> doc
+        | Error why -> fail $"{what} {why}"
 
+    /// A cfg is optional; what it gives must agree with the model (the edges' names tell the rest).
     let private checkCfg shape (root: JsonElement) =
-        let cfg =
-            match property root "cfg" with
-            | Some c when c.ValueKind = JsonValueKind.Object -> c
-            | Some c -> fail $"\"cfg\" must be an object, found {c.GetRawText()}"
-            | None -> fail "lacks the field \"cfg\" (n_layers, n_heads, parallel_attn_mlp)"
-        let count (name: string) expected (what: string) =
-            match property cfg name with
-            | Some v when v.ValueKind = JsonValueKind.Number && (match v.TryGetInt32() with ok, n -> ok && n = expected) -> ()
-            | Some v -> fail $"\"cfg.{name}\" is {v.GetRawText()}, but the model has {expected} {what}"
-            | None -> fail $"lacks the field \"cfg.{name}\""
-        count "n_layers" shape.Layers "layers"
-        count "n_heads" shape.Heads "heads per layer"
-        match property cfg "parallel_attn_mlp" with
-        | Some v when v.ValueKind = JsonValueKind.True ->
-            fail "\"cfg.parallel_attn_mlp\" is true, but GPT-2's MLP reads the attention's output, so its graph has attention-to-MLP edges that a parallel graph lacks"
-        | _ -> ()
+        match property root "cfg" with
+        | None -> ()
+        | Some c when c.ValueKind <> JsonValueKind.Object -> fail $"\"cfg\" must be an object, found {c.GetRawText()}"
+        | Some cfg ->
+            let count (name: string) expected (what: string) =
+                match property cfg name with
+                | Some v when v.ValueKind = JsonValueKind.Number && (match v.TryGetInt32() with ok, n -> ok && n = expected) -> ()
+                | Some v -> fail $"\"cfg.{name}\" is {v.GetRawText()}, but the model has {expected} {what}"
+                | None -> ()
+            count "n_layers" shape.Layers "layers"
+            count "n_heads" shape.Heads "heads per layer"
+            match property cfg "parallel_attn_mlp" with
+            | Some v when v.ValueKind = JsonValueKind.True ->
+                fail "\"cfg.parallel_attn_mlp\" is true, but GPT-2's MLP reads the attention's output, so its graph has attention-to-MLP edges that a parallel graph lacks"
+            | _ -> ()
 
     /// The edges a name stands for, checked against the shape. MIB's graphs of attention-only models still list
     /// MLP edges; such an edge is skipped when it is out of the graph, and refused when the file keeps it.
@@ -187,18 +192,18 @@ module CircuitJson =
                 for warning in report.Warnings do w.WriteStringValue(warning: string)
                 w.WriteEndArray()
                 w.WriteEndObject())
-        let full = Path.GetFullPath path
-        let temp = $"{full}.{Guid.NewGuid():N}.tmp"
-        try
-            File.WriteAllText(temp, text)
-            File.Move(temp, full, true)
-        finally
-            if File.Exists temp then File.Delete temp
+        PatchDescent.Model.AtomicFile.WriteText(path, text)
+
+    let private required = [ "library_version"; "model"; "task"; "granularity"; "seed"; "hyperparameters"; "edges"; "metrics" ]
 
     let private readDoc (text: string) =
         use doc = parseJson text "it"
         let root = doc.RootElement
         if root.ValueKind <> JsonValueKind.Object then fail $"is not a JSON object but {root.ValueKind}"
+        match [ for name in required do if (property root name).IsNone then $"\"{name}\"" ] with
+        | [] -> ()
+        | [ name ] -> fail $"lacks the field {name}"
+        | names -> fail $"""lacks the fields {String.Join(", ", names)}"""
         let field (name: string) (kind: JsonValueKind) (what: string) =
             match property root name with
             | Some v when v.ValueKind = kind -> v
@@ -242,3 +247,37 @@ module CircuitJson =
         if not (File.Exists path) then Error $"{path}: no such file"
         else
             try Ok(readDoc (File.ReadAllText path)) with Bad message -> Error $"{path}: {message}"
+
+    /// The edges of a `circuit.json`'s "edges" object, each checked against the shape.
+    let private reportEdges shape (edges: JsonElement) =
+        [ for entry in edges.EnumerateObject() do
+            if entry.Value.ValueKind <> JsonValueKind.Number && entry.Value.ValueKind <> JsonValueKind.Null then
+                fail $"\"edges\".\"{entry.Name}\" must be a score (a number or null), found {entry.Value.GetRawText()}"
+            match Edge.parse entry.Name with
+            | Error e -> fail $"edge \"{entry.Name}\": {e}"
+            | Ok es ->
+                match es |> List.tryFind (Graph.contains shape >> not) with
+                | Some e ->
+                    let mlp = if shape.HasMlp then "with MLPs" else "attention only"
+                    fail $"edge \"{Edge.name e}\" is not in the model's graph ({shape.Layers} layers, {shape.Heads} heads, {mlp}); was the circuit found on another model?"
+                | None -> yield! es ]
+
+    let readCircuit shape (text: string) =
+        try
+            use doc = parseJson text "it"
+            let root = doc.RootElement
+            if root.ValueKind <> JsonValueKind.Object then fail $"is not a JSON object but {root.ValueKind}"
+            let edges =
+                match property root "edges" with
+                | Some e when e.ValueKind = JsonValueKind.Object -> e
+                | Some e -> fail $"\"edges\" must be an object, found {e.ValueKind}"
+                | None -> fail "lacks the field \"edges\", the one field a circuit needs"
+            let recordedModel =
+                match property root "model" with
+                | Some m when m.ValueKind = JsonValueKind.String -> m.GetString() |> Option.ofObj
+                | _ -> None
+            // MIB's edges are objects {score, in_graph}; a report's are scores.
+            let isMib = (property root "cfg").IsSome || (edges.EnumerateObject() |> Seq.exists (fun p -> p.Value.ValueKind = JsonValueKind.Object))
+            if isMib then Ok(Mib, fst (importDoc shape text), recordedModel)
+            else Ok(Report, Circuit.ofEdges shape (reportEdges shape edges), recordedModel)
+        with Bad message -> Error message

@@ -58,35 +58,31 @@ module Compare =
               let rssText = rss |> Option.map (fixedText 0) |> Option.defaultValue "n/a"
               $"| {name} | {s} | {edges} | {fixedText 3 f} | {fixedText 4 kl} | {fixedText 3 cpr} | {fixedText 3 cmd} | {fixedText 1 seconds} | {rssText} |" ]
 
-    let private writeLines (path: string) (lines: string list) =
-        let temp = $"{path}.tmp-{Environment.ProcessId}"
-        File.WriteAllLines(temp, lines)
-        File.Move(temp, path, true)
-
     let run (experiment: Experiment) (methods: Method list) (onLog: Method -> StepLog -> unit) =
         if List.isEmpty methods then invalidArg "methods" "compare needs at least one method"
         let names = List.map Method.name methods
         if List.distinct names <> names then
             let listed = String.Join(", ", names)
             invalidArg "methods" $"methods {listed} repeat a name; each method writes the folder of its name"
+        let folder = Discovery.claim "compare" experiment
         let device = Compute.apply experiment.Compute
         use model = Checkpoint.Load(experiment.ModelDir, device, Compute.dtype experiment.Compute.Precision)
-        // Each method's run moves its folder into place, which needs the parent to exist.
-        Directory.CreateDirectory experiment.OutDir |> ignore
-        let runs =
-            [ for method in methods ->
-                let e = { experiment with Method = method; OutDir = Path.Combine(experiment.OutDir, Method.name method) }
-                // Tensors an earlier run left to the finalizer are freed now, not during this run's measurement.
-                GC.Collect()
-                GC.WaitForPendingFinalizers()
-                let rss = Rss.start ()
-                let clock = Stopwatch.StartNew()
-                let result = Discovery.runOn model e (onLog method)
-                let seconds = clock.Elapsed.TotalSeconds
-                { Method = method; Settings = settings experiment method; Result = result; Seconds = seconds; PeakRssDelta = Rss.peakSince rss } ]
-        let file name = Path.Combine(experiment.OutDir, name)
-        writeLines (file "comparison.csv") (csv runs)
-        writeLines (file "comparison.md") (markdown runs)
-        let title = $"{Path.GetFileName(Path.GetFullPath(experiment.OutDir).TrimEnd(Path.DirectorySeparatorChar))}: faithfulness against edges"
-        Plot.faithfulness title [ for r in runs -> Method.name r.Method, r.Result.Curve ] (file "curves.png") (file "curves.svg")
-        runs
+        folder.Write(fun dir ->
+            let runs =
+                [ for method in methods ->
+                    let name = Method.name method
+                    let e = { experiment with Method = method; OutDir = Path.Combine(experiment.OutDir, name) }
+                    // Tensors an earlier run left to the finalizer are freed now, not during this run's measurement.
+                    GC.Collect()
+                    GC.WaitForPendingFinalizers()
+                    let rss = Rss.start ()
+                    let clock = Stopwatch.StartNew()
+                    let result = Discovery.runInto model e (Path.Combine(dir, name)) (onLog method)
+                    let seconds = clock.Elapsed.TotalSeconds
+                    { Method = method; Settings = settings experiment method; Result = result; Seconds = seconds; PeakRssDelta = Rss.peakSince rss } ]
+            let file name = Path.Combine(dir, name)
+            File.WriteAllLines(file "comparison.csv", csv runs)
+            File.WriteAllLines(file "comparison.md", markdown runs)
+            let title = $"{Path.GetFileName folder.FullPath}: faithfulness against edges"
+            Plot.faithfulness title [ for r in runs -> Method.name r.Method, r.Result.Curve ] (file "curves.png") (file "curves.svg")
+            runs)

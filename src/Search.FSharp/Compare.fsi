@@ -19,11 +19,12 @@ type MethodRun =
 
 /// Comparing methods.
 module Compare =
-    /// Loads the model once, as `Discovery.run` does (device and dtype from `Compute`), and runs the experiment once per method, in the order given, each into
+    /// Claims `OutDir` (`Discovery.claim "compare"`), loads the model once, as `Discovery.run` does (device and
+    /// dtype from `Compute`), and runs the experiment once per method, in the order given, each into
     /// `OutDir/<Method.name>` (so the names must differ), then writes `comparison.csv`, `comparison.md` (`table`)
-    /// and `curves.png` / `curves.svg` (`Plot.faithfulness`, one line per method) into `OutDir`. A method's folder
-    /// appears whole or not at all, as `Discovery.runOn` writes it; each table file is written through a temporary
-    /// file. Fails for no methods or two of one name.
+    /// and `curves.png` / `curves.svg` (`Plot.faithfulness`, one line per method) into `OutDir`. The whole folder
+    /// appears at once (`OutputFolder.Write`), holding this comparison's files only, or not at all. Fails for no
+    /// methods or two of one name.
     val run: Experiment -> methods: Method list -> onLog: (Method -> StepLog -> unit) -> MethodRun list
     /// The table as CSV lines: method, settings, edges, faithfulness, kl, cpr, cmd, seconds, peak_rss_delta_mib
     /// (empty when unknown); NaN as `NaN`.

@@ -29,9 +29,10 @@ module Dataset =
     // Plain quotes: JSON escaping would show an apostrophe or any non-ASCII letter as \uXXXX.
     let quote (s: string) = $"\"{s}\""
 
+    // A null is present, so that its type error says what the field needs rather than that it is missing.
     let field (line: JsonElement) (name: string) =
         match line.TryGetProperty name with
-        | true, v when v.ValueKind <> JsonValueKind.Null -> Some v
+        | true, v -> Some v
         | _ -> None
 
     let required (line: JsonElement) (name: string) (form: string) =
@@ -46,14 +47,18 @@ module Dataset =
         if v.ValueKind <> JsonValueKind.String then fail $"\"{name}\" must be a string, found {v.GetRawText()}"
         nonNull (v.GetString())
 
-    let tokenId (v: JsonElement) (name: string) =
+    let tokenId vocabSize (v: JsonElement) (name: string) =
         let ok, id = if v.ValueKind = JsonValueKind.Number then v.TryGetInt32() else (false, 0)
-        if not ok then fail $"{name} is {v.GetRawText()}, not an integer token id"
+        if not ok then
+            match v.ValueKind, (if v.ValueKind = JsonValueKind.Number then v.TryGetDecimal() else (false, 0m)) with
+            | JsonValueKind.Number, (true, d) when d = Math.Round d ->
+                fail $"{name} is id {v.GetRawText()}, outside the vocabulary [0, {vocabSize})"
+            | _ -> fail $"{name} is {v.GetRawText()}, not an integer token id"
         id
 
-    let tokenIds (v: JsonElement) (name: string) =
+    let tokenIds vocabSize (v: JsonElement) (name: string) =
         if v.ValueKind <> JsonValueKind.Array then fail $"\"{name}\" must be an array of token ids, found {v.GetRawText()}"
-        v.EnumerateArray() |> Seq.mapi (fun i x -> tokenId x $"\"{name}\"[{i}]") |> Array.ofSeq
+        v.EnumerateArray() |> Seq.mapi (fun i x -> tokenId vocabSize x $"\"{name}\"[{i}]") |> Array.ofSeq
 
     let singleToken (v: JsonElement) (name: string) =
         let s = text v name
@@ -63,8 +68,10 @@ module Dataset =
             let list = String.Join(", ", ids)
             fail $"\"{name}\" {quote s} is {ids.Length} tokens [{list}], not one; it must be a single GPT-2 token (most words need their leading space, as in \" Mary\")"
 
-    let checkPrompt vocabSize (name: string) (ids: int[]) =
+    let checkPrompt vocabSize positions (name: string) (ids: int[]) =
         if ids.Length = 0 then fail $"\"{name}\" is empty; a prompt needs at least one token"
+        if ids.Length > positions then
+            fail $"\"{name}\" is {ids.Length} tokens, more than the model's {positions} positions (n_positions in its config.json)"
         ids |> Array.iteri (fun i id ->
             if id < 0 || id >= vocabSize then fail $"\"{name}\" token {i} is id {id}, outside the vocabulary [0, {vocabSize})")
 
@@ -76,9 +83,9 @@ module Dataset =
         v.EnumerateArray() |> Seq.mapi (fun i x -> singleToken x $"{name}[{i}]") |> List.ofSeq
 
     /// The pair's threshold set from `above`/`at_or_below` (text) or `above_ids`/`at_or_below_ids`, if present.
-    let threshold (o: JsonElement) (isText: bool) =
+    let threshold vocabSize (o: JsonElement) (isText: bool) =
         let above, below = if isText then "above", "at_or_below" else "above_ids", "at_or_below_ids"
-        let read name v = if isText then tokenTexts v name else List.ofArray (tokenIds v name)
+        let read name v = if isText then tokenTexts v name else List.ofArray (tokenIds vocabSize v name)
         match field o above, field o below with
         | None, None -> None
         | Some _, None | None, Some _ ->
@@ -93,14 +100,25 @@ module Dataset =
         | Some v when v.ValueKind = JsonValueKind.False -> false
         | Some v -> fail $"\"bos\" must be true or false, found {v.GetRawText()}"
 
-    let parse vocabSize (line: string) : Pair =
+    let textFields = [ "clean"; "corrupted"; "answer"; "wrong"; "above"; "at_or_below"; "bos" ]
+    let idFields = [ "clean_ids"; "corrupted_ids"; "answer_id"; "wrong_id"; "above_ids"; "at_or_below_ids"; "bos" ]
+
+    let parse vocabSize positions lineNumber (line: string) : Pair =
         use doc =
-            try JsonDocument.Parse line
-            with :? JsonException as e -> fail $"is not JSON ({e.Message}); write one JSON object a line"
+            match StrictJson.parse lineNumber line with
+            | Ok doc -> doc
+            | Error why -> fail $"{why}; write one JSON object a line"
         let o = doc.RootElement
         if o.ValueKind <> JsonValueKind.Object then fail $"is not a JSON object; a line is {textForm} or {idForm}"
+        // A misspelt optional field would otherwise change the inferred metric without a word.
+        let allowed, form = if (field o "clean").IsSome then textFields, "text" else idFields, "token-id"
+        for p in o.EnumerateObject() do
+            if not (List.contains p.Name allowed) && ((field o "clean").IsSome || (field o "clean_ids").IsSome) then
+                let list = String.Join(", ", allowed)
+                fail $"has the field \"{p.Name}\", which a {form} line does not have; its fields are {list}"
         let names, pair =
             match field o "clean", field o "clean_ids" with
+            | Some _, Some _ -> fail "has both \"clean\" and \"clean_ids\"; give text or ids, not both"
             | Some clean, _ ->
                 let prefix = if bos o then [| Tokenizer.EndOfText |] else [||]
                 let tokens name v = Array.append prefix (Tokenizer.Gpt2.Encode(text v name))
@@ -109,18 +127,18 @@ module Dataset =
                   Corrupted = tokens "corrupted" (required o "corrupted" textForm)
                   Answer = singleToken (required o "answer" textForm) "answer"
                   Wrong = field o "wrong" |> Option.map (fun w -> singleToken w "wrong")
-                  Threshold = threshold o true }
+                  Threshold = threshold vocabSize o true }
             | None, Some clean ->
                 ("clean_ids", "corrupted_ids", "answer_id", "wrong_id"),
-                { Pair.Clean = tokenIds clean "clean_ids"
-                  Corrupted = tokenIds (required o "corrupted_ids" idForm) "corrupted_ids"
-                  Answer = tokenId (required o "answer_id" idForm) "\"answer_id\""
-                  Wrong = field o "wrong_id" |> Option.map (fun w -> tokenId w "\"wrong_id\"")
-                  Threshold = threshold o false }
+                { Pair.Clean = tokenIds vocabSize clean "clean_ids"
+                  Corrupted = tokenIds vocabSize (required o "corrupted_ids" idForm) "corrupted_ids"
+                  Answer = tokenId vocabSize (required o "answer_id" idForm) "\"answer_id\""
+                  Wrong = field o "wrong_id" |> Option.map (fun w -> tokenId vocabSize w "\"wrong_id\"")
+                  Threshold = threshold vocabSize o false }
             | None, None -> fail $"lacks the field \"clean\" or \"clean_ids\"; a line is {textForm} or {idForm}"
         let clean, corrupted, answer, wrong = names
-        checkPrompt vocabSize clean pair.Clean
-        checkPrompt vocabSize corrupted pair.Corrupted
+        checkPrompt vocabSize positions clean pair.Clean
+        checkPrompt vocabSize positions corrupted pair.Corrupted
         if pair.Clean.Length <> pair.Corrupted.Length then
             fail $"\"{clean}\" has {pair.Clean.Length} tokens and \"{corrupted}\" has {pair.Corrupted.Length}; a pair's prompts need the same token count, since patching aligns them position by position"
         checkToken vocabSize answer pair.Answer
@@ -133,15 +151,16 @@ module Dataset =
             fail $"says \"bos\": true, but its prompts start with ids {pair.Clean[0]} and {pair.Corrupted[0]}, not {Tokenizer.EndOfText} (<|endoftext|>)"
         pair
 
-    let load (path: string) (vocabSize: int) : Result<PairDataset, string> =
-        if not (File.Exists path) then Error $"{path}: no such file"
+    let load (path: string) (vocabSize: int) (positions: int) : Result<PairDataset, string> =
+        if Directory.Exists path then Error $"{path}: is a folder; give a JSONL file of pairs"
+        elif not (File.Exists path) then Error $"{path}: no such file"
         else
             let parsed =
                 File.ReadAllLines path
                 |> Seq.indexed
                 |> Seq.filter (fun (_, line) -> not (String.IsNullOrWhiteSpace line))
                 |> Seq.map (fun (i, line) ->
-                    try Ok(i + 1, parse vocabSize line) with BadLine message -> Error $"{path}:{i + 1}: {message}")
+                    try Ok(i + 1, parse vocabSize positions (i + 1) line) with BadLine message -> Error $"{path}:{i + 1}: {message}")
                 |> Array.ofSeq
             match parsed |> Array.tryPick (function Error e -> Some e | Ok _ -> None) with
             | Some e -> Error e
@@ -170,13 +189,7 @@ module Dataset =
                 |> Option.defaultValue ""
             let bos = if p.Clean[0] = Tokenizer.EndOfText && p.Corrupted[0] = Tokenizer.EndOfText then "true" else "false"
             $$"""{"clean_ids": [{{ids p.Clean}}], "corrupted_ids": [{{ids p.Corrupted}}], "answer_id": {{p.Answer}}{{wrong}}{{threshold}}, "bos": {{bos}}}"""
-        let full = Path.GetFullPath path
-        let temp = $"{full}.{Guid.NewGuid():N}.tmp"
-        try
-            File.WriteAllLines(temp, Array.map line dataset.Pairs)
-            File.Move(temp, full, true)
-        finally
-            if File.Exists temp then File.Delete temp
+        AtomicFile.WriteLines(path, Array.map line dataset.Pairs)
 
     let batches (batchSize: int) (dataset: PairDataset) : PairBatch list =
         if batchSize < 1 then invalidArg "batchSize" $"a batch needs at least one pair, got batch size {batchSize}"

@@ -54,8 +54,10 @@ module Dataset =
     /// `wrong` and `wrong_id` are optional. A probability-difference pair adds `"above": ["33", ...], "at_or_below":
     /// [...]` (single tokens) or `"above_ids"` and `"at_or_below_ids"`. `"bos": true` records that the prompts begin
     /// with `<|endoftext|>`: a text line gets it prepended, an id line must start with id 50256. The error names the
-    /// file and the 1-based line and says what is wrong.
-    val load: path: string -> vocabSize: int -> Result<PairDataset, string>
+    /// file and the 1-based line and says what is wrong: among others a field the line's form does not have (a typo
+    /// would change the inferred metric), a key given twice, both `clean` and `clean_ids`, a null, an id outside
+    /// [0, vocabSize), a prompt longer than `positions`, a folder instead of a file.
+    val load: path: string -> vocabSize: int -> positions: int -> Result<PairDataset, string>
     /// Writes the dataset in the token-id form (with `"bos"` true when both prompts start with `<|endoftext|>`, else
     /// false), through a temporary file renamed into place, so that a reader never
     /// sees half a file and `load` gives the same pairs back.

@@ -17,10 +17,6 @@ type DiscoveryResult =
       Warnings: string list
       OutDir: string }
 
-type CircuitFileFormat =
-    | Report
-    | Mib
-
 type SavedEvaluation =
     { Format: CircuitFileFormat
       Circuit: Circuit
@@ -61,11 +57,14 @@ module Discovery =
         let k = int (round (level * float edgeCount))
         if level > 0.0 then max 1 k else k
 
-    let private loadData vocab (source: DataSource) =
+    let private loadData (config: Gpt2Config) (source: DataSource) =
         match source with
-        | Pairs d -> d
+        | Pairs d ->
+            match d.Pairs |> Array.tryFindIndex (fun p -> p.Clean.Length > config.Positions) with
+            | Some i -> failwith $"{d.Source}: pair {i + 1} is {d.Pairs[i].Clean.Length} tokens, more than the model's {config.Positions} positions (n_positions in its config.json)"
+            | None -> d
         | JsonlFile path ->
-            match Dataset.load path vocab with
+            match Dataset.load path config.VocabSize config.Positions with
             | Ok d -> d
             | Error message -> failwith message
 
@@ -90,22 +89,6 @@ module Discovery =
         [ for (t: PreparedBatchWithTargets), n in prepared ->
             { Engine = engine; Batch = t.Batch; Answers = t.Answers; Wrongs = t.Wrongs; Thresholds = t.Thresholds; Metric = Metric.evaluate metric }, n ]
 
-    /// Builds the folder's contents at `temp`, then swaps it in; an old folder is moved aside first, since a
-    /// directory cannot be renamed over another.
-    let private writeAtomically (outDir: string) (fill: string -> unit) =
-        let pid = Environment.ProcessId
-        let temp, old = $"{outDir}.tmp-{pid}", $"{outDir}.old-{pid}"
-        for d in [ temp; old ] do if Directory.Exists d then Directory.Delete(d, true)
-        Directory.CreateDirectory temp |> ignore
-        try
-            fill temp
-        with _ ->
-            Directory.Delete(temp, true)
-            reraise ()
-        if Directory.Exists outDir then Directory.Move(outDir, old)
-        Directory.Move(temp, outDir)
-        if Directory.Exists old then Directory.Delete(old, true)
-
     /// The engine of a granularity's schedule; a schedule that does not resolve is a bug here, not bad input.
     let private engineFor (model: Gpt2) granularity ablation =
         match Schedule.resolve (Schedule.ofGranularity (Engine.shapeOf model) granularity) with
@@ -113,12 +96,12 @@ module Discovery =
         | Error e -> failwith e
 
     /// The engine's ablation for an experiment's choice; a mean reads the clean prompts of its reference data.
-    let private ablationOf vocab (data: PairDataset) choice =
+    let private ablationOf config (data: PairDataset) choice =
         match choice with
         | AblationChoice.Patching -> Ablation.Patching
         | AblationChoice.Zero -> Ablation.Zero
         | AblationChoice.Mean reference ->
-            let d = reference |> Option.map (loadData vocab) |> Option.defaultValue data
+            let d = reference |> Option.map (loadData config) |> Option.defaultValue data
             Ablation.Mean { Tokens = [| for p in d.Pairs -> Array.map int64 p.Clean |]; PerPosition = false }
 
     /// The settings with the target sparsity's end moved; only a target-sparsity Lagrangian has one.
@@ -150,8 +133,20 @@ module Discovery =
     let private attributionBar = 0.85
     let private attributionRule = "smallest curve circuit with faithfulness >= 0.85, else the largest"
 
-    let runOn (model: Gpt2) (experiment: Experiment) (onLog: StepLog -> unit) =
-        let data = loadData model.Config.VocabSize experiment.Data
+    /// The inputs an experiment reads, by the flag that names each, so that its output folder never holds one.
+    let private inputsOf (experiment: Experiment) =
+        let file source = match source with JsonlFile path -> Some path | Pairs _ -> None
+        [ struct ("--model", Some experiment.ModelDir)
+          struct ("--data", file experiment.Data)
+          struct ("--mean-data", match experiment.Ablation with AblationChoice.Mean (Some r) -> file r | _ -> None) ]
+        |> List.map (fun struct (flag, path) -> struct (flag, Option.toObj path))
+
+    let claim verb (experiment: Experiment) =
+        OutputFolder.Claim("--out", experiment.OutDir, verb, inputsOf experiment, experiment.Force)
+
+    let runInto (model: Gpt2) (experiment: Experiment) (dir: string) (onLog: StepLog -> unit) =
+        Directory.CreateDirectory dir |> ignore
+        let data = loadData model.Config experiment.Data
         let metric = experiment.Metric |> Option.defaultWith (fun () -> Metric.defaultFor data)
         let shape = Engine.shapeOf model
         if experiment.Method <> Descent then
@@ -168,7 +163,7 @@ module Discovery =
             if c.Resume && not (Directory.Exists checkpoints) then
                 failwith $"{checkpoints}: no checkpoint to resume from; run without resuming to start afresh"
             if not c.Resume && Directory.Exists checkpoints then Directory.Delete(checkpoints, true))
-        let ablation = ablationOf model.Config.VocabSize data experiment.Ablation
+        let ablation = ablationOf model.Config data experiment.Ablation
         use engine = engineFor model experiment.Granularity ablation
         let settings = trainSettings engine experiment
         let owned = ResizeArray<IDisposable>()
@@ -297,7 +292,7 @@ module Discovery =
                   Edges = [ for id in circuit.Edges -> Edge.name (Graph.edge shape id), scores[id] ]
                   Metrics = figures
                   Warnings = warnings }
-            writeAtomically finalDir (fun dir ->
+            do
                 let file name = Path.Combine(dir, name)
                 CircuitJson.writeReport (file "circuit.json") report
                 File.WriteAllText(file "graph.mib.json", CircuitJson.exportMib circuit (Some scores))
@@ -318,61 +313,53 @@ module Discovery =
                 else log.Add "curve.png and curve.svg not written: no curve point has edges and a finite faithfulness"
                 for name, v in figures do log.Add $"{name} {num v}"
                 for w in warnings do log.Add $"warning: {w}"
-                File.WriteAllLines(file "run.log", log))
+                File.WriteAllLines(file "run.log", log)
             if experiment.Checkpoint.IsSome && Directory.Exists checkpoints then Directory.Delete(checkpoints, true)
             { Circuit = circuit; Scores = scores; Ranking = ranking; Metrics = metrics; Curve = curve
               CurveCircuits = [ for _, _, _, c, _ in rows -> c ]; Warnings = warnings; OutDir = finalDir }
         finally
             for d in owned do d.Dispose()
 
+    let runOn (model: Gpt2) (experiment: Experiment) onLog =
+        (claim "discover" experiment).Write(fun dir -> runInto model experiment dir onLog)
+
     let run experiment onLog =
+        let folder = claim "discover" experiment
         let device = Compute.apply experiment.Compute
         use model = Checkpoint.Load(experiment.ModelDir, device, Compute.dtype experiment.Compute.Precision)
-        runOn model experiment onLog
-
-    /// A MIB graph is told from a report by its top-level `cfg`, which `circuit.json` never has.
-    let private isMib (path: string) (text: string) =
-        try
-            use doc = JsonDocument.Parse text
-            let root = doc.RootElement
-            let mutable cfg = Unchecked.defaultof<JsonElement>
-            root.ValueKind = JsonValueKind.Object && root.TryGetProperty("cfg", &cfg)
-        with :? JsonException as e -> failwith $"{path}: not JSON: {e.Message}"
+        folder.Write(fun dir -> runInto model experiment dir onLog)
 
     let private loadCircuit (modelDir: string) shape (path: string) =
+        if Directory.Exists path then failwith $"{path}: is a folder; --circuit takes a circuit.json or an MIB graph JSON file"
+        if not (File.Exists path) then failwith $"{path}: no such file"
         let text = try File.ReadAllText path with e -> failwith $"{path}: {e.Message}"
-        if isMib path text then
-            match CircuitJson.importMib shape text with
-            | Ok (circuit, _) -> Mib, circuit
-            | Error message -> failwith $"{path}: {message}"
-        else
-            match CircuitJson.readReport path with
-            | Error message -> failwith message
-            | Ok report ->
-                let edges =
-                    [ for name, _ in report.Edges do
-                        match Edge.parse name with
-                        | Ok es -> yield! es
-                        | Error message -> failwith $"{path}: edge '{name}': {message}" ]
-                match edges |> List.tryFind (Graph.contains shape >> not) with
-                | Some e ->
-                    let mlp = if shape.HasMlp then "with MLPs" else "attention only"
-                    failwith $"{path}: edge '{Edge.name e}' is not in the graph of {modelDir} ({shape.Layers} layers, {shape.Heads} heads, {mlp}); was the circuit found on another model?"
-                | None -> Report, Circuit.ofEdges shape edges
+        match CircuitJson.readCircuit shape text with
+        | Error message -> failwith $"{path}: {message}"
+        | Ok (format, circuit, recorded) ->
+            let sameModel (m: string) = m = modelDir || Path.GetFullPath m = Path.GetFullPath modelDir
+            let warnings =
+                match recorded with
+                | Some m when not (sameModel m) ->
+                    [ $"{path} records the model {m}, but it is scored on --model {modelDir}; its figures are those of {modelDir}" ]
+                | _ -> []
+            format, circuit, warnings
 
     let evaluateSaved modelDir circuitFile data ablation metric =
         use model = Checkpoint.Load modelDir
         let shape = Engine.shapeOf model
-        let format, circuit = loadCircuit modelDir shape circuitFile
-        let pairs = loadData model.Config.VocabSize data
+        let format, circuit, circuitWarnings = loadCircuit modelDir shape circuitFile
+        let pairs = loadData model.Config data
         let metric = metric |> Option.defaultWith (fun () -> Metric.defaultFor pairs)
-        use engine = engineFor model Granularity.Full (ablationOf model.Config.VocabSize pairs ablation)
+        use engine = engineFor model Granularity.Full (ablationOf model.Config pairs ablation)
         let owned = ResizeArray<IDisposable>()
         try
             // The figures are means over pairs, so the batch size changes only how much memory a pass takes.
             let evaluations = evaluationsOf engine metric (prepare engine 16 pairs owned)
             let scores = scoreAll evaluations circuit
+            // Discovery refuses such a model through its loss; figures of NaN would only look like an answer.
+            if not (Double.IsFinite scores.Full) then
+                failwith $"{modelDir}: the full model's metric ({Metric.name metric}) is {scores.Full} on {pairs.Source}; look for NaN or infinite weights (patchdescent info --model {modelDir} reports them)"
             { Format = format; Circuit = circuit; Metric = Metric.name metric; Scores = scores
-              Warnings = if Evaluate.degenerate scores then [ degenerateWarning metric scores ] else [] }
+              Warnings = circuitWarnings @ (if Evaluate.degenerate scores then [ degenerateWarning metric scores ] else []) }
         finally
             for d in owned do d.Dispose()

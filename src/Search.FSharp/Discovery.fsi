@@ -28,13 +28,6 @@ type DiscoveryResult =
       /// The folder the run wrote.
       OutDir: string }
 
-/// The two forms a saved circuit comes in.
-type CircuitFileFormat =
-    /// PatchDescent's `circuit.json` (`CircuitJson.writeReport`); its kept edges are the circuit.
-    | Report
-    /// MIB's graph JSON (`CircuitJson.exportMib`, EAP-IG's `Graph.to_json`); its in_graph edges are the circuit.
-    | Mib
-
 /// A saved circuit scored again on a dataset.
 type SavedEvaluation =
     { /// The form the file was in.
@@ -50,10 +43,19 @@ type SavedEvaluation =
 
 /// Running experiments.
 module Discovery =
-    /// Loads `ModelDir` (`Checkpoint.Load`) on the experiment's device and precision (`Compute.apply`, which also sets
-    /// TF32 on CUDA) and runs `runOn` with it, disposing it afterwards.
+    /// Claims `OutDir` for `verb` before any work (`OutputFolder.Claim` with flag "--out", the experiment's
+    /// `--model`, `--data` and `--mean-data` inputs and its `Force`): refused when it is a file, holds an input, is
+    /// a non-empty folder without the mark, or holds another verb's run without `Force`.
+    val claim: verb: string -> Experiment -> OutputFolder
+    /// Claims `OutDir` (`claim "discover"`), then loads `ModelDir` (`Checkpoint.Load`) on the experiment's device and
+    /// precision (`Compute.apply`, which also sets TF32 on CUDA) and runs `runOn`'s work with it, disposing it afterwards.
     val run: Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult
+    /// Runs the experiment as `runOn` does, but writes its files into `dir` (made if missing) as they are, with no
+    /// claim, mark or swap: for a caller whose own `OutputFolder.Write` holds several runs (`Compare`, `Stability`).
+    /// `OutDir` still names the run (the checkpoints' folder, the titles, `DiscoveryResult.OutDir`).
+    val runInto: Gpt2 -> Experiment -> dir: string -> onLog: (StepLog -> unit) -> DiscoveryResult
     /// Runs the experiment on a model already in memory, which stays the caller's; `ModelDir` only names it.
+    /// `OutDir` is claimed first (`claim "discover"`).
     /// Reads the data with the model's vocabulary size (a load error raises an exception with its message, naming
     /// the file and line), builds the engine with the experiment's ablation (a mean over the clean prompts of the
     /// reference data, or of the run's own), and scores the edges on `Dataset.batches` with the experiment's method
@@ -68,15 +70,15 @@ module Discovery =
     /// Batches are right-padded (`Dataset.batches`) and every metric reads each prompt's last real token.
     /// Pairs of several lengths make several batches: each circuit is scored on every batch and m(C), m(full),
     /// m(empty) and KL are averaged weighted by pairs, faithfulness computed from those averages.
-    /// Writes into a sibling `OutDir.tmp-<pid>` `circuit.json` (`CircuitJson.writeReport`: the method and its
+    /// Writes, through `OutputFolder.Write` (a temporary sibling, marked, then swapped in), `circuit.json` (`CircuitJson.writeReport`: the method and its
     /// settings as printed, kept edges with scores, figures, warnings), `graph.mib.json` (`CircuitJson.exportMib`
     /// with every score), `circuit.dot`, `circuit.svg` when Graphviz can draw it (otherwise run.log says why),
     /// `curve.csv` (a row per level with its `source`, anneal, final or run, and the step whose gates it used, 0
     /// for a method that does not train), `curve.png` and `curve.svg` (`Plot.faithfulness`; under `PerPointRuns`
     /// with the anneal's curve beside it; run.log says when no point could be drawn) and `run.log` (every step
-    /// log, how the curve was obtained, the final figures and any warning), then moves it into place, replacing an
-    /// old `OutDir`, and deletes the checkpoints; on any failure the temporary folder is removed, an old `OutDir`
-    /// is left as it was, and the checkpoints stay.
+    /// log, how the curve was obtained, the final figures and any warning), and deletes the checkpoints; a marked old
+    /// `OutDir` loses the files its mark lists and keeps every other; on any failure nothing is left behind, an old
+    /// `OutDir` is left as it was, and the checkpoints stay.
     /// Fails naming the setting for `TargetEdges` outside 0 .. the learnable parameters, for `TargetEdges` or
     /// `PerPointRuns` without a `TargetLagrangian`, and for `PerPointRuns`, `TargetEdges` or `Checkpoint` with a
     /// method other than `Descent`.

@@ -36,6 +36,7 @@ type Experiment =
       TargetEdges: int option
       Checkpoint: CheckpointPolicy option
       OutDir: string
+      Force: bool
       Compute: Compute }
 
 module Compute =
@@ -75,6 +76,7 @@ module Experiment =
           TargetEdges = None
           Checkpoint = None
           OutDir = outDir
+          Force = false
           Compute = Compute.auto }
 
     let withSteps steps (e: Experiment) =

@@ -76,8 +76,11 @@ type Experiment =
       TargetEdges: int option
       /// Checkpoints, or None for none.
       Checkpoint: CheckpointPolicy option
-      /// The folder the run writes; replaced as a whole once the run has succeeded.
+      /// The folder the run writes (`OutputFolder`): new, empty, or holding an earlier run of the same verb, whose
+      /// files it replaces once the run has succeeded.
       OutDir: string
+      /// Replace an `OutDir` that holds another verb's run (`--force`); never a folder that holds an input.
+      Force: bool
       /// The device and precision the model runs in.
       Compute: Compute }
 

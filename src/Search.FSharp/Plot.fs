@@ -7,15 +7,6 @@ open ScottPlot
 module Plot =
     let private width, height = 800, 500
 
-    /// Saves through a temporary sibling, so a reader never sees half an image.
-    let private saveAtomically (path: string) (save: string -> unit) =
-        let temp = $"{path}.tmp-{Environment.ProcessId}"
-        try
-            save temp
-            File.Move(temp, path, true)
-        finally
-            if File.Exists temp then File.Delete temp
-
     let faithfulness (title: string) (curves: (string * Curve) list) pngPath svgPath =
         let drawable (c: Curve) =
             [| for p in c.Points do
@@ -47,5 +38,5 @@ module Plot =
         plot.XLabel "edges kept (% of the graph, log scale)"
         plot.YLabel "normalised faithfulness"
         plot.ShowLegend(Alignment.LowerRight) |> ignore
-        saveAtomically pngPath (fun p -> plot.SavePng(p, width, height) |> ignore)
-        saveAtomically svgPath (fun p -> plot.SaveSvg(p, width, height) |> ignore)
+        PatchDescent.Model.AtomicFile.Write(pngPath, fun p -> plot.SavePng(p, width, height) |> ignore)
+        PatchDescent.Model.AtomicFile.Write(svgPath, fun p -> plot.SaveSvg(p, width, height) |> ignore)

@@ -39,16 +39,14 @@ module Stability =
     let run (experiment: Experiment) (seeds: int list) (onLog: int -> StepLog -> unit) =
         if seeds.Length < 2 then invalidArg "seeds" $"stability needs at least two seeds, got {seeds.Length}"
         if List.distinct seeds <> seeds then invalidArg "seeds" $"seeds {seeds} repeat one; each seed is one folder"
+        let folder = Discovery.claim "discover" experiment
         use model = Checkpoint.Load experiment.ModelDir
-        // Each seed's run moves its folder into place, which needs the parent to exist.
-        Directory.CreateDirectory experiment.OutDir |> ignore
-        let results =
-            [ for seed in seeds ->
-                let e = { experiment with Train = { experiment.Train with Seed = seed }; OutDir = Path.Combine(experiment.OutDir, $"seed-{seed}") }
-                seed, Discovery.runOn model e (onLog seed) ]
-        let levels = overlaps experiment.Levels [ for seed, r in results -> seed, r.CurveCircuits ]
-        let path = Path.Combine(experiment.OutDir, "stability.csv")
-        let temp = $"{path}.tmp-{Environment.ProcessId}"
-        File.WriteAllLines(temp, csv levels)
-        File.Move(temp, path, true)
-        results, levels
+        folder.Write(fun dir ->
+            let results =
+                [ for seed in seeds ->
+                    let name = $"seed-{seed}"
+                    let e = { experiment with Train = { experiment.Train with Seed = seed }; OutDir = Path.Combine(experiment.OutDir, name) }
+                    seed, Discovery.runInto model e (Path.Combine(dir, name)) (onLog seed) ]
+            let levels = overlaps experiment.Levels [ for seed, r in results -> seed, r.CurveCircuits ]
+            File.WriteAllLines(Path.Combine(dir, "stability.csv"), csv levels)
+            results, levels)

@@ -22,8 +22,9 @@ module Stability =
     /// `stability.csv`'s lines: the header `level,seed_a,seed_b,jaccard`, then for each level its pairs and a row
     /// with `mean` in both seed columns; numbers as invariant round-trip text.
     val csv: LevelStability list -> string list
-    /// Runs the experiment once per seed (the model loaded once) into `OutDir/seed-N`, each a complete
-    /// `Discovery.runOn` run, then writes `OutDir/stability.csv` from the pruned top-k circuits of each level
-    /// (`DiscoveryResult.CurveCircuits`) through a temporary file renamed into place. Fails for fewer than two seeds or a repeated
-    /// seed. `onLog` gets the seed with each step log.
+    /// Claims `OutDir` (`Discovery.claim "discover"`), runs the experiment once per seed (the model loaded once)
+    /// into `OutDir/seed-N`, each a complete `Discovery.runInto` run, then writes `OutDir/stability.csv` from the
+    /// pruned top-k circuits of each level (`DiscoveryResult.CurveCircuits`); the whole folder appears at once
+    /// (`OutputFolder.Write`), holding this run's files only, or not at all. Fails for fewer than two seeds or a
+    /// repeated seed. `onLog` gets the seed with each step log.
     val run: Experiment -> seeds: int list -> onLog: (int -> StepLog -> unit) -> (int * DiscoveryResult) list * LevelStability list

@@ -60,7 +60,7 @@ let tests =
             use dir = new TempDir()
             let d = generate id
             Dataset.write (dir.File "gt.jsonl") d
-            match Dataset.load (dir.File "gt.jsonl") Tokenizer.VocabSize with
+            match Dataset.load (dir.File "gt.jsonl") Tokenizer.VocabSize 1024 with
             | Error e -> failtest e
             | Ok loaded ->
                 Expect.equal loaded.Pairs d.Pairs "round trip"

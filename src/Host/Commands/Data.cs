@@ -10,9 +10,11 @@ public static class Data
     /// <summary>Runs the verb: the task's pairs, written atomically in the token-id JSONL form `Dataset.load` reads back; prints the first pairs as text.</summary>
     public static int Run(DataRequest request)
     {
+        var modelDir = string.IsNullOrEmpty(request.ModelDir) ? null : request.ModelDir;
+        var outFile = AtomicFile.Claim("--out", request.OutFile, [("--model", modelDir)]);
         var (dataset, metric) = TaskChoice.generate(request.Task, request.ModelDir, request.Settings);
-        Dataset.write(request.OutFile, dataset);
-        Console.WriteLine($"wrote {dataset.Pairs.Length:N0} pairs of {dataset.Source}, scored with {MetricModule.name(metric)}, to {Path.GetFullPath(request.OutFile)}");
+        Dataset.write(outFile, dataset);
+        Console.WriteLine($"wrote {dataset.Pairs.Length:N0} pairs of {dataset.Source}, scored with {MetricModule.name(metric)}, to {outFile}");
         foreach (var pair in dataset.Pairs.Take(3))
         {
             var wrong = pair.Wrong is null ? "" : $" / wrong '{Tokenizer.Gpt2.Decode([pair.Wrong.Value])}'";

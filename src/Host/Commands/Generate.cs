@@ -15,9 +15,14 @@ public static class Generate
         using var model = Checkpoint.Load(request.ModelDir, device, dtype);
         var prompt = request.Prompt is PromptInput.Text text ? Tokenizer.Gpt2.Encode(text.Item) : ((PromptInput.TokenIds)request.Prompt).Item;
         if (prompt.Length == 0) throw new UsageException("generate: the prompt has no tokens");
+        var positions = model.Config.Positions;
+        if (prompt.Length + request.Tokens > positions)
+            throw new UsageException(prompt.Length >= positions
+                ? $"generate: the prompt is {prompt.Length} tokens, and the model has {positions} positions (n_positions), so no token can follow it"
+                : $"generate: the prompt is {prompt.Length} tokens and the model has {positions} positions (n_positions), so --tokens can be at most {positions - prompt.Length}, not {request.Tokens}");
         var ids = prompt.ToList();
         using (no_grad())
-            for (var i = 0; i < request.Tokens && ids.Count < model.Config.Positions; i++)
+            for (var i = 0; i < request.Tokens; i++)
             {
                 using var scope = NewDisposeScope();
                 var logits = model.Forward(tensor(ids.Select(t => (long)t).ToArray()).view(1, -1));  // [1, pos, vocab]

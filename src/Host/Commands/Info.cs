@@ -25,6 +25,23 @@ public static class Info
         Console.WriteLine($"parameters     {model.ParameterCount:N0}");
         Console.WriteLine($"stored dtypes  {string.Join(", ", dtypes)}");
         Console.WriteLine($"file size      {new FileInfo(weights).Length:N0} bytes");
-        return 0;
+        var nonFinite = NonFinite(file);
+        Console.WriteLine($"non-finite     {(nonFinite.Count == 0 ? "none" : string.Join(", ", nonFinite.Select(t => $"{t.Name} ({t.Count:N0})")))}");
+        if (nonFinite.Count == 0) return 0;
+        Console.Error.WriteLine($"error: {weights}: {nonFinite.Count} tensors hold NaN or infinite values (first '{nonFinite[0].Name}'); every figure computed with this model would be NaN");
+        return 1;
+    }
+
+    /// <summary>The tensors of the file that hold NaN or an infinity, with how many such elements each.</summary>
+    static List<(string Name, long Count)> NonFinite(SafetensorsFile file)
+    {
+        var found = new List<(string, long)>();
+        foreach (var name in file.Entries.Keys.Order(StringComparer.Ordinal))
+        {
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            var count = file.Read(name).isfinite().logical_not().sum().item<long>();
+            if (count > 0) found.Add((name, count));
+        }
+        return found;
     }
 }

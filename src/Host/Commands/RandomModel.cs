@@ -14,10 +14,15 @@ public static class RandomModel
     public static int Run(RandomModelRequest request)
     {
         var config = Shape(request.Shape);
-        var (outDir, seed) = (request.OutDir, request.Seed);
+        var seed = request.Seed;
+        var folder = OutputFolder.Claim("--out", request.OutDir, "random-model", [], request.Force);
         using var model = Gpt2.Random(config, seed);
-        Checkpoint.Save(model, outDir, new Dictionary<string, string> { ["patchdescent"] = $"random seed {seed}" });
-        Console.WriteLine($"wrote a random {config.Layers}-layer GPT-2 ({model.ParameterCount:N0} parameters, seed {seed}) to {outDir}");
+        folder.Write(dir =>
+        {
+            Checkpoint.Save(model, dir, new Dictionary<string, string> { ["patchdescent"] = $"random seed {seed}" });
+            return dir;
+        });
+        Console.WriteLine($"wrote a random {config.Layers}-layer GPT-2 ({model.ParameterCount:N0} parameters, seed {seed}) to {folder.FullPath}");
         return 0;
     }
 }

@@ -1,4 +1,5 @@
 using PatchDescent.Cli;
+using PatchDescent.Model;
 
 namespace PatchDescent.Host.Commands;
 
@@ -8,14 +9,16 @@ public static class ToyValidate
     /// <summary>Runs the verb; exits 1 unless every seed passes.</summary>
     public static int Run(ToyValidateRequest request)
     {
+        // Every seed's folder is claimed before the first training, so a refusal costs no training time.
+        var folders = request.Recipes.Select(r =>
+            OutputFolder.Claim("--out", Path.Combine(request.OutDir, $"seed-{r.Item1}"), "toy train-induction", [])).ToList();
         var verdicts = new List<string>();
         var all = true;
-        foreach (var (seed, recipe) in request.Recipes)
+        foreach (var ((seed, recipe), folder) in request.Recipes.Zip(folders))
         {
             Console.WriteLine($"== seed {seed} ==");
-            var dir = Path.Combine(request.OutDir, $"seed-{seed}");
-            using var model = TrainInduction.Train(recipe, dir);
-            var passed = ToyCheck.Check(model, recipe.Task, dir, acceptance: true);
+            using var model = TrainInduction.Train(recipe, folder);
+            var passed = ToyCheck.Check(model, recipe.Task, folder.FullPath, acceptance: true);
             all &= passed;
             verdicts.Add($"seed {seed}: {(passed ? "PASS" : "FAIL")}");
         }

@@ -11,13 +11,14 @@ public static class TrainInduction
     /// <summary>Runs the verb: trains, writes the folder, and prints the mechanism check.</summary>
     public static int Run(TrainInductionRequest request)
     {
-        using var model = Train(request.Recipe, request.OutDir);
+        var folder = OutputFolder.Claim("--out", request.OutDir, "toy train-induction", [], request.Force);
+        using var model = Train(request.Recipe, folder);
         foreach (var line in InductionCheck.Run(model, request.Recipe.Task).Lines()) Console.WriteLine(line);
         return 0;
     }
 
-    /// <summary>Trains the recipe and writes config.json, model.safetensors, task.json and loss.csv into <paramref name="outDir"/>, which appears whole once training has succeeded; returns the model.</summary>
-    public static Gpt2 Train(InductionRecipe recipe, string outDir)
+    /// <summary>Trains the recipe and writes config.json, model.safetensors, task.json and loss.csv into <paramref name="folder"/>, claimed before training, which appears whole once training has succeeded; returns the model.</summary>
+    public static Gpt2 Train(InductionRecipe recipe, OutputFolder folder)
     {
         var (c, t, o) = (recipe.Config, recipe.Task, recipe.Options);
         Console.WriteLine($"training a {c.Layers}-layer GPT-2{(c.AttnOnly ? " (attention only)" : "")}, d_model {c.DModel}, {c.Heads} heads, " +
@@ -41,22 +42,13 @@ public static class TrainInduction
         });
         try
         {
-            var full = Path.GetFullPath(outDir);
-            var temp = full.TrimEnd(Path.DirectorySeparatorChar) + ".tmp-" + Environment.ProcessId;
-            if (Directory.Exists(temp)) Directory.Delete(temp, true);
-            try
+            folder.Write(dir =>
             {
-                recipe.Save(model, temp);
-                File.WriteAllLines(Path.Combine(temp, "loss.csv"), curve);
-                if (Directory.Exists(full)) Directory.Delete(full, true);
-                Directory.Move(temp, full);
-            }
-            catch
-            {
-                if (Directory.Exists(temp)) Directory.Delete(temp, true);
-                throw;
-            }
-            Console.WriteLine($"wrote {full}");
+                recipe.Save(model, dir);
+                File.WriteAllLines(Path.Combine(dir, "loss.csv"), curve);
+                return dir;
+            });
+            Console.WriteLine($"wrote {folder.FullPath}");
             return model;
         }
         catch

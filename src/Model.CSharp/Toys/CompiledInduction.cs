@@ -159,25 +159,18 @@ public static class CompiledInduction
         return s.ToString();
     }
 
-    /// <summary>Writes config.json, model.safetensors, task.json and MODEL.md into <paramref name="dir"/>, which appears whole or not at all.</summary>
-    public static void Write(string dir, int seed = DefaultSeed)
+    /// <summary>Writes config.json, model.safetensors, task.json and MODEL.md into <paramref name="dir"/> as an <see cref="OutputFolder"/> of `toy compile-induction` (<paramref name="force"/> replaces another verb's run), which appears whole or not at all.</summary>
+    public static void Write(string dir, int seed = DefaultSeed, bool force = false)
     {
-        var full = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
-        var temp = $"{full}.tmp-{Environment.ProcessId}";
-        if (Directory.Exists(temp)) Directory.Delete(temp, true);
-        try
+        var folder = OutputFolder.Claim("--out", dir, "toy compile-induction", [], force);
+        folder.Write(temp =>
         {
             using (var model = Build(seed))
                 Checkpoint.Save(model, temp, new Dictionary<string, string> { ["patchdescent"] = $"compiled induction, seed {seed}" });
             File.WriteAllText(Path.Combine(temp, "task.json"), TaskJson());
             File.WriteAllText(Path.Combine(temp, "MODEL.md"), ModelCard(seed));
-            if (Directory.Exists(full)) Directory.Delete(full, true);
-            Directory.Move(temp, full);
-        }
-        finally
-        {
-            if (Directory.Exists(temp)) Directory.Delete(temp, true);
-        }
+            return temp;
+        });
     }
 
     static void WriteCentredOneHot(float[] target, int rowStart, int block, int index, double scale)

@@ -189,9 +189,6 @@ public sealed class TriggerTask(int vocab, IReadOnlyList<int> triggers, int seqL
     /// <summary>Writes task.json into <paramref name="dir"/> through a temporary file renamed into place.</summary>
     public void Save(string dir)
     {
-        var path = Path.Combine(dir, "task.json");
-        var temp = path + ".tmp-" + Environment.ProcessId;
-        File.WriteAllText(temp, ToJson());
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteText(Path.Combine(dir, "task.json"), ToJson());
     }
 }
