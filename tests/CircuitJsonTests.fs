@@ -176,6 +176,35 @@ let tests =
             File.WriteAllText(path, File.ReadAllText(path).Replace("\"task\"", "\"job\""))
             Expect.equal (CircuitJson.readReport path) (Error $"{path}: lacks the field \"task\"") "message"
         }
+        test "a report lacking several fields names every one in one message" {
+            use dir = new TempDir()
+            let path = dir.File "circuit.json"
+            CircuitJson.writeReport path report
+            File.WriteAllText(path, File.ReadAllText(path).Replace("\"task\"", "\"job\"").Replace("\"seed\"", "\"sead\""))
+            Expect.equal (CircuitJson.readReport path) (Error $"{path}: lacks the fields \"task\", \"seed\"") "message"
+        }
+        test "a key given twice in a circuit is refused, naming it with its path" {
+            let text = $"{{{cfg}, \"edges\": {{\"input->logits\": {{\"score\": 1, \"in_graph\": true, \"in_graph\": false}}}}}}"
+            expectError (importError shape text) [ "the key \"edges\".\"input->logits\".\"in_graph\" appears twice" ]
+        }
+        test "NaN or Infinity in a circuit says JSON has no such number and that the format writes null" {
+            let text = $"{{{cfg}, \"edges\": {{\"input->logits\": {{\"score\": NaN, \"in_graph\": true}}}}}}"
+            expectError (importError shape text) [ "NaN or Infinity"; "writes a NaN as null"; "line 1, column" ]
+        }
+        test "readCircuit takes a report or an MIB graph from its edges alone, and gives the model a report records" {
+            let kept = Circuit.ofEdges shape [ edge Input LogitsIn; edge (Head(0, 1)) (MlpIn 1) ]
+            let mib = CircuitJson.exportMib kept None
+            // MIB's graph without its cfg and nodes: the edges alone.
+            use doc = JsonDocument.Parse mib
+            let edgesText = doc.RootElement.GetProperty("edges").GetRawText()
+            let edgesOnly = $"{{\"edges\": {edgesText}}}"
+            Expect.equal (CircuitJson.readCircuit shape edgesOnly) (Ok(Mib, kept, None)) "MIB, edges alone"
+            let reportText = """{"model": "models/x", "edges": {"input->logits": 0.5, "a0.h1->m1": null}}"""
+            Expect.equal (CircuitJson.readCircuit shape reportText) (Ok(Report, kept, Some "models/x")) "a report's edges, no other field"
+            match CircuitJson.readCircuit shape """{"model": "m"}""" with
+            | Ok _ -> failtest "read a circuit without edges"
+            | Error e -> Expect.stringContains e "lacks the field \"edges\"" "names the one field needed"
+        }
         test "a report with a seed that is not an integer names the field and the value" {
             use dir = new TempDir()
             let path = dir.File "circuit.json"

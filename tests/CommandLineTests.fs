@@ -35,6 +35,11 @@ let tests =
             let r = discover [ "--model"; "m"; "--data"; "d.jsonl"; "--out"; "o" ]
             Expect.equal r.Experiment (Experiment.defaults "m" (JsonlFile "d.jsonl") "o") "defaults"
         }
+        test "an integer option beyond int's range gives the range" {
+            for option in [ "--seed"; "--steps" ] do
+                let message = usageError [ "discover"; "--model"; "m"; "--data"; "d"; "--out"; "o"; option; "99999999999" ]
+                Expect.equal message $"{option} must be an integer from -2147483648 to 2147483647, got 99999999999" option
+        }
         test "--seeds gives the seed list; with --seed, or with one seed, or a repeated one, it is refused" {
             let base' = [ "--model"; "m"; "--data"; "d"; "--out"; "o" ]
             Expect.equal (discover (base' @ [ "--seeds"; "1, 2,3" ])).Seeds (Some [ 1; 2; 3 ]) "seeds"

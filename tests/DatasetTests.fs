@@ -87,6 +87,45 @@ let tests =
         test "a line that is not JSON is named by its 1-based line, counting blank lines" {
             expectError [ ids; ""; "{clean: nope" ] 3 [ "is not JSON" ]
         }
+        test "a prompt longer than the model's positions names the file, the line, the field and the limit" {
+            use dir = new TempDir()
+            let path = dir.File "pairs.jsonl"
+            File.WriteAllLines(path, [ ids; """{"clean_ids": [1, 2, 3, 4, 5], "corrupted_ids": [1, 2, 3, 4, 6], "answer_id": 7}""" ])
+            match Dataset.load path vocab 4 with
+            | Ok _ -> failtest "loaded a prompt past the positions"
+            | Error e ->
+                Expect.stringStarts e $"{path}:2: " "names the file and the line"
+                Expect.stringContains e "\"clean_ids\" is 5 tokens, more than the model's 4 positions" "the field and the limit"
+        }
+        test "an id too large for an integer is outside the vocabulary, not a non-integer" {
+            expectError [ """{"clean_ids": [1, 99999999999], "corrupted_ids": [3, 4], "answer_id": 5}""" ] 1
+                [ "\"clean_ids\"[1] is id 99999999999, outside the vocabulary [0, 50257)" ]
+        }
+        test "a key given twice in a line is refused, naming it" {
+            expectError [ ids; """{"clean_ids": [1], "corrupted_ids": [3], "answer_id": 5, "answer_id": 6}""" ] 2
+                [ "the key \"answer_id\" appears twice" ]
+        }
+        test "a null prompt says it must be an array" {
+            expectError [ """{"clean_ids": null, "corrupted_ids": [3], "answer_id": 5}""" ] 1 [ "\"clean_ids\" must be an array"; "found null" ]
+        }
+        test "text and ids in one line are refused" {
+            expectError [ """{"clean": "a b", "clean_ids": [1, 2], "corrupted": "c d", "answer": " Mary"}""" ] 1 [ "give text or ids, not both" ]
+        }
+        test "a misspelt field is refused, naming it and the fields a line has, rather than changing the metric" {
+            expectError [ """{"clean_ids": [1], "corrupted_ids": [3], "answer_id": 5, "wrong_ids": 6}""" ] 1
+                [ "\"wrong_ids\""; "clean_ids, corrupted_ids, answer_id, wrong_id" ]
+        }
+        test "truncated JSON names the file's 1-based line and the column, not System.Text.Json's 0-based line" {
+            let message, _ = errorOf [ ids; ids; """{"clean_ids": [1, 2""" ]
+            Expect.stringContains message ":3: is not JSON at line 3, column" "1-based line"
+            Expect.isFalse (message.Contains "LineNumber") "no 0-based LineNumber"
+        }
+        test "a folder given for the data file says so" {
+            use dir = new TempDir()
+            match Dataset.load dir.Path vocab 1024 with
+            | Ok _ -> failtest "loaded a folder"
+            | Error e -> Expect.equal e $"{dir.Path}: is a folder; give a JSONL file of pairs" "message"
+        }
         test "a line that is JSON but not an object says so" {
             expectError [ "[1, 2]" ] 1 [ "not a JSON object" ]
         }

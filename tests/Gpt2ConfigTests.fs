@@ -43,6 +43,17 @@ let tests =
             let e = Expect.throwsC (fun () -> loadText (gpt2Json.Replace("\"n_head\": 12", "\"n_head\": 7")) |> ignore) id
             Expect.stringContains e.Message "n_embd" "names the field"
         }
+        test "a field of the wrong type names the field and what it must be" {
+            for field, value, what in [ "n_layer", "\"12\"", "must be an integer"; "layer_norm_epsilon", "\"small\"", "must be a number"; "activation_function", "3", "must be a string" ] do
+                let original = System.Text.RegularExpressions.Regex.Match(gpt2Json, $"\"{field}\": [^,]+").Value
+                let e = Expect.throwsC (fun () -> loadText (gpt2Json.Replace(original, $"\"{field}\": {value}")) |> ignore) id
+                Expect.stringContains e.Message $"'{field}': {what}, found {value}" $"names {field}"
+        }
+        test "an n_embd whose MLP width overflows an integer is refused naming n_embd" {
+            let e = Expect.throwsC (fun () -> loadText (gpt2Json.Replace("\"n_embd\": 768", "\"n_embd\": 1000000008").Replace("\"n_head\": 12", "\"n_head\": 8")) |> ignore) id
+            Expect.stringContains e.Message "'n_embd'" "names n_embd"
+            Expect.isFalse (e.Message.Contains "n_inner") "not n_inner"
+        }
         test "attn_only is read and round-trips through ToJson" {
             let c = Gpt2Config(2, 4, 32, 16, 64, 1e-5, true)
             Expect.equal (loadText (c.ToJson())) c "round trip"

@@ -101,6 +101,35 @@ let tests =
             Expect.stringContains e.Message "'wte.weight'" "names the tensor"
             Expect.stringContains e.Message "model.safetensors" "names the file"
         }
+        test "a tied checkpoint that also stores lm_head.weight, equal to wte.weight, loads; a differing head is named" {
+            use dir = new TempDir()
+            let c = Gpt2Config(1, 2, 8, 6, 11, 1e-5)
+            let weights = randomHfWeights c 1
+            let _, wte, shape = weights |> List.find (fun (n, _, _) -> n = "wte.weight")
+            writeCheckpoint dir.Path c (weights @ [ "lm_head.weight", wte, shape ]) false
+            use model = Checkpoint.Load dir.Path
+            Expect.equal (values model.WE) wte "the embedding as stored"
+            let other = Array.copy wte
+            other[3] <- other[3] + 1.0f
+            writeCheckpoint dir.Path c (weights @ [ "lm_head.weight", other, shape ]) false
+            let e = Expect.throwsC (fun () -> (Checkpoint.Load dir.Path).Dispose()) id
+            Expect.stringContains e.Message "'lm_head.weight': differs from wte.weight" "names the head"
+        }
+        test "an n_layer the file's blocks disagree with fails at once naming n_layer and both counts, even one so large that sizing its layers would exhaust memory" {
+            use dir = new TempDir()
+            let c = Gpt2Config(1, 2, 8, 6, 11, 1e-5)
+            writeCheckpoint dir.Path c (randomHfWeights c 1) false
+            File.WriteAllText(dir.File "config.json", c.ToJson().Replace("\"n_layer\": 1", "\"n_layer\": 100000000"))
+            let e = Expect.throwsC (fun () -> (Checkpoint.Load dir.Path).Dispose()) id
+            Expect.stringContains e.Message "'n_layer': is 100000000" "names the field and its value"
+            Expect.stringContains e.Message "holds 1 blocks" "and what the file holds"
+        }
+        test "a model folder given as a file says so" {
+            use dir = new TempDir()
+            File.WriteAllText(dir.File "model", "")
+            let e = Expect.throwsC (fun () -> (Checkpoint.Load(dir.File "model")).Dispose()) id
+            Expect.stringContains e.Message "is a file" "says what is wrong"
+        }
         test "a missing tensor is named" {
             use dir = new TempDir()
             let c = Gpt2Config(1, 2, 8, 6, 11, 1e-5)

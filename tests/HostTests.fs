@@ -288,4 +288,137 @@ let tests =
             use report = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File "out", "circuit.json")))
             Expect.stringContains (report.RootElement.ToString()) "\"prob_diff\"" "greater-than's metric"
         }
+        test "no verb writes into its input's folder or an unmarked folder: each is refused before any work and left byte-identical" {
+            use dir = new TempDir()
+            discoverTiny dir 1 |> ignore
+            let model, data = dir.File "model", dir.File "pairs.jsonl"
+            let mine = dir.File "mine"
+            Directory.CreateDirectory(Path.Combine(mine, "mydata")) |> ignore
+            File.WriteAllText(Path.Combine(mine, "notes.txt"), "my notes")
+            let before = OutputFolderTests.snapshot dir.Path
+            let refused (args: string list) (fragments: string list) =
+                let code, out, err = runHost args
+                Expect.notEqual code 0 $"%A{args} exits non-zero"
+                Expect.isFalse (out.Contains "step ") $"%A{args}: refused before any work"
+                for f in fragments do Expect.stringContains err f $"%A{args} says why"
+            let discover out = [ "discover"; "--model"; model; "--data"; data; "--steps"; "2"; "--out"; out ]
+            refused (discover model) [ "--out"; model; "is the --model input" ]
+            refused (discover model @ [ "--force" ]) [ "is the --model input" ]
+            refused (discover dir.Path) [ "holds the --model input" ]
+            refused (discover mine) [ mine; "not written by patchdescent" ]
+            refused [ "compare"; "--model"; model; "--data"; data; "--steps"; "2"; "--out"; model ] [ "is the --model input" ]
+            refused [ "random-model"; "--out"; model ] [ model; "not written by patchdescent" ]
+            refused [ "random-model"; "--out"; dir.File "out" ] [ "holds a `discover` run"; "--force" ]
+            refused [ "toy"; "compile-induction"; "--out"; mine ] [ "not written by patchdescent" ]
+            refused [ "discover"; "--model"; model; "--data"; data; "--out"; dir.File "new"; "--ablation"; "mean"; "--mean-data"; Path.Combine(mine, "notes.txt") ] [ "not JSON" ]
+            Expect.equal (OutputFolderTests.snapshot dir.Path) before "every file as it was"
+            Expect.isFalse (Directory.Exists(dir.File "new")) "no folder for a failed run"
+        }
+        test "a rerun replaces, it does not mix: compare with fewer methods, --seeds 1,3 after 1,2, compare into a discover folder" {
+            use dir = new TempDir()
+            discoverTiny dir 1 |> ignore
+            let model, data = dir.File "model", dir.File "pairs.jsonl"
+            let compare (methods: string) extra =
+                runHost ([ "compare"; "--model"; model; "--data"; data; "--steps"; "2"; "--methods"; methods; "--out"; dir.File "cmp" ] @ extra)
+            let code, _, err = compare "descent,eap" []
+            Expect.equal code 0 err
+            File.WriteAllText(Path.Combine(dir.File "cmp", "notes.txt"), "mine")
+            let code, _, err = compare "eap" []
+            Expect.equal code 0 err
+            Expect.isFalse (Directory.Exists(Path.Combine(dir.File "cmp", "descent"))) "no stale method folder"
+            Expect.equal (File.ReadAllText(Path.Combine(dir.File "cmp", "notes.txt"))) "mine" "the user's file kept"
+            let seeds s = runHost [ "discover"; "--model"; model; "--data"; data; "--steps"; "2"; "--seeds"; s; "--out"; dir.File "seeds" ]
+            let code, _, err = seeds "1,2"
+            Expect.equal code 0 err
+            let code, _, err = seeds "1,3"
+            Expect.equal code 0 err
+            Expect.equal (Directory.GetDirectories(dir.File "seeds") |> Array.map Path.GetFileName |> Array.sort) [| "seed-1"; "seed-3" |] "no stale seed folder"
+            let intoDiscover extra = runHost ([ "compare"; "--model"; model; "--data"; data; "--steps"; "2"; "--methods"; "eap"; "--out"; dir.File "out" ] @ extra)
+            let code, _, err = intoDiscover []
+            Expect.equal code 2 "another verb's folder needs --force"
+            Expect.stringContains err "holds a `discover` run" "says whose"
+            let code, _, err = intoDiscover [ "--force" ]
+            Expect.equal code 0 err
+            Expect.isFalse (File.Exists(Path.Combine(dir.File "out", "circuit.json"))) "no stale circuit.json beside the table"
+            Expect.isTrue (File.Exists(Path.Combine(dir.File "out", "comparison.csv"))) "the table"
+        }
+        test "a failing run leaves nothing behind: no OUT folder, no temporary folder" {
+            use dir = new TempDir()
+            discoverTiny dir 1 |> ignore
+            File.WriteAllText(dir.File "bad.jsonl", "{\"clean_ids\": [1, 2], \"corrupted_ids\": [3], \"answer_id\": 5}")
+            let before = Directory.GetFileSystemEntries dir.Path |> Array.sort
+            for args in [ [ "compare"; "--methods"; "eap"; "--out"; dir.File "x/cmp" ]; [ "discover"; "--seeds"; "1,2"; "--out"; dir.File "x/seeds" ]; [ "discover"; "--out"; dir.File "x/one" ] ] do
+                let code, _, err = runHost (args @ [ "--model"; dir.File "model"; "--data"; dir.File "bad.jsonl"; "--steps"; "2" ])
+                Expect.equal code 1 $"%A{args} fails"
+                Expect.stringContains err "bad.jsonl:1:" "names the file and line"
+                Expect.equal (Directory.GetFileSystemEntries dir.Path |> Array.sort) before $"%A{args} left nothing, not even the parent x"
+        }
+        test "--out is checked before any work: a file, an unwritable place, an empty path, a missing folder for data" {
+            use dir = new TempDir()
+            discoverTiny dir 1 |> ignore
+            let model, data = dir.File "model", dir.File "pairs.jsonl"
+            let check (args: string list) (fragments: string list) =
+                let code, out, err = runHost args
+                Expect.equal code 2 $"%A{args}"
+                Expect.isFalse (out.Contains "wrote") "nothing written"
+                for f in fragments do Expect.stringContains err f $"%A{args} names the flag, the path and why"
+                Expect.isFalse (err.Contains ".tmp") "no temporary path the user never gave"
+            check [ "discover"; "--model"; model; "--data"; data; "--out"; data ] [ "--out"; data; "is the --data input" ]
+            check [ "discover"; "--model"; model; "--data"; data; "--out"; Path.Combine(model, "config.json") ] [ "is a file" ]
+            check [ "discover"; "--model"; model; "--data"; data; "--out"; "/proc/patchdescent-out" ] [ "--out /proc/patchdescent-out"; "cannot be written" ]
+            check [ "discover"; "--model"; model; "--data"; data; "--out"; "" ] [ "--out"; "is empty" ]
+            check [ "data"; "ioi"; "--out"; dir.File "missing/dir/x.jsonl" ] [ "--out"; dir.File "missing/dir/x.jsonl"; "does not exist" ]
+            check [ "data"; "ioi"; "--out"; dir.Path ] [ "is a folder" ]
+            Expect.isFalse (Directory.Exists(dir.File "missing")) "no folder made"
+        }
+        test "generate refuses a prompt at or past the positions, and more tokens than fit" {
+            use dir = new TempDir()
+            writeCheckpoint dir.Path tiny (randomHfWeights tiny 4) true
+            let ids n = String.concat "," [ for i in 1 .. n -> string (i % 20) ]
+            let code, _, err = runHost [ "generate"; "--model"; dir.Path; "--prompt-ids"; ids 16; "--tokens"; "1" ]
+            Expect.equal code 2 "at the positions"
+            Expect.stringContains err "the prompt is 16 tokens, and the model has 16 positions" "says so"
+            let code, _, err = runHost [ "generate"; "--model"; dir.Path; "--prompt-ids"; ids 10; "--tokens"; "9" ]
+            Expect.equal code 2 "past the positions"
+            Expect.stringContains err "--tokens can be at most 6, not 9" "the most that fit"
+        }
+        test "info names the tensors that hold NaN or infinities and exits 1; evaluate refuses such a model instead of printing nulls" {
+            use dir = new TempDir()
+            discoverTiny dir 1 |> ignore
+            let broken = dir.File "broken"
+            let weights = randomHfWeights tiny 5 |> List.map (fun (n, v, s) -> n, (if n = "h.1.mlp.c_fc.weight" then Array.map (fun _ -> nanf) v else v), s)
+            writeCheckpoint broken tiny weights false
+            let code, out, err = runHost [ "info"; "--model"; broken ]
+            Expect.equal code 1 "exit code"
+            Expect.stringContains out "non-finite     h.1.mlp.c_fc.weight (256)" "names the tensor and the count"
+            Expect.stringContains err "h.1.mlp.c_fc.weight" "says so on stderr"
+            let code, out, _ = runHost [ "info"; "--model"; dir.File "model" ]
+            Expect.equal code 0 "a sound model"
+            Expect.stringContains out "non-finite     none" "says none"
+            let code, _, err = runHost [ "evaluate"; "--model"; broken; "--circuit"; Path.Combine(dir.File "out", "circuit.json"); "--data"; dir.File "pairs.jsonl" ]
+            Expect.equal code 1 "refused"
+            Expect.stringContains err "the full model's metric (logit_diff) is NaN" "says why"
+        }
+        test "evaluate warns when the circuit records another model, and scores an MIB graph that has only edges" {
+            use dir = new TempDir()
+            let code, _, err = discoverTiny dir 5
+            Expect.equal code 0 err
+            let copy = dir.File "copy"
+            Directory.CreateDirectory copy |> ignore
+            for f in [ "config.json"; "model.safetensors" ] do File.Copy(Path.Combine(dir.File "model", f), Path.Combine(copy, f))
+            let evaluate circuit = runHost [ "evaluate"; "--model"; copy; "--circuit"; circuit; "--data"; dir.File "pairs.jsonl"; "--json" ]
+            let code, out, err = evaluate (Path.Combine(dir.File "out", "circuit.json"))
+            Expect.equal code 0 err
+            let original = dir.File "model"
+            use result = JsonDocument.Parse out
+            let warnings = [ for w in result.RootElement.GetProperty("warnings").EnumerateArray() -> w.GetString() ]
+            Expect.exists warnings (fun w -> w.Contains $"records the model {original}, but it is scored on --model {copy}") "names both"
+            use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File "out", "graph.mib.json")))
+            let edgesText = doc.RootElement.GetProperty("edges").GetRawText()
+            File.WriteAllText(dir.File "edges.json", $"{{\"edges\": {edgesText}}}")
+            let code, fromEdges, err = evaluate (dir.File "edges.json")
+            Expect.equal code 0 err
+            let _, full, _ = evaluate (Path.Combine(dir.File "out", "graph.mib.json"))
+            Expect.equal fromEdges full "the same figures as the whole graph file"
+        }
     ]

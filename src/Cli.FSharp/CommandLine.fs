@@ -50,9 +50,10 @@ type Invocation =
 module CommandLine =
     let private parser = ArgumentParser.Create<Verb>(programName = "patchdescent")
 
-    /// Argu says only that `--seed 99999999999` is not an <int>; a whole number too large for one gets its range.
+    /// Argu says only that `--seed 99999999999` is not an <int>; a whole number Argu refuses can only be out of
+    /// int's range (every integer option is an int), so it gets that range.
     let private outOfRange (message: string) =
-        let m = System.Text.RegularExpressions.Regex.Match(message, @"parameter '(--[\w-]+)' must be followed by <int>, but was '(-?\d+)'")
+        let m = System.Text.RegularExpressions.Regex.Match(message, @"parameter '(--[\w-]+)' must be followed by <[\w-]+>, but was '(-?\d+)'")
         if m.Success then
             Some $"{m.Groups[1].Value} must be an integer from {System.Int32.MinValue} to {System.Int32.MaxValue}, got {m.Groups[2].Value}"
         else None

@@ -110,6 +110,7 @@ module Dataset =
             | Error why -> fail $"{why}; write one JSON object a line"
         let o = doc.RootElement
         if o.ValueKind <> JsonValueKind.Object then fail $"is not a JSON object; a line is {textForm} or {idForm}"
+        if (field o "clean").IsSome && (field o "clean_ids").IsSome then fail "has both \"clean\" and \"clean_ids\"; give text or ids, not both"
         // A misspelt optional field would otherwise change the inferred metric without a word.
         let allowed, form = if (field o "clean").IsSome then textFields, "text" else idFields, "token-id"
         for p in o.EnumerateObject() do
@@ -118,7 +119,6 @@ module Dataset =
                 fail $"has the field \"{p.Name}\", which a {form} line does not have; its fields are {list}"
         let names, pair =
             match field o "clean", field o "clean_ids" with
-            | Some _, Some _ -> fail "has both \"clean\" and \"clean_ids\"; give text or ids, not both"
             | Some clean, _ ->
                 let prefix = if bos o then [| Tokenizer.EndOfText |] else [||]
                 let tokens name v = Array.append prefix (Tokenizer.Gpt2.Encode(text v name))
