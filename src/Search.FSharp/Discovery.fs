@@ -129,6 +129,17 @@ module Discovery =
     /// never touches them; removed once the run has succeeded.
     let checkpointDir (outDir: string) = Path.GetFullPath(outDir).TrimEnd(Path.DirectorySeparatorChar) + ".checkpoint"
 
+    /// Deletes a run's checkpoint folder, which holds only the trainer's safetensors files (with their temporary
+    /// siblings); a folder of that name holding anything else is the user's and is refused, not deleted.
+    let private removeCheckpoints (dir: string) =
+        if Directory.Exists dir then
+            let ours (path: string) =
+                File.Exists path && Regex.IsMatch(nonNull (Path.GetFileName path), @"^(train|level-[^/]*)\.safetensors(\.tmp-.*)?$")
+            match Directory.EnumerateFileSystemEntries dir |> Seq.tryFind (ours >> not) with
+            | Some other ->
+                failwith $"{dir}: holds {Path.GetFileName other}, which no checkpoint of patchdescent wrote; it is left alone, so move it away or choose another --out"
+            | None -> Directory.Delete(dir, true)
+
     /// The faithfulness an attribution method's circuit must reach.
     let private attributionBar = 0.85
     let private attributionRule = "smallest curve circuit with faithfulness >= 0.85, else the largest"
@@ -162,7 +173,7 @@ module Discovery =
         experiment.Checkpoint |> Option.iter (fun c ->
             if c.Resume && not (Directory.Exists checkpoints) then
                 failwith $"{checkpoints}: no checkpoint to resume from; run without resuming to start afresh"
-            if not c.Resume && Directory.Exists checkpoints then Directory.Delete(checkpoints, true))
+            if not c.Resume then removeCheckpoints checkpoints)
         let ablation = ablationOf model.Config data experiment.Ablation
         use engine = engineFor model experiment.Granularity ablation
         let settings = trainSettings engine experiment
@@ -314,7 +325,7 @@ module Discovery =
                 for name, v in figures do log.Add $"{name} {num v}"
                 for w in warnings do log.Add $"warning: {w}"
                 File.WriteAllLines(file "run.log", log)
-            if experiment.Checkpoint.IsSome && Directory.Exists checkpoints then Directory.Delete(checkpoints, true)
+            if experiment.Checkpoint.IsSome then removeCheckpoints checkpoints
             { Circuit = circuit; Scores = scores; Ranking = ranking; Metrics = metrics; Curve = curve
               CurveCircuits = [ for _, _, _, c, _ in rows -> c ]; Warnings = warnings; OutDir = finalDir }
         finally

@@ -87,8 +87,9 @@ module Discovery =
     val checkpointDir: outDir: string -> string
     /// Scores a saved circuit on a model and data as `runOn` scores its circuit: the Full graph's `learnAll`
     /// schedule with the given ablation (a mean over the clean prompts of its reference, or of `data`), the given metric (None: `Metric.defaultFor` the data), every batch, figures weighted by pairs (so a
-    /// circuit `runOn` wrote, on the run's data and ablation, scores its `circuit.json` figures again). The file is MIB's graph JSON when it is a JSON
-    /// object with a top-level `cfg`, else a `circuit.json`. Every error names the file: one missing or not JSON, a
-    /// malformed report or graph, an edge name that does not parse or that the model's graph lacks; data errors name
-    /// the data file and line.
+    /// circuit `runOn` wrote, on the run's data and ablation, scores its `circuit.json` figures again). The file is
+    /// read by `CircuitJson.readCircuit` (only its `edges` are needed); a `model` it records other than `modelDir`
+    /// adds a warning naming both. Every error names the file: a folder, one missing or not JSON, a malformed report
+    /// or graph, an edge name that does not parse or that the model's graph lacks; data errors name the data file and
+    /// line. A model whose full-model metric is not finite (NaN weights) is refused rather than scored.
     val evaluateSaved: modelDir: string -> circuitFile: string -> data: DataSource -> ablation: AblationChoice -> metric: Metric option -> SavedEvaluation

@@ -162,7 +162,7 @@ module Train =
         if first >= 0 then
             let detail =
                 $"the loss was NaN or infinite (it is checked every {settings.LogEvery} steps, so a few more steps may have run); "
-                + "look for NaN in the model weights or the full logits, or lower LearningRate or set ClipNorm"
+                + "look for NaN in the model weights (patchdescent info --model DIR names such tensors) or in the full logits; in a script, lower TrainSettings.LearningRate or set TrainSettings.ClipNorm"
             raise (TrainingDiverged(first, progress.LastCheckpoint, detail))
 
     /// One Adam step on the logits and, for the Lagrangian, one ascent step on the multipliers, under no_grad.
