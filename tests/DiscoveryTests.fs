@@ -207,7 +207,7 @@ let tests =
             Expect.isTrue (File.Exists(Path.Combine(Discovery.checkpointDir outDir, "train.safetensors"))) "the checkpoint stays"
             let otherAblation = { checkpointed with Ablation = AblationChoice.Zero; Checkpoint = Some { Every = 10; Resume = true } }
             Expect.throwsC (fun () -> Discovery.runOn model otherAblation ignore |> ignore) (fun ex ->
-                Expect.stringContains ex.Message "ablation is Patching there and Zero here" "refused, naming the difference")
+                Expect.stringContains ex.Message "ablation is patching there and zero here" "refused, naming the difference")
             let resumed = Discovery.runOn model { checkpointed with Checkpoint = Some { Every = 10; Resume = true } } ignore
             Expect.equal resumed.Scores whole.Scores "scores"
             for f in [ "circuit.json"; "curve.csv"; "graph.mib.json" ] do
@@ -216,6 +216,29 @@ let tests =
             Expect.isFalse (Directory.Exists(Discovery.checkpointDir outDir)) "checkpoints removed after success"
             Expect.throwsC (fun () -> Discovery.runOn model { checkpointed with Checkpoint = Some { Every = 10; Resume = true } } ignore |> ignore) (fun ex ->
                 Expect.stringContains ex.Message (Discovery.checkpointDir outDir) "nothing to resume names the folder")
+        }
+        test "a resume on a data file whose prompts, answers or wrong answers changed is refused, naming what differs" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let file = tmp.File "pairs.jsonl"
+            Dataset.write file pairs
+            let outDir = tmp.File "run"
+            let e = { (experiment outDir |> Experiment.withSteps 20) with Data = JsonlFile file; Checkpoint = Some { Every = 5; Resume = false } }
+            let stop (l: StepLog) = if l.Step = 12 then failwith "stopped"
+            Expect.throwsC (fun () -> Discovery.runOn model { e with Train = { e.Train with LogEvery = 1 } } stop |> ignore) (fun ex -> Expect.equal ex.Message "stopped" "stopped")
+            let resume = { e with Train = { e.Train with LogEvery = 1 }; Checkpoint = Some { Every = 5; Resume = true } }
+            let refusedFor (changed: PairDataset) (what: string) =
+                Dataset.write file changed
+                Expect.throwsC (fun () -> Discovery.runOn model resume ignore |> ignore) (fun ex ->
+                    Expect.stringContains ex.Message $"{what} is " $"names {what}")
+            let first = pairs.Pairs[0]
+            let swapped = { first with Clean = Array.rev first.Clean }
+            refusedFor { pairs with Pairs = Array.append [| swapped |] pairs.Pairs[1..] } "data.token_ids"
+            refusedFor { pairs with Pairs = Array.append [| { first with Answer = (first.Answer + 1) % 13 } |] pairs.Pairs[1..] } "data.answers"
+            refusedFor { pairs with Pairs = pairs.Pairs |> Array.map (fun p -> { p with Wrong = Some 0 }) } "data.metric_fields"
+            Dataset.write file pairs
+            Discovery.runOn model resume ignore |> ignore
+            Expect.isTrue (File.Exists(Path.Combine(outDir, "circuit.json"))) "the same data resumes"
         }
         test "when clean and corrupted prompts agree, m(full) = m(empty): the faithfulness is flagged meaningless in the result, circuit.json and run.log" {
             use tmp = new TempDir()

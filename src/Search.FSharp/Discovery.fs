@@ -89,6 +89,37 @@ module Discovery =
         [ for (t: PreparedBatchWithTargets), n in prepared ->
             { Engine = engine; Batch = t.Batch; Answers = t.Answers; Wrongs = t.Wrongs; Thresholds = t.Thresholds; Metric = Metric.evaluate metric }, n ]
 
+    /// SHA-256 of integers as little-endian int32s, in hex: a digest that depends on the values alone, not on how
+    /// any library prints them.
+    let private digest (values: seq<int>) =
+        let bytes = values |> Seq.collect BitConverter.GetBytes |> Array.ofSeq
+        Convert.ToHexString(Security.Cryptography.SHA256.HashData bytes).ToLowerInvariant()
+
+    /// What the pairs hold, as a checkpoint records it, so that a resume on other data is refused naming what
+    /// differs: the token ids, the answers, and the fields only some metrics read. Each list's length goes in before
+    /// it, so that no two datasets give one stream of integers.
+    let private dataFingerprint (data: PairDataset) =
+        let list (xs: int seq) = Seq.append [ Seq.length xs ] xs
+        let pairs (f: Pair -> int seq) = digest (Seq.append [ data.Pairs.Length ] (data.Pairs |> Seq.collect f))
+        let wrong (p: Pair) = match p.Wrong with Some w -> seq { 1; w } | None -> seq { 0 }
+        let threshold (p: Pair) =
+            match p.Threshold with
+            | Some t -> Seq.concat [ seq { 1 }; list t.Above; list t.AtOrBelow ]
+            | None -> seq { 0 }
+        [ "data.token_ids", pairs (fun p -> Seq.append (list p.Clean) (list p.Corrupted))
+          "data.answers", pairs (fun p -> seq { p.Answer })
+          "data.metric_fields", pairs (fun p -> Seq.append (wrong p) (threshold p)) ]
+
+    /// The ablation as a checkpoint records it; a mean names the digest of the prompts it averages over.
+    let private ablationFingerprint ablation =
+        match ablation with
+        | Ablation.Patching -> "patching"
+        | Ablation.Zero -> "zero"
+        | Ablation.Mean source ->
+            let tokens = source.Tokens |> Seq.collect (fun row -> Seq.append [ row.Length ] (Seq.map int row))
+            let where = if source.PerPosition then " per position" else ""
+            $"mean{where} over prompts {digest tokens}"
+
     /// The engine of a granularity's schedule; a schedule that does not resolve is a bug here, not bad input.
     let private engineFor (model: Gpt2) granularity ablation =
         match Schedule.resolve (Schedule.ofGranularity (Engine.shapeOf model) granularity) with
@@ -186,8 +217,12 @@ module Discovery =
                 onLog l
             // What decides a run besides the trainer's settings, so that a checkpoint of another run is refused.
             let context =
-                [ "model", experiment.ModelDir; "data", printed experiment.Data; "granularity", printed experiment.Granularity
-                  "ablation", printed experiment.Ablation; "batch_size", string experiment.BatchSize ]
+                [ "model", experiment.ModelDir
+                  yield! dataFingerprint data
+                  "metric", Metric.name metric
+                  "granularity", (match experiment.Granularity with Granularity.Full -> "full" | Granularity.Heads -> "heads")
+                  "ablation", ablationFingerprint ablation
+                  "batch_size", string experiment.BatchSize ]
             let options name levels =
                 { Checkpoint =
                     experiment.Checkpoint |> Option.map (fun c ->

@@ -58,33 +58,27 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
     let logitsBlock = block LogitsIn 1
 
     // Constructed in a dispose scope: a temporary outside one is only reachable through its native handle, and
-    // the finalizer thread may free it while the next native call still reads it.
-    let constructionScope = torch.NewDisposeScope()
-    let isParam, paramIndex, fixedValue =
+    // the finalizer thread may free it while the next native call still reads it. The scope is a `use`, so that a
+    // throw still pops it: TorchSharp's scope removal pops whatever is on top of the thread's stack, and a leaked
+    // scope would leave an enclosing one, disposed, as the thread's current scope for every later test.
+    let isParam, paramIndex, fixedValue, wQkv, bQkv, means =
+        use constructionScope = torch.NewDisposeScope()
         let src = resolved.Source
-        let isParam = src |> Array.map (function Param _ -> true | Fixed _ -> false)
-        let index = src |> Array.map (function Param i -> int64 i | Fixed _ -> 0L)
-        let fixedV = src |> Array.map (function Fixed v -> float32 v | Param _ -> 0.0f)
-        torch.tensor(isParam, device = device).DetachFromDisposeScope(),
-        torch.tensor(index, device = device).DetachFromDisposeScope(),
-        torch.tensor(fixedV, device = device).``to``(dtype).DetachFromDisposeScope()
-
-    // Per-head projections batched over heads: [3 * head, d_model, d_head] and [3 * head, 1, d_head].
-    let wQkv = model.Blocks |> Seq.map (fun b -> b.WQkv.permute(1, 2, 0, 3).reshape(3L * int64 heads, int64 c.DModel, int64 c.DHead).DetachFromDisposeScope()) |> Array.ofSeq
-    let bQkv = model.Blocks |> Seq.map (fun b -> b.BQkv.reshape(3L * int64 heads, 1L, int64 c.DHead).DetachFromDisposeScope()) |> Array.ofSeq
-
-    let means =
-        match ablation with
-        | Ablation.Mean source ->
-            let m = SenderOutputs.meanOf model source
-            for t in m.All do t.DetachFromDisposeScope() |> ignore
-            Some m
-        | Ablation.Patching -> None
-        | Ablation.Zero ->
-            let z = SenderOutputs.zeros model
-            for t in z.All do t.DetachFromDisposeScope() |> ignore
-            Some z
-    do constructionScope.Dispose()
+        let isParam = torch.tensor(src |> Array.map (function Param _ -> true | Fixed _ -> false), device = device)
+        let index = torch.tensor(src |> Array.map (function Param i -> int64 i | Fixed _ -> 0L), device = device)
+        let fixedV = torch.tensor(src |> Array.map (function Fixed v -> float32 v | Param _ -> 0.0f), device = device).``to``(dtype)
+        // Per-head projections batched over heads: [3 * head, d_model, d_head] and [3 * head, 1, d_head].
+        let wQkv = model.Blocks |> Seq.map (fun b -> b.WQkv.permute(1, 2, 0, 3).reshape(3L * int64 heads, int64 c.DModel, int64 c.DHead)) |> Array.ofSeq
+        let bQkv = model.Blocks |> Seq.map (fun b -> b.BQkv.reshape(3L * int64 heads, 1L, int64 c.DHead)) |> Array.ofSeq
+        let means =
+            match ablation with
+            | Ablation.Mean source -> Some(SenderOutputs.meanOf model source)
+            | Ablation.Patching -> None
+            | Ablation.Zero -> Some(SenderOutputs.zeros model)
+        // Detached only once everything is built, so that a throw above leaves nothing outside the scope.
+        for t in [ isParam; index; fixedV ] @ List.ofArray wQkv @ List.ofArray bQkv @ (means |> Option.map (fun m -> List.ofSeq m.All) |> Option.defaultValue []) do
+            t.DetachFromDisposeScope() |> ignore
+        isParam, index, fixedV, wQkv, bQkv, means
 
     /// The model the engine runs.
     member _.Model = model

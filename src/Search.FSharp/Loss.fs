@@ -140,8 +140,10 @@ module Loss =
             | Sum(l :: ls) -> ls |> List.fold (fun acc x -> acc + total x) (total l)
         let sum = total loss
         let kept = sum :: List.map snd values
-        // A bare term's total is the term's own tensor: move each tensor out exactly once.
-        for t in kept |> List.distinctBy LanguagePrimitives.PhysicalHash do t.MoveToOuterDisposeScope() |> ignore
+        // A bare term's total is the term's own tensor: move each tensor out exactly once. Distinct by reference, not
+        // by PhysicalHash: two tensors whose hashes collided would leave one in the scope, disposed with it.
+        let moved = System.Collections.Generic.HashSet<torch.Tensor>(HashIdentity.Reference)
+        for t in kept do if moved.Add t then t.MoveToOuterDisposeScope() |> ignore
         { Total = sum; Terms = [ for t, v in values -> Term.name t, v ] }
 
     let logitDiffMetric (inputs: LossInputs) =

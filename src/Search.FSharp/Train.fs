@@ -257,19 +257,20 @@ module Train =
         let scheduleDigest = digest (String.Join(",", sources) + "|" + String.Join(",", Array.map num schedule.Init))
         let shapes = String.Join("; ", [ for b in batches -> String.Join("x", b.FullLogits.shape) ])
         let answers = digest (String.Join("|", [ for b in batches -> ids b.Answers + "/" + (b.Wrongs |> Option.map ids |> Option.defaultValue "") ]))
+        // The caller's context first, so that a resume on other data names the data rather than the batches it made.
         // The device too: the noise generator's state and the arithmetic differ between devices.
-        [ "device", string engine.Model.Device
-          "steps", string settings.Steps
-          "learning_rate", num settings.LearningRate
-          "gate", printed settings.Gate
-          "loss", printed settings.Loss
-          "sparsity", printed settings.Sparsity
-          "clip_norm", printed settings.ClipNorm
-          "seed", string settings.Seed
-          "schedule", $"{schedule.ParamCount} parameters over {schedule.Source.Length} edges, digest {scheduleDigest}"
-          "batches", $"{shapes}, answers digest {answers}"
-          "record_levels", printed options.RecordLevels ]
-        @ [ for c in Option.toList options.Checkpoint do yield! c.Context ]
+        [ for c in Option.toList options.Checkpoint do yield! c.Context ]
+        @ [ "device", string engine.Model.Device
+            "steps", string settings.Steps
+            "learning_rate", num settings.LearningRate
+            "gate", printed settings.Gate
+            "loss", printed settings.Loss
+            "sparsity", printed settings.Sparsity
+            "clip_norm", printed settings.ClipNorm
+            "seed", string settings.Seed
+            "schedule", $"{schedule.ParamCount} parameters over {schedule.Source.Length} edges, digest {scheduleDigest}"
+            "batches", $"{shapes}, answers digest {answers}"
+            "record_levels", printed options.RecordLevels ]
 
     let private fingerprintKey name = $"fingerprint.{name}"
 

@@ -9,6 +9,7 @@ public static class ToyValidate
     /// <summary>Runs the verb; exits 1 unless every seed passes.</summary>
     public static int Run(ToyValidateRequest request)
     {
+        TrainInduction.OneThread();
         // Every seed's folder is claimed before the first training, so a refusal costs no training time.
         var folders = request.Recipes.Select(r =>
             OutputFolder.Claim("--out", Path.Combine(request.OutDir, $"seed-{r.Item1}"), "toy train-induction", [])).ToList();

@@ -11,11 +11,19 @@ public static class TrainInduction
     /// <summary>Runs the verb: trains, writes the folder, and prints the mechanism check.</summary>
     public static int Run(TrainInductionRequest request)
     {
+        OneThread();
         var folder = OutputFolder.Claim("--out", request.OutDir, "toy train-induction", [], request.Force);
         using var model = Train(request.Recipe, folder);
         foreach (var line in InductionCheck.Run(model, request.Recipe.Task).Lines()) Console.WriteLine(line);
         return 0;
     }
+
+    /// <summary>
+    /// Sets the process to one libtorch thread: a seed then gives the same weights whatever the machine's core count,
+    /// and on a shared machine two OpenMP threads spinning against other processes made a step 10x slower (MODEL.md).
+    /// The verb owns the process, so the setting is its to make.
+    /// </summary>
+    public static void OneThread() => TorchSharp.torch.set_num_threads(1);
 
     /// <summary>Trains the recipe and writes config.json, model.safetensors, task.json and loss.csv into <paramref name="folder"/>, claimed before training, which appears whole once training has succeeded; returns the model.</summary>
     public static Gpt2 Train(InductionRecipe recipe, OutputFolder folder)

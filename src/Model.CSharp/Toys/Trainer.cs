@@ -81,6 +81,8 @@ public static class Trainer
     /// Trains <paramref name="model"/>'s weights in place on fresh batches of <paramref name="task"/> (drawn from a
     /// Random seeded by the options' seed) to minimise next-token cross-entropy at every position, calling
     /// <paramref name="onLog"/> every LogEvery steps and after the last; the weights leave without gradients.
+    /// The weights a seed gives are the same on every machine at one libtorch thread, which the process's owner sets
+    /// (`toy train-induction` does): a library must not change that process-wide setting behind its caller's back.
     /// </summary>
     public static void Train(Gpt2 model, TriggerTask task, TrainerOptions options, Action<TrainLog> onLog)
     {
@@ -94,10 +96,6 @@ public static class Trainer
         var moments = parameters.Select(p => (M: zeros_like(p).DetachFromDisposeScope(), V: zeros_like(p).DetachFromDisposeScope())).ToList();
         var rng = new Random(options.Seed);
         var clock = Stopwatch.StartNew();
-        // One thread: a seed then gives the same weights whatever the machine's core count, and on a shared machine
-        // two OpenMP threads spinning against other processes made a step 10x slower than one (MODEL.md).
-        var threads = get_num_threads();
-        set_num_threads(1);
         try
         {
             foreach (var p in parameters) p.requires_grad_(true);
@@ -118,7 +116,6 @@ public static class Trainer
         }
         finally
         {
-            set_num_threads(threads);
             foreach (var p in parameters) p.requires_grad_(false);
             foreach (var (m, v) in moments)
             {
