@@ -232,7 +232,7 @@ let tests =
                 Expect.throwsC (fun () -> Discovery.runOn model resume ignore |> ignore) (fun ex ->
                     Expect.stringContains ex.Message $"{what} is " $"names {what}")
             let first = pairs.Pairs[0]
-            let swapped = { first with Clean = Array.rev first.Clean }
+            let swapped = { first with Clean = first.Clean |> Array.mapi (fun i t -> if i = 2 then (t + 1) % 13 else t) }
             refusedFor { pairs with Pairs = Array.append [| swapped |] pairs.Pairs[1..] } "data.token_ids"
             refusedFor { pairs with Pairs = Array.append [| { first with Answer = (first.Answer + 1) % 13 } |] pairs.Pairs[1..] } "data.answers"
             refusedFor { pairs with Pairs = pairs.Pairs |> Array.map (fun p -> { p with Wrong = Some 0 }) } "data.metric_fields"
