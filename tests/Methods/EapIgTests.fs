@@ -18,7 +18,12 @@ let tests =
                 let n = s.Engine.ParamCount
                 let total = EapIg.attributions 128 s.Engine s.Batches Loss.logitDiffMetric |> Array.sum
                 let expected = s.LogitDiff(Array.create n 1.0) - s.LogitDiff(Array.create n 0.0)
-                Expect.floatClose { absolute = 1e-3; relative = 1e-3 } total expected "sum of attributions")
+                // The midpoint rule's error falls as 1 / m^2, so at 128 steps it is about a third of the gap to 64
+                // steps (Richardson); a path that bends sharply on some random tiny model gets that much room, and no
+                // more: a wrong attribution moves both sums alike and leaves the gap small.
+                let coarse = EapIg.attributions 64 s.Engine s.Batches Loss.logitDiffMetric |> Array.sum
+                let quadrature = abs (total - coarse) / 3.0
+                Expect.floatClose { absolute = 1e-3 + 3.0 * quadrature; relative = 1e-3 } total expected "sum of attributions")
 
         testPropertyWithConfig (quick 5) "the attributions converge: 64 and 128 steps agree to 1e-2 of the largest" <|
             Prop.forAll cases (fun case ->
