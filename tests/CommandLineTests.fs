@@ -35,6 +35,22 @@ let tests =
             let r = discover [ "--model"; "m"; "--data"; "d.jsonl"; "--out"; "o" ]
             Expect.equal r.Experiment (Experiment.defaults "m" (JsonlFile "d.jsonl") "o") "defaults"
         }
+        test "evaluate and compare take --device, --dtype and --strict-fp32 as discover does, defaulting to Compute.auto" {
+            let given = { Device = "cpu"; Precision = Precision.BFloat16; StrictFp32 = true }
+            let options = [ "--device"; "cpu"; "--dtype"; "bfloat16"; "--strict-fp32" ]
+            let evaluate extra =
+                match CommandLine.parse (Array.ofList ([ "evaluate"; "--model"; "m"; "--circuit"; "c.json"; "--data"; "d" ] @ extra)) with
+                | Evaluate r -> r.Compute
+                | other -> failtest $"expected evaluate, got %A{other}"
+            let compare extra =
+                match CommandLine.parse (Array.ofList ([ "compare"; "--model"; "m"; "--data"; "d"; "--out"; "o" ] @ extra)) with
+                | Compare r -> r.Experiment.Compute
+                | other -> failtest $"expected compare, got %A{other}"
+            Expect.equal (evaluate options) given "evaluate"
+            Expect.equal (compare options) given "compare"
+            Expect.equal (evaluate []) Compute.auto "evaluate's default"
+            Expect.equal (compare []) Compute.auto "compare's default"
+        }
         test "an integer option beyond int's range gives the range" {
             for option in [ "--seed"; "--steps" ] do
                 let message = usageError [ "discover"; "--model"; "m"; "--data"; "d"; "--out"; "o"; option; "99999999999" ]

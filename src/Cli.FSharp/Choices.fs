@@ -60,6 +60,12 @@ module Choices =
         | Float32 -> Precision.Float32
         | Bfloat16 -> Precision.BFloat16
 
+    /// The compute an experiment runs on from `--device` (default auto), `--dtype` (default float32) and `--strict-fp32`.
+    let compute (deviceName: DeviceName option) (dtypeName: DTypeName option) strictFp32 =
+        { Device = device (defaultArg deviceName Auto)
+          Precision = precision (defaultArg dtypeName DTypeName.Float32)
+          StrictFp32 = strictFp32 }
+
     /// The graph granularity.
     let granularity name =
         match name with

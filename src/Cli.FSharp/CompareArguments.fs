@@ -18,6 +18,9 @@ type CompareArguments =
     | [<Unique>] Batch_Size of pairs: int
     | [<Unique>] Ig_Steps of steps: int
     | [<Unique>] Acdc_Tau of nats: float
+    | [<Unique>] Device of DeviceName
+    | [<Unique>] Dtype of DTypeName
+    | Strict_Fp32
     | Force
 
     interface IArgParserTemplate with
@@ -35,6 +38,9 @@ type CompareArguments =
             | Batch_Size _ -> "pairs per batch (default 16)"
             | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
             | Acdc_Tau _ -> "ACDC's KL threshold in nats (default 0.01)"
+            | Device _ -> "where the model runs (default auto: CUDA when present)"
+            | Dtype _ -> "compute dtype (default float32)"
+            | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
             | Force -> "replace an --out folder that holds another verb's run (never one that holds an input)"
 
 /// What `compare` was asked: the experiment every method shares, and the methods in order.
@@ -68,6 +74,7 @@ module CompareArguments =
                 Granularity = Choices.granularity (r.GetResult(Granularity, defaultValue = Full))
                 Train = { e.Train with Seed = r.GetResult(Seed, defaultValue = e.Train.Seed) }
                 BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "compare" "--batch-size" 1
+                Compute = Choices.compute (r.TryGetResult Device) (r.TryGetResult Dtype) (r.Contains Strict_Fp32)
                 Force = r.Contains Force }
         { Experiment = experiment
           Methods = DiscoverArguments.methods "compare" names (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau) }

@@ -120,10 +120,7 @@ module DiscoverArguments =
                         let every = every |> Option.defaultValue (max 1 (steps / 10)) |> Choices.atLeast "discover" "--checkpoint-every" 1
                         Some { Every = every; Resume = resume }
                 Method = List.exactlyOne (methods "discover" [ r.GetResult(Method, defaultValue = MethodName.Descent) ] (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau))
-                Compute =
-                    { Device = Choices.device (r.GetResult(DiscoverArguments.Device, defaultValue = Auto))
-                      Precision = Choices.precision (r.GetResult(Dtype, defaultValue = DTypeName.Float32))
-                      StrictFp32 = r.Contains Strict_Fp32 }
+                Compute = Choices.compute (r.TryGetResult DiscoverArguments.Device) (r.TryGetResult Dtype) (r.Contains Strict_Fp32)
                 Force = r.Contains Force }
         if r.Contains Seeds && experiment.Method <> Descent then
             raise (UsageException $"discover: --seeds applies to descent only; {Method.name experiment.Method} is deterministic")

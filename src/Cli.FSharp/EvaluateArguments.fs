@@ -16,6 +16,9 @@ type EvaluateArguments =
     | [<Unique>] Ablation of AblationName
     | [<Unique>] Mean_Data of file: string
     | Json
+    | [<Unique>] Device of DeviceName
+    | [<Unique>] Dtype of DTypeName
+    | Strict_Fp32
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -30,10 +33,15 @@ type EvaluateArguments =
             | Ablation _ -> "what a removed edge carries (default patching; mean: the mean over the clean prompts of --data or --mean-data)"
             | Mean_Data _ -> "JSONL pairs whose clean prompts --ablation mean averages over, instead of --data's"
             | Json -> "print one JSON object {edges, metric, circuit, full, empty, faithfulness, kl}"
+            | Device _ -> "where the model runs (default auto: CUDA when present)"
+            | Dtype _ -> "compute dtype (default float32)"
+            | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
 
 /// What `evaluate` was asked.
 type EvaluateRequest =
-    { ModelDir: string; CircuitFile: string; Data: DataSource; Metric: Metric option; Ablation: AblationChoice; AblationName: string; Json: bool }
+    { ModelDir: string; CircuitFile: string; Data: DataSource; Metric: Metric option; Ablation: AblationChoice; AblationName: string; Json: bool
+      /// Where and how precisely the model computes, as `discover --device --dtype --strict-fp32` give it.
+      Compute: Compute }
 
 /// Reading `evaluate`'s options.
 module EvaluateArguments =
@@ -63,4 +71,5 @@ module EvaluateArguments =
           Metric = metric
           Ablation = Choices.ablation "evaluate" ablation (r.TryGetResult Mean_Data)
           AblationName = (sprintf "%A" ablation).ToLowerInvariant()
-          Json = r.Contains Json }
+          Json = r.Contains Json
+          Compute = Choices.compute (r.TryGetResult Device) (r.TryGetResult Dtype) (r.Contains Strict_Fp32) }

@@ -390,8 +390,9 @@ module Discovery =
                 | _ -> []
             format, circuit, warnings
 
-    let evaluateSaved modelDir circuitFile data ablation metric =
-        use model = Checkpoint.Load modelDir
+    let evaluateSaved modelDir circuitFile data ablation metric compute =
+        let device = Compute.apply compute
+        use model = Checkpoint.Load(modelDir, device, Compute.dtype compute.Precision)
         let shape = Engine.shapeOf model
         let format, circuit, circuitWarnings = loadCircuit modelDir shape circuitFile
         let pairs = loadData model.Config data

@@ -92,4 +92,5 @@ module Discovery =
     /// adds a warning naming both. Every error names the file: a folder, one missing or not JSON, a malformed report
     /// or graph, an edge name that does not parse or that the model's graph lacks; data errors name the data file and
     /// line. A model whose full-model metric is not finite (NaN weights) is refused rather than scored.
-    val evaluateSaved: modelDir: string -> circuitFile: string -> data: DataSource -> ablation: AblationChoice -> metric: Metric option -> SavedEvaluation
+    /// The model is loaded on `compute`'s device and precision, as `run` loads it.
+    val evaluateSaved: modelDir: string -> circuitFile: string -> data: DataSource -> ablation: AblationChoice -> metric: Metric option -> compute: Compute -> SavedEvaluation
