@@ -1,5 +1,5 @@
 // PatchDescent's build entry point: dotnet fsi build.fsx <target> [-- args for the target]
-// Targets: build, test, run, bench, publish, publish-external-libtorch, gpu-bundle, clean.
+// Targets: build, test, run, bench, stress, stress-suite, publish, publish-external-libtorch, gpu-bundle, clean.
 open System
 open System.Diagnostics
 open System.IO
@@ -39,6 +39,32 @@ match target with
 | "test" ->
     timed "build" build
     dotnet ([ "run"; "--project"; "tests"; "-c"; configuration; "--no-build"; "--" ] @ List.ofArray extra)
+| "stress" ->
+    // Not in CI: the resume property that once failed about one full run in eight, 1,000 times in one process.
+    timed "build" build
+    timed "stress" (fun () ->
+        dotnet [ "run"; "--project"; "tests"; "-c"; configuration; "--no-build"; "--"; "--repeat"; "1000"
+                 "--filter-test-case"; "resumed from its checkpoint ends bit for bit" ])
+| "stress-suite" ->
+    // Not in CI: the whole suite 20 times, each in a fresh process as CI runs it; prints every run's count.
+    timed "build" build
+    let runs = 20
+    let failedRuns =
+        [ for i in 1 .. runs ->
+            let info = ProcessStartInfo("dotnet", [ "run"; "--project"; "tests"; "-c"; configuration; "--no-build" ], WorkingDirectory = root, UseShellExecute = false, RedirectStandardOutput = true)
+            use p = Process.Start info
+            let output = p.StandardOutput.ReadToEnd()
+            p.WaitForExit()
+            let last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> Array.last
+            printfn "build.fsx: suite run %d of %d: %s (exit %d)" i runs (last.Trim()) p.ExitCode
+            if p.ExitCode <> 0 then
+                File.WriteAllText(Path.Combine(root, $"stress-suite-{i}.log"), output)
+                printfn "build.fsx: its output is in stress-suite-%d.log" i
+            p.ExitCode <> 0 ]
+        |> List.filter id
+        |> List.length
+    printfn "build.fsx: %d of %d suite runs failed" failedRuns runs
+    if failedRuns > 0 then exit 1
 | "run" ->
     timed "build" build
     if extra.Length > 0 then host (List.ofArray extra)
@@ -81,5 +107,5 @@ match target with
         let path = Path.Combine(root, dir)
         if Directory.Exists path then Directory.Delete(path, true)
 | other ->
-    eprintfn "build.fsx: unknown target '%s'; targets: build, test, run, bench, publish, publish-external-libtorch, gpu-bundle, clean" other
+    eprintfn "build.fsx: unknown target '%s'; targets: build, test, run, bench, stress, stress-suite, publish, publish-external-libtorch, gpu-bundle, clean" other
     exit 2

@@ -6,21 +6,10 @@
 
 open System.IO
 open PatchDescent.Search
-open PatchDescent.Search.Tasks
 
 let root = Path.Combine(__SOURCE_DIRECTORY__, "..")
-let model = Path.Combine(root, "models/induction-trigger-attn-2l4h")
-let spec = Induction.ofModelDir model |> Result.defaultWith failwith
-
-let experiment =
-    { Experiment.defaults model (Pairs(Induction.generate spec 128 1)) (Path.Combine(root, "out/induction")) with
-        Metric = Some Induction.metric
-        BatchSize = 32
-        Levels = [ 0.02; 0.05; 0.1; 0.2; 0.5; 1.0 ] }
-    |> Experiment.withSteps 400
-    // The textbook circuit has 5 to 8 of the 81 edges: aim at 90% sparsity, reached halfway, and hold it for the
-    // second half.
-    |> fun e -> { e with Train = { e.Train with Sparsity = TargetLagrangian({ Start = 0.0; End = 0.9; WarmupSteps = 0; AnnealSteps = 200 }, 0.5) } }
+let model = MainJob.modelDir root
+let experiment = MainJob.experiment model (Path.Combine(root, "out/induction")) 400
 
 printfn "model: models/induction-trigger-attn-2l4h, the trained attention-only induction model (mechanism check: previous-token head a0.h0, induction head a1.h0; see its MODEL.md)"
 let result = Discovery.run experiment (fun l -> if (l.Step + 1) % 100 = 0 then printfn "step %d/400  kept %.3f" (l.Step + 1) l.ExpectedKeptFraction)

@@ -28,7 +28,18 @@ let main argv =
             summary = fun config s -> async {
                 counts <- Some(s.passed.Length, s.failed.Length + s.errored.Length)
                 do! inner.summary config s } }
-    let exitCode = runTestsInAssemblyWithCLIArgs [ CLIArguments.Printer printer; CLIArguments.No_Spinner ] argv
+    // `--repeat N` (ours, for `build.fsx stress`): every test N times over, one at a time, so that a rare failure of
+    // one property can be sought with `--filter-test-case`; Expecto filters the repeated tree as it would the one.
+    let repeat, argv =
+        match Array.tryFindIndex ((=) "--repeat") argv with
+        | Some i when i + 1 < argv.Length -> int argv[i + 1], Array.append argv[.. i - 1] argv[i + 2 ..]
+        | _ -> 1, argv
+    let options = [ CLIArguments.Printer printer; CLIArguments.No_Spinner ]
+    let exitCode =
+        if repeat = 1 then runTestsInAssemblyWithCLIArgs options argv
+        else
+            let all = testFromThisAssembly () |> Option.defaultWith (fun () -> failwith "no tests in this assembly")
+            runTestsWithCLIArgs options argv (testSequenced (testList "repeat" [ for i in 1 .. repeat -> testLabel $"run {i}" all ]))
     let passed, failed = defaultArg counts (0, 1)
     // Expecto's console writer colours and pads its lines; CI reads this one plain, straight to stdout.
     use stdout = new System.IO.StreamWriter(System.Console.OpenStandardOutput())

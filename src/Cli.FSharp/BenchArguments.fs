@@ -21,6 +21,7 @@ type BenchArguments =
     | [<Unique>] Graph of GranularityName
     | Strict_Fp32
     | [<Unique>] Discovery_Steps of count: int
+    | [<Unique>] Soak of steps: int
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -34,6 +35,7 @@ type BenchArguments =
             | Dtype _ -> "dtype for --step with --device (default float32)"
             | Graph _ -> "graph for --step with --device (default full)"
             | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32"
+            | Soak _ -> "the soak: the main job's discovery (models/induction-trigger-attn-2l4h under the working folder) for this many steps (10000 in docs/BENCHMARKS.md), RSS sampled every 500; on --device when given"
             | Discovery_Steps _ -> "with --device: one whole discovery run of this many steps on a random GPT-2-small-shaped model at batch 32 x --positions (default 24)"
 
 /// What `bench` was asked.
@@ -44,7 +46,9 @@ type BenchRequest =
       DType: string
       Graph: PatchDescent.Search.Granularity
       StrictFp32: bool
-      DiscoverySteps: int option }
+      DiscoverySteps: int option
+      /// The soak's step count, when asked for.
+      SoakSteps: int option }
 
 /// Reading `bench`'s options.
 module BenchArguments =
@@ -59,4 +63,5 @@ module BenchArguments =
           DType = Choices.dtype (r.GetResult(Dtype, defaultValue = Float32))
           Graph = Choices.granularity (r.GetResult(Graph, defaultValue = Full))
           StrictFp32 = r.Contains Strict_Fp32
-          DiscoverySteps = r.TryPostProcessResult(Discovery_Steps, Choices.atLeast "bench" "--discovery-steps" 1) }
+          DiscoverySteps = r.TryPostProcessResult(Discovery_Steps, Choices.atLeast "bench" "--discovery-steps" 1)
+          SoakSteps = r.TryPostProcessResult(Soak, Choices.atLeast "bench" "--soak" 500) }

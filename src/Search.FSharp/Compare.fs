@@ -8,25 +8,6 @@ open PatchDescent.Model
 type MethodRun = { Method: Method; Settings: string; Result: DiscoveryResult; Seconds: float; PeakRssDelta: int64 option }
 
 module Compare =
-    /// Linux's per-process memory figures: the peak can be reset, so each run's peak is its own.
-    module private Rss =
-        let private kib (field: string) =
-            File.ReadLines "/proc/self/status"
-            |> Seq.tryFind (fun l -> l.StartsWith(field + ":"))
-            |> Option.map (fun l -> 1024L * int64 (l.Substring(field.Length + 1).Trim().Split(' ')[0]))
-
-        /// Resets the peak to the current size and returns that size; None where /proc is missing or read-only.
-        let start () =
-            try
-                File.WriteAllText("/proc/self/clear_refs", "5")
-                kib "VmRSS"
-            with _ -> None
-
-        /// The kernel syncs its per-thread RSS counters lazily, so a peak read soon after the reset can fall a page
-        /// or two below the size read then; a peak below the start is 0.
-        let peakSince (startBytes: int64 option) =
-            startBytes |> Option.bind (fun s -> try kib "VmHWM" |> Option.map (fun p -> max 0L (p - s)) with _ -> None)
-
     let private num (x: float) = (x + 0.0).ToString("R", Globalization.CultureInfo.InvariantCulture)
     let private fixedText (digits: int) (x: float) =
         if Double.IsNaN x then "NaN" else x.ToString($"F{digits}", Globalization.CultureInfo.InvariantCulture)

@@ -15,6 +15,7 @@ public static class Bench
     {
         var quick = request.Quick;
         var repeats = quick ? 3 : 10;
+        if (request.SoakSteps is { } soakSteps) return Soak(soakSteps.Value, request.Device?.Value ?? "cpu");
         if (request.Device is not null) return DeviceBench.Run(request);
         if (request.Step is { } step)
         {
@@ -49,6 +50,18 @@ public static class Bench
             process.WaitForExit();
             if (process.ExitCode != 0) return process.ExitCode;
         }
+        return 0;
+    }
+
+    /// <summary>The soak: the main job's discovery for <paramref name="steps"/> steps on <paramref name="deviceName"/>, RSS sampled every 500 steps; prints the first, last and largest sample.</summary>
+    static int Soak(int steps, string deviceName)
+    {
+        var modelDir = MainJob.modelDir(Directory.GetCurrentDirectory());
+        var device = DeviceChoice.Resolve(deviceName);
+        using var model = Checkpoint.Load(modelDir, device);
+        var experiment = MainJob.experiment(modelDir, "soak", steps);
+        Console.WriteLine($"soak: the main job's discovery on {modelDir}, {steps:N0} steps on {device}");
+        foreach (var line in PatchDescent.Search.Soak.lines(PatchDescent.Search.Soak.run(model, experiment, 500))) Console.WriteLine(line);
         return 0;
     }
 
