@@ -189,6 +189,19 @@ let tests =
             Expect.equal code 0 err
             Expect.stringContains out "PatchDescent circuit.json" "report"
         }
+        test "evaluate with a folder for --circuit, or a file for --model, says which and what it wants" {
+            use dir = new TempDir()
+            let code, _, err = discoverTiny dir 1
+            Expect.equal code 0 err
+            let evaluate model circuit = runHost [ "evaluate"; "--model"; model; "--circuit"; circuit; "--data"; dir.File "pairs.jsonl" ]
+            let code, _, err = evaluate (dir.File "model") (dir.File "out")
+            Expect.equal code 1 "a folder for the circuit"
+            let folder = dir.File "out"
+            Expect.stringContains err $"{folder}: is a folder; --circuit takes" "names the folder and the flag"
+            let code, _, err = evaluate (dir.File "pairs.jsonl") (Path.Combine(dir.File "out", "circuit.json"))
+            Expect.equal code 1 "a file for the model"
+            Expect.stringContains err "pairs.jsonl: is a file; a model is a Hugging Face folder" "says what a model is"
+        }
         test "evaluate with a malformed circuit file exits 1 naming it" {
             use dir = new TempDir()
             writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false
