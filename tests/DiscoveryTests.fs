@@ -265,7 +265,9 @@ let tests =
             Expect.floatClose { absolute = 1.0; relative = 0.0 } logs[logs.Count - 1].ExpectedKeptEdges 6.0 "6 edges expected kept at the end"
             let edges = Graph.edgeCount (Engine.shapeOf model)
             Expect.throwsC (fun () -> Discovery.runOn model { e with TargetEdges = Some (edges + 1) } ignore |> ignore) (fun ex ->
-                Expect.stringContains ex.Message $"target edges {edges + 1} is outside 0 .. {edges}" "range")
+                Expect.stringContains ex.Message $"target edges (--target-edges) {edges + 1} is outside 1 .. {edges}" "range")
+            Expect.throwsC (fun () -> Discovery.runOn model { e with TargetEdges = Some 0 } ignore |> ignore) (fun ex ->
+                Expect.stringContains ex.Message "target edges (--target-edges) 0 is outside 1 .. " "no edge is no circuit")
         }
         test "a missing mean reference or an unreadable checkpoint fails naming the file, and writes no output" {
             use tmp = new TempDir()

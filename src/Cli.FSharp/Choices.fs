@@ -38,6 +38,7 @@ type MethodName =
     | Eap
     | Eap_Ig
     | Acdc
+    | Prune
 
 /// Reading choices and values every verb checks the same way.
 module Choices =
@@ -89,15 +90,16 @@ module Choices =
         | Logit_Diff -> Loss.logitDiff
         | Cross_Entropy -> Loss.crossEntropy
 
-    /// The method, with EAP-IG's step count and ACDC's threshold where it takes them.
-    let method name igSteps acdcTau =
+    /// The method, with EAP-IG's step count, ACDC's threshold and elimination's floor where it takes them.
+    let method name igSteps acdcTau pruneFloor =
         match name with
         | MethodName.Descent -> Method.Descent
         | MethodName.Eap -> Method.Eap
         | MethodName.Eap_Ig -> Method.EapIg igSteps
         | MethodName.Acdc -> Method.Acdc acdcTau
+        | MethodName.Prune -> Method.Prune pruneFloor
 
-    /// A comma-separated list of method names: descent, eap, eap-ig, acdc.
+    /// A comma-separated list of method names: descent, eap, eap-ig, acdc, prune.
     let methodNames verb option (text: string) =
         [ for part in text.Split(',', System.StringSplitOptions.TrimEntries) ->
             match part with
@@ -105,7 +107,8 @@ module Choices =
             | "eap" -> MethodName.Eap
             | "eap-ig" -> MethodName.Eap_Ig
             | "acdc" -> MethodName.Acdc
-            | _ -> raise (UsageException $"{verb}: {option} takes descent, eap, eap-ig and acdc separated by commas, got '{part}' in '{text}'") ]
+            | "prune" -> MethodName.Prune
+            | _ -> raise (UsageException $"{verb}: {option} takes descent, eap, eap-ig, acdc and prune separated by commas, got '{part}' in '{text}'") ]
 
     /// Fails with a usage error when a count is below its minimum.
     let atLeast verb option minimum value =

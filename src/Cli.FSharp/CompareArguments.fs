@@ -18,6 +18,7 @@ type CompareArguments =
     | [<Unique>] Batch_Size of pairs: int
     | [<Unique>] Ig_Steps of steps: int
     | [<Unique>] Acdc_Tau of nats: float
+    | [<Unique>] Prune_Floor of floor: float
     | [<Unique>] Device of DeviceName
     | [<Unique>] Dtype of DTypeName
     | Strict_Fp32
@@ -31,13 +32,14 @@ type CompareArguments =
             | Task _ -> "generate the pairs of a task instead of reading --data, and score with its metric"
             | Pairs _ -> "how many pairs --task generates (default 128, seeded by --seed)"
             | Out _ -> "the folder: one subfolder per method, comparison.csv, comparison.md, curves.png and curves.svg"
-            | Methods _ -> "comma-separated methods to run (default descent,eap,eap-ig,acdc)"
+            | Methods _ -> "comma-separated methods to run: descent, eap, eap-ig, acdc, prune (default descent,eap,eap-ig,acdc)"
             | Granularity _ -> "the graph: full (the default) or heads"
             | Steps _ -> "descent's training steps (default 300)"
             | Seed _ -> "descent's seed (default 1)"
             | Batch_Size _ -> "pairs per batch (default 16)"
             | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
             | Acdc_Tau _ -> "ACDC's KL threshold in nats (default 0.01)"
+            | Prune_Floor _ -> "prune's floor in (0, 1] (default 0.9)"
             | Device _ -> "where the model runs (default auto: CUDA when present)"
             | Dtype _ -> "compute dtype (default float32)"
             | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
@@ -77,4 +79,4 @@ module CompareArguments =
                 Compute = Choices.compute (r.TryGetResult Device) (r.TryGetResult Dtype) (r.Contains Strict_Fp32)
                 Force = r.Contains Force }
         { Experiment = experiment
-          Methods = DiscoverArguments.methods "compare" names (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau) }
+          Methods = DiscoverArguments.methods "compare" names (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau) (r.TryGetResult Prune_Floor) }

@@ -26,6 +26,7 @@ type DiscoverArguments =
     | [<Unique>] Method of MethodName
     | [<Unique>] Ig_Steps of steps: int
     | [<Unique>] Acdc_Tau of nats: float
+    | [<Unique>] Prune_Floor of floor: float
     | [<Unique>] Device of DeviceName
     | [<Unique>] Dtype of DTypeName
     | Strict_Fp32
@@ -51,9 +52,10 @@ type DiscoverArguments =
             | Per_Point_Runs -> "the curve from one training per level (slow; for comparison) instead of from the one run's anneal"
             | Checkpoint_Every _ -> "write a checkpoint into OUT.checkpoint every this many steps (deleted once the run succeeds)"
             | Resume -> "continue from the checkpoints in OUT.checkpoint; the other options must be those of the interrupted run"
-            | Method _ -> "how edges are scored: descent (gradient descent, the default), eap, eap-ig or acdc"
+            | Method _ -> "how edges are scored: descent (gradient descent, the default), eap, eap-ig, acdc or prune (exact sequential elimination, the reference)"
             | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
             | Acdc_Tau _ -> "ACDC's threshold: an edge goes when removing it raises KL by less than this, in nats (default 0.01)"
+            | Prune_Floor _ -> "prune's floor in (0, 1]: an edge goes when the circuit without it keeps |1 - faithfulness| <= 1 - floor (default 0.9)"
             | Device _ -> "where the model runs (default auto: CUDA when present)"
             | Dtype _ -> "compute dtype (default float32)"
             | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
@@ -70,9 +72,9 @@ module DiscoverArguments =
             raise (UsageException $"discover: --seeds needs at least two different seeds, got '{text}'")
         seeds
 
-    /// The method `--method`, `--ig-steps` and `--acdc-tau` describe (shared with `compare`); a setting for a method
-    /// not asked for is an error rather than silently ignored.
-    let methods verb (names: MethodName list) (igSteps: int option) (acdcTau: float option) =
+    /// The method `--method`, `--ig-steps`, `--acdc-tau` and `--prune-floor` describe (shared with `compare`); a
+    /// setting for a method not asked for is an error rather than silently ignored.
+    let methods verb (names: MethodName list) (igSteps: int option) (acdcTau: float option) (pruneFloor: float option) =
         if igSteps.IsSome && not (List.contains MethodName.Eap_Ig names) then
             raise (UsageException $"{verb}: --ig-steps applies to eap-ig only")
         if acdcTau.IsSome && not (List.contains MethodName.Acdc names) then
@@ -80,7 +82,12 @@ module DiscoverArguments =
         let steps = defaultArg igSteps Method.defaultIgSteps |> Choices.atLeast verb "--ig-steps" 1
         let tau = defaultArg acdcTau Method.defaultAcdcTau
         if not (tau >= 0.0) then raise (UsageException $"{verb}: --acdc-tau must be 0 or more, got {tau}")
-        [ for n in names -> Choices.method n steps tau ]
+        if pruneFloor.IsSome && not (List.contains MethodName.Prune names) then
+            raise (UsageException $"{verb}: --prune-floor applies to prune only")
+        let floor = defaultArg pruneFloor Method.defaultPruneFloor
+        if not (floor > 0.0 && floor <= 1.0) then
+            raise (UsageException $"{verb}: --prune-floor must lie in (0, 1] (an edge goes when faithfulness stays within 1 - floor of 1), got {floor}")
+        [ for n in names -> Choices.method n steps tau floor ]
 
     /// The request the parsed options describe, built from `Experiment.defaults` as a script builds it.
     let request (r: ParseResults<DiscoverArguments>) =
@@ -111,7 +118,7 @@ module DiscoverArguments =
                         Loss = r.TryGetResult Loss |> Option.map Choices.loss |> Option.defaultValue e.Train.Loss }
                 BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "discover" "--batch-size" 1
                 CurveMode = if r.Contains Per_Point_Runs then PerPointRuns else e.CurveMode
-                TargetEdges = r.TryGetResult Target_Edges |> Option.map (Choices.atLeast "discover" "--target-edges" 0)
+                TargetEdges = r.TryGetResult Target_Edges |> Option.map (Choices.atLeast "discover" "--target-edges" 1)
                 Checkpoint =
                     match r.TryGetResult Checkpoint_Every, r.Contains Resume with
                     | None, false -> None
@@ -119,7 +126,7 @@ module DiscoverArguments =
                         // A resumed run keeps checkpointing, every 10% of the steps unless told otherwise.
                         let every = every |> Option.defaultValue (max 1 (steps / 10)) |> Choices.atLeast "discover" "--checkpoint-every" 1
                         Some { Every = every; Resume = resume }
-                Method = List.exactlyOne (methods "discover" [ r.GetResult(Method, defaultValue = MethodName.Descent) ] (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau))
+                Method = List.exactlyOne (methods "discover" [ r.GetResult(Method, defaultValue = MethodName.Descent) ] (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau) (r.TryGetResult Prune_Floor))
                 Compute = Choices.compute (r.TryGetResult DiscoverArguments.Device) (r.TryGetResult Dtype) (r.Contains Strict_Fp32)
                 Force = r.Contains Force }
         if r.Contains Seeds && experiment.Method <> Descent then

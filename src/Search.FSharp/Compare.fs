@@ -19,6 +19,7 @@ module Compare =
         | Eap -> "1 gradient"
         | EapIg steps -> $"{steps} steps"
         | Acdc tau -> $"tau {num tau}"
+        | Prune floor -> $"floor {num floor}"
 
     let private rows (runs: MethodRun list) =
         [ for r in runs ->

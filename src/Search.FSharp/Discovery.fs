@@ -147,8 +147,9 @@ module Discovery =
         | None -> experiment.Train
         | Some k ->
             let n = engine.ParamCount
-            if k < 0 || k > n then
-                failwith $"target edges {k} is outside 0 .. {n}, the learnable parameters of the {printed experiment.Granularity} graph"
+            // No edge at all is no circuit: a target of 0 would train every gate shut.
+            if k < 1 || k > n then
+                failwith $"target edges (--target-edges) {k} is outside 1 .. {n}, the learnable parameters of the {printed experiment.Granularity} graph"
             withEnd "a target edge count" (1.0 - float k / float n) experiment.Train
 
     /// The warning of figures whose normalised faithfulness means nothing (`Evaluate.degenerate`).
@@ -312,6 +313,10 @@ module Discovery =
                 | Eap -> untrained (Methods.Eap.scores engine batches (Metric.evaluate metric)) [ "circuit", attributionRule ] None
                 | EapIg steps ->
                     untrained (Methods.EapIg.scores steps engine batches (Metric.evaluate metric)) [ "ig_steps", printed steps; "circuit", attributionRule ] None
+                | Prune floor ->
+                    let r = Methods.Prune.run floor engine batches (Metric.evaluate metric)
+                    log.Add $"prune trials {r.Trials}  faithfulness {num r.Faithfulness}"
+                    untrained r.Scores [ "prune_floor", printed floor; "prune_trials", printed r.Trials; "circuit", "what elimination kept, not pruned" ] (Some r.Circuit)
                 | Acdc tau ->
                     let r = Methods.Acdc.run tau engine batches
                     log.Add $"acdc trials {r.Trials}  kl {num r.Kl}"

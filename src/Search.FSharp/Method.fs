@@ -5,6 +5,7 @@ type Method =
     | Eap
     | EapIg of steps: int
     | Acdc of tau: float
+    | Prune of floor: float
 
 module Method =
     let name method =
@@ -13,7 +14,10 @@ module Method =
         | Eap -> "eap"
         | EapIg _ -> "eap-ig"
         | Acdc _ -> "acdc"
+        | Prune _ -> "prune"
 
     let defaultIgSteps = 5
 
     let defaultAcdcTau = 0.01
+
+    let defaultPruneFloor = Methods.Prune.defaultFloor

@@ -12,12 +12,17 @@ type Method =
     | EapIg of steps: int
     /// ACDC (`Methods.Acdc`) with this KL threshold in nats; the circuit is what it keeps.
     | Acdc of tau: float
+    /// Exact sequential elimination (`Methods.Prune`) with this floor in (0, 1]: an edge goes when faithfulness
+    /// stays within 1 - floor of 1; the circuit is what survives.
+    | Prune of floor: float
 
 /// Naming methods.
 module Method =
-    /// The name the command line and reports use: `descent`, `eap`, `eap-ig`, `acdc`.
+    /// The name the command line and reports use: `descent`, `eap`, `eap-ig`, `acdc`, `prune`.
     val name: Method -> string
     /// EAP-IG's default step count, 5 (Hanna et al. 2024).
     val defaultIgSteps: int
     /// ACDC's default threshold, 0.01 nats.
     val defaultAcdcTau: float
+    /// Elimination's default floor, 0.9.
+    val defaultPruneFloor: float
