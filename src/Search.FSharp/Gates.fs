@@ -20,8 +20,15 @@ module Gate =
     /// How far past the clamp point HardConcrete's initial 0 and 1 go, in logit units.
     let private saturationMargin = 1.0
 
+    // Every number goes to libtorch as a Scalar held by a `use` until the call has returned: TorchSharp's own
+    // conversions (`t * 2.0`, `a + b`'s alpha) leave theirs to the finalizer, which can free one mid-call when
+    // another thread's allocation starts a collection (the suite's "Unknown scalar type" and "toDouble" failures).
     let private stretchAndClamp (h: HardConcreteSettings) (s: torch.Tensor) =
-        (s * (h.Zeta - h.Gamma) + h.Gamma).clamp(0.0.ToScalar(), 1.0.ToScalar())
+        use stretch = (h.Zeta - h.Gamma).ToScalar()
+        use gamma = h.Gamma.ToScalar()
+        use one = 1.0.ToScalar()
+        use zero = 0.0.ToScalar()
+        s.mul(stretch).add(gamma, one).clamp(zero, one)
 
     let sample gate (logAlpha: torch.Tensor) (generator: torch.Generator) =
         use scope = torch.NewDisposeScope()
@@ -29,9 +36,14 @@ module Gate =
             match gate with
             | Sigmoid -> logAlpha.sigmoid()
             | HardConcrete h ->
-                let u = torch.rand(logAlpha.shape, dtype = torch.ScalarType.Float64, device = logAlpha.device, generator = generator) * (1.0 - 2.0 * noiseMargin) + noiseMargin
-                let logistic = (u.log() - (1.0 - u).log()).``to``(logAlpha.dtype, logAlpha.device)
-                stretchAndClamp h (((logistic + logAlpha) / h.Beta).sigmoid())
+                use width = (1.0 - 2.0 * noiseMargin).ToScalar()
+                use margin = noiseMargin.ToScalar()
+                use one = 1.0.ToScalar()
+                use beta = h.Beta.ToScalar()
+                let u = torch.rand(logAlpha.shape, dtype = torch.ScalarType.Float64, device = logAlpha.device, generator = generator).mul(width).add(margin, one)
+                // 1 - u as -u + 1: the same float, with the 1 held.
+                let logistic = (u.log() - u.neg().add(one, one).log()).``to``(logAlpha.dtype, logAlpha.device)
+                stretchAndClamp h (logistic.add(logAlpha, one).div(beta).sigmoid())
         coefficients.MoveToOuterDisposeScope()
 
     let deterministic gate (logAlpha: torch.Tensor) =
@@ -47,7 +59,9 @@ module Gate =
         let kept =
             match gate with
             | Sigmoid -> logAlpha.sigmoid()
-            | HardConcrete h -> (logAlpha - h.Beta * log (-h.Gamma / h.Zeta)).sigmoid()
+            | HardConcrete h ->
+                use shift = (h.Beta * log (-h.Gamma / h.Zeta)).ToScalar()
+                logAlpha.sub(shift).sigmoid()
         kept.MoveToOuterDisposeScope()
 
     let expectedL0 gate (logAlpha: torch.Tensor) =
@@ -74,8 +88,10 @@ type Lagrangian = { Lambda1: float; Lambda2: float }
 module Lagrangian =
     let penalty (sparsity: torch.Tensor) (target: float) (lambda1: torch.Tensor) (lambda2: torch.Tensor) =
         use scope = torch.NewDisposeScope()
-        let gap = sparsity - target
-        (lambda1 * gap + lambda2 * gap.square()).MoveToOuterDisposeScope()
+        use t = target.ToScalar()
+        use one = 1.0.ToScalar()
+        let gap = sparsity.sub(t)
+        (lambda1 * gap).add(lambda2 * gap.square(), one).MoveToOuterDisposeScope()
 
 type TargetSchedule = { Start: float; End: float; WarmupSteps: int; AnnealSteps: int }
 

@@ -135,9 +135,14 @@ module Loss =
         let rec total loss =
             match loss with
             | Term t -> List.find (fst >> (=) t) values |> snd
-            | Weighted(w, l) -> total l * w
+            | Weighted(w, l) ->
+                // Held until the product exists: TorchSharp leaves its own conversion to the finalizer (see `Gate`).
+                use weight = w.ToScalar()
+                (total l).mul(weight)
             | Sum [] -> invalidArg "loss" "the loss is an empty sum; give it at least one term"
-            | Sum(l :: ls) -> ls |> List.fold (fun acc x -> acc + total x) (total l)
+            | Sum(l :: ls) ->
+                use one = 1.0.ToScalar()
+                ls |> List.fold (fun (acc: torch.Tensor) x -> acc.add(total x, one)) (total l)
         let sum = total loss
         let kept = sum :: List.map snd values
         // A bare term's total is the term's own tensor: move each tensor out exactly once. Distinct by reference, not

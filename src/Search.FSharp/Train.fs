@@ -165,37 +165,54 @@ module Train =
                 + "look for NaN in the model weights (patchdescent info --model DIR names such tensors) or in the full logits; in a script, lower TrainSettings.LearningRate or set TrainSettings.ClipNorm"
             raise (TrainingDiverged(first, progress.LastCheckpoint, detail))
 
-    /// One Adam step on the logits and, for the Lagrangian, one ascent step on the multipliers, under no_grad.
+    /// One Adam step on the logits and, for the Lagrangian, one ascent step on the multipliers, under no_grad. Every
+    /// number is a Scalar held until the step ends (see `Gate`'s note): TorchSharp's own conversions leave theirs to
+    /// the finalizer, which another thread's collection can run while libtorch still reads the Scalar.
     let private update (settings: TrainSettings) (s: State) (step: int) =
         use _ = torch.no_grad ()
+        use one = 1.0.ToScalar()
         let g = nonNull s.LogAlpha.grad
         settings.ClipNorm |> Option.iter (fun maxNorm ->
             // Scaling by min(1, maxNorm / norm) on the device keeps the step free of read-backs; the 1e-6 keeps a
             // zero gradient from dividing by zero.
-            g.mul_((maxNorm / (g.norm() + 1e-6)).clamp_max(1.0.ToScalar())) |> ignore)
-        s.M.mul_(beta1.ToScalar()).add_(g * (1.0 - beta1)) |> ignore
-        s.V.mul_(beta2.ToScalar()).add_(g.square() * (1.0 - beta2)) |> ignore
+            use tiny = 1e-6.ToScalar()
+            use scale = torch.tensor(maxNorm, dtype = g.dtype, device = g.device)
+            g.mul_(scale.div(g.norm().add(tiny, one)).clamp_max(one)) |> ignore)
         let t = float (step + 1)
-        let mHat, vHat = s.M / (1.0 - beta1 ** t), s.V / (1.0 - beta2 ** t)
-        s.LogAlpha.sub_(mHat / (vHat.sqrt() + epsilon) * settings.LearningRate) |> ignore
+        use b1 = beta1.ToScalar()
+        use b2 = beta2.ToScalar()
+        use rest1 = (1.0 - beta1).ToScalar()
+        use rest2 = (1.0 - beta2).ToScalar()
+        use correct1 = (1.0 - beta1 ** t).ToScalar()
+        use correct2 = (1.0 - beta2 ** t).ToScalar()
+        use eps = epsilon.ToScalar()
+        use rate = settings.LearningRate.ToScalar()
+        s.M.mul_(b1).add_(g.mul(rest1), one) |> ignore
+        s.V.mul_(b2).add_(g.square().mul(rest2), one) |> ignore
+        let mHat, vHat = s.M.div(correct1), s.V.div(correct2)
+        s.LogAlpha.sub_(mHat.div(vHat.sqrt().add(eps, one)).mul(rate)) |> ignore
         g.zero_() |> ignore
         match settings.Sparsity with
         | L1Penalty _ -> ()
-        | TargetLagrangian (_, rate) ->
+        | TargetLagrangian (_, ascent) ->
+            use ascentRate = ascent.ToScalar()
             // Ascent: the multipliers move WITH their gradient, which is the descent step on the negated gradient.
             for lambda in [ s.Lambda1; s.Lambda2 ] do
                 let lg = nonNull lambda.grad
-                lambda.add_(lg * rate) |> ignore
+                lambda.add_(lg.mul(ascentRate), one) |> ignore
                 lg.zero_() |> ignore
 
     /// Records the logits into every level not yet recorded whose edge count the expected kept edges have reached,
     /// on the device: a masked copy per level, no read-back.
     let private record (s: State) (keptEdges: torch.Tensor) (step: int) =
         use _ = torch.no_grad ()
+        use zero = 0L.ToScalar()
+        use stepScalar = (int64 step).ToScalar()
         for r in s.Records do
-            let now = keptEdges.le(r.MaxEdges.ToScalar()).logical_and(r.Step.lt(0L.ToScalar()))
+            use maxEdges = r.MaxEdges.ToScalar()
+            let now = keptEdges.le(maxEdges).logical_and(r.Step.lt(zero))
             r.LogAlpha.copy_(torch.where(now, s.LogAlpha, r.LogAlpha)) |> ignore
-            r.Step.masked_fill_(now, (int64 step).ToScalar()) |> ignore
+            r.Step.masked_fill_(now, stepScalar) |> ignore
 
     /// One step in its own dispose scope; returns the log when one is due.
     let private trainStep settings (engine: Engine.CompiledEngine) (batches: PreparedBatchWithTargets[]) generator (s: State) step (elapsed: unit -> TimeSpan) =
@@ -210,16 +227,22 @@ module Train =
         let kept = Gate.expectedL0 settings.Gate s.LogAlpha
         let keptEdges =
             using (torch.no_grad ()) (fun _ -> engine.EdgeCoefficients(Gate.keepProbabilities settings.Gate s.LogAlpha).sum())
+        use one = 1.0.ToScalar()
         let penalty, target =
             match settings.Sparsity with
-            | L1Penalty weight -> kept * weight, None
+            | L1Penalty weight ->
+                use w = weight.ToScalar()
+                kept.mul(w), None
             | TargetLagrangian (schedule, _) ->
                 let t = TargetSchedule.at schedule step
-                Lagrangian.penalty (1.0 - kept) t s.Lambda1 s.Lambda2, Some t
-        let total = faithfulness.Total + penalty
+                // 1 - kept as -kept + 1: the same float, with the 1 held.
+                Lagrangian.penalty (kept.neg().add(one, one)) t s.Lambda1 s.Lambda2, Some t
+        let total = faithfulness.Total.add(penalty, one)
         using (torch.no_grad ()) (fun _ ->
-            let bad = total.isfinite().logical_not().logical_and(s.FirstBad.lt(0L.ToScalar()))
-            s.FirstBad.masked_fill_(bad, (int64 step).ToScalar()) |> ignore)
+            use zero = 0L.ToScalar()
+            use stepScalar = (int64 step).ToScalar()
+            let bad = total.isfinite().logical_not().logical_and(s.FirstBad.lt(zero))
+            s.FirstBad.masked_fill_(bad, stepScalar) |> ignore)
         record s keptEdges step
         total.backward()
         let due = (step + 1) % settings.LogEvery = 0 || step = settings.Steps - 1
@@ -228,7 +251,8 @@ module Train =
                 let terms = [ for name, value in faithfulness.Terms -> name, scalar value ]
                 let atThreshold =
                     using (torch.no_grad ()) (fun _ ->
-                        engine.EdgeCoefficients(Gate.deterministic settings.Gate s.LogAlpha).ge(0.5.ToScalar()).sum().item<int64>())
+                        use half = 0.5.ToScalar()
+                        engine.EdgeCoefficients(Gate.deterministic settings.Gate s.LogAlpha).ge(half).sum().item<int64>())
                 Some { Step = step
                        Terms = terms @ [ "sparsity", scalar penalty; "total", scalar total ]
                        ExpectedKeptFraction = scalar kept
