@@ -129,8 +129,12 @@ public sealed class Gpt2 : IDisposable
     /// <summary>Causal softmax attention of per-head q, k, v [batch, head, pos, d_head]; returns z [batch, head, pos, d_head].</summary>
     public Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor keyMask, Func<Tensor, Tensor>? patternHook = null)
     {
-        var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(Config.DHead);                        // [batch, head, query, key]
-        var pattern = scores.masked_fill(keyMask, float.NegativeInfinity).softmax(-1);
+        // Numbers go to libtorch as Scalars held until the call returns: TorchSharp's own conversions leave theirs to
+        // the finalizer, which a collection started by another thread can run while libtorch still reads them.
+        using var scale = Math.Sqrt(Config.DHead).ToScalar();
+        using var hidden = float.NegativeInfinity.ToScalar();
+        var scores = q.matmul(k.transpose(-1, -2)).div(scale);                                          // [batch, head, query, key]
+        var pattern = scores.masked_fill(keyMask, hidden).softmax(-1);
         if (patternHook is not null) pattern = patternHook(pattern);
         return pattern.matmul(v);                                                                      // [batch, head, pos, d_head]
     }
@@ -138,11 +142,12 @@ public sealed class Gpt2 : IDisposable
     /// <summary>The MLP of block <paramref name="l"/> on its normalised input [batch, pos, d_model].</summary>
     public Tensor Mlp(Gpt2Block b, Tensor x, Func<string, Tensor, Tensor>? at = null, int l = 0)
     {
-        var pre = x.matmul(b.WIn!) + b.BIn!;                                                            // [batch, pos, d_mlp]
+        using var one = 1.ToScalar();                                                                   // a + b's alpha, held
+        var pre = x.matmul(b.WIn!).add(b.BIn!, one);                                                    // [batch, pos, d_mlp]
         if (at is not null) pre = at(HookPoints.MlpPre(l), pre);
         var post = F.gelu(pre, TorchSharp.Modules.GELU.Approximate.tanh);                               // gelu_new
         if (at is not null) post = at(HookPoints.MlpPost(l), post);
-        return post.matmul(b.WOut!) + b.BOut!;                                                          // [batch, pos, d_model]
+        return post.matmul(b.WOut!).add(b.BOut!, one);                                                  // [batch, pos, d_model]
     }
 
     Tensor Mlp(Gpt2Block b, Tensor x, HookRun hooks, int l) =>

@@ -130,7 +130,10 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
     /// Logits [batch, pos, vocab] with every edge interpolated by its coefficient; differentiable in `coefficients` [params].
     member this.Forward(coefficients: torch.Tensor, batch: PreparedBatch) : torch.Tensor =
         use scope = torch.NewDisposeScope()
-        let removed = 1.0 - this.EdgeCoefficients coefficients                 // [edges]
+        // The numbers go to libtorch as held Scalars (see `Gate`'s note): `1.0 - a` and `a + b` would each make a
+        // Scalar that only the finalizer frees, possibly mid-call.
+        use one = 1.0.ToScalar()
+        let removed = (this.EdgeCoefficients coefficients).neg().add(one, one)  // [edges], 1 - a
         let xIn = batch.CleanInput
         let b, p, d = xIn.shape[0], xIn.shape[1], xIn.shape[2]
         let n = b * p
@@ -150,18 +153,18 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
             let blk = model.Blocks[l]
             let inputs = receiverInputs resid headBlocks[l]                     // [batch * pos, 3 * head, d_model]
             let normalized = model.LayerNorm(inputs, blk.Ln1W, blk.Ln1B).permute(1L, 0L, 2L) // [3 * head, batch * pos, d_model]
-            let qkv = normalized.bmm(wQkv[l]) + bQkv[l]                         // [3 * head, batch * pos, d_head]
+            let qkv = normalized.bmm(wQkv[l]).add(bQkv[l], one)                // [3 * head, batch * pos, d_head]
             let qkv = qkv.view(3L, int64 heads, b, p, -1L).permute(0L, 2L, 1L, 3L, 4L) // [3, batch, head, pos, d_head]
             let z = model.Attention(qkv[0], qkv[1], qkv[2], batch.KeyMask)    // [batch, head, pos, d_head]
             let results = z.permute(1L, 0L, 2L, 3L).reshape(int64 heads, n, -1L).bmm(blk.WO) // [head, batch * pos, d_model]
             let deltas = results.view(int64 heads, b, p, d) - batch.Carried.Heads[l] // [head, batch, pos, d_model]
             stack.Push(deltas.view(int64 heads, n, d).permute(1L, 0L, 2L))
-            resid <- resid + results.sum(0L).view(b, p, d) + blk.BO
+            resid <- resid.add(results.sum(0L).view(b, p, d), one).add(blk.BO, one)
             if blk.HasMlp then
                 let input = (receiverInputs resid mlpBlocks[l]).view(b, p, d)
                 let out = model.Mlp(blk, model.LayerNorm(input, nonNull blk.Ln2W, nonNull blk.Ln2B)) // [batch, pos, d_model]
                 stack.Push((out - nonNull blk.BOut - batch.Carried.Mlps[l]).view(n, 1L, d))
-                resid <- resid + out
+                resid <- resid.add(out, one)
             resid <- resid.MoveToOuterDisposeScope()
         let final = (receiverInputs resid logitsBlock).view(b, p, d)
         let logits = model.LayerNorm(final, model.LnFW, model.LnFB).matmul(model.WE.t()) // [batch, pos, vocab]
