@@ -85,7 +85,8 @@ and private Stale =
     /// is poisoned for the run's NaN guard to stop, and stderr says why.
     static member Poison(like: torch.Tensor, shape: int64[]) =
         eprintfn "error: the engine ran another gradient-recording forward pass on this batch before this one's backward pass; call backward first"
-        torch.full(shape, Scalar.op_Implicit Double.NaN, dtype = like.dtype, device = like.device)
+        use nan = Double.NaN.ToScalar()
+        torch.full(shape, nan, dtype = like.dtype, device = like.device)
 
 /// Copies a group's deltas into the stack; its output is a token that contractions take as input, so autograd
 /// back-propagates into the group only after every contraction that read it.

@@ -40,7 +40,9 @@ let gradientAt (engine: Engine.CompiledEngine) batches (metric: LossInputs -> to
     // Each batch is back-propagated before the next forward pass, as the engine's contract asks; the gradients add up in a.grad.
     for b, w in weighted batches do
         use step = torch.NewDisposeScope()
-        (metric (inputs b (b.Batch.AtLastPositions(engine.Forward(a, b.Batch))) a) * w).backward()
+        // The weight as a held Scalar (see `Gate`'s note on TorchSharp's own conversions).
+        use weight = w.ToScalar()
+        (metric (inputs b (b.Batch.AtLastPositions(engine.Forward(a, b.Batch))) a)).mul(weight).backward()
     (nonNull a.grad).cpu().``to``(torch.ScalarType.Float64).contiguous().data<float>().ToArray()
 
 let edgeScores (engine: Engine.CompiledEngine) (perParam: float[]) =
