@@ -78,7 +78,8 @@ public sealed class Gpt2 : IDisposable
         var (batch, pos) = (tokens.shape[0], tokens.shape[1]);
         var embed = hooks.At(HookPoints.Embed, TokenEmbedding(tokens));                              // [batch, pos, d_model]
         var posEmbed = hooks.At(HookPoints.PosEmbed, WPos.narrow(0, 0, pos).expand(batch, pos, -1));  // [batch, pos, d_model]
-        var resid = embed + posEmbed;
+        using var one = 1.ToScalar();                                                                     // a + b's alpha, held (see Attention)
+        var resid = embed.add(posEmbed, one);
         var keyMask = CausalAndPaddingMask(pos, attentionMask);                                           // [batch|1, 1, query, key]
         for (var l = 0; l < Blocks.Count; l++)
             resid = BlockForward(l, resid, keyMask, hooks);
@@ -91,24 +92,25 @@ public sealed class Gpt2 : IDisposable
     {
         var b = Blocks[l];
         var (batch, pos) = (resid.shape[0], resid.shape[1]);
+        using var one = 1.ToScalar();                                                                     // a + b's alpha, held (see Attention)
         resid = hooks.At(HookPoints.ResidPre(l), resid);
         var x = hooks.At(HookPoints.Ln1Normalized(l), LayerNorm(resid, b.Ln1W, b.Ln1B));
-        var qkv = x.matmul(b.WQkv.flatten(1)).view(batch, pos, 3, Config.Heads, Config.DHead) + b.BQkv; // [batch, pos, 3, head, d_head]
+        var qkv = x.matmul(b.WQkv.flatten(1)).view(batch, pos, 3, Config.Heads, Config.DHead).add(b.BQkv, one); // [batch, pos, 3, head, d_head]
         var q = hooks.At(HookPoints.Q(l), qkv.select(2, 0));                                             // [batch, pos, head, d_head]
         var k = hooks.At(HookPoints.K(l), qkv.select(2, 1));
         var v = hooks.At(HookPoints.V(l), qkv.select(2, 2));
         var z = Attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), keyMask, hooks.PatternHook(l));
         z = hooks.At(HookPoints.Z(l), z.transpose(1, 2));                                              // [batch, pos, head, d_head]
         var attnOut = hooks.Wants(HookPoints.Result(l))
-            ? hooks.At(HookPoints.Result(l), HeadResults(z, b.WO)).sum(2) + b.BO                           // via [batch, pos, head, d_model]
-            : z.flatten(2).matmul(b.WO.flatten(0, 1)) + b.BO;                                               // [batch, pos, d_model]
+            ? hooks.At(HookPoints.Result(l), HeadResults(z, b.WO)).sum(2).add(b.BO, one)                   // via [batch, pos, head, d_model]
+            : z.flatten(2).matmul(b.WO.flatten(0, 1)).add(b.BO, one);                                       // [batch, pos, d_model]
         attnOut = hooks.At(HookPoints.AttnOut(l), attnOut);
-        if (!b.HasMlp) return hooks.At(HookPoints.ResidPost(l), resid + attnOut);
+        if (!b.HasMlp) return hooks.At(HookPoints.ResidPost(l), resid.add(attnOut, one));
 
-        var mid = hooks.At(HookPoints.ResidMid(l), resid + attnOut);
+        var mid = hooks.At(HookPoints.ResidMid(l), resid.add(attnOut, one));
         var x2 = hooks.At(HookPoints.Ln2Normalized(l), LayerNorm(mid, b.Ln2W!, b.Ln2B!));
         var mlpOut = hooks.At(HookPoints.MlpOut(l), Mlp(b, x2, hooks, l));
-        return hooks.At(HookPoints.ResidPost(l), mid + mlpOut);
+        return hooks.At(HookPoints.ResidPost(l), mid.add(mlpOut, one));
     }
 
     Tensor TokenEmbedding(Tensor tokens) =>
@@ -119,7 +121,8 @@ public sealed class Gpt2 : IDisposable
     {
         using var scope = NewDisposeScope();
         CheckTokens(tokens, null);
-        var input = TokenEmbedding(tokens) + WPos.narrow(0, 0, tokens.shape[1]);
+        using var one = 1.ToScalar();                                                                     // a + b's alpha, held (see Attention)
+        var input = TokenEmbedding(tokens).add(WPos.narrow(0, 0, tokens.shape[1]), one);
         return input.MoveToOuterDisposeScope();
     }
 

@@ -145,7 +145,9 @@ and DeltaContraction() =
             else
                 use scope = torch.NewDisposeScope()
                 let deltas = stack.Buffer.narrow(1L, 0L, w.shape[1])       // [batch * pos, senders, d_model]
-                stack.Gradient.narrow(1L, 0L, w.shape[1]).add_(w.detach().t().matmul(grad)) |> ignore
+                // The alpha held, not TorchSharp's own 1 (see `Gate`'s note on its conversions).
+                use one = 1.0.ToScalar()
+                stack.Gradient.narrow(1L, 0L, w.shape[1]).add_(w.detach().t().matmul(grad), one) |> ignore
                 grad.matmul(deltas.transpose(1L, 2L)).sum(0L).MoveToOuterDisposeScope() // [receivers, senders]
         let tokenGrads = List.init (ctx.get_data "tokens" :?> int) (fun _ -> torch.zeros([| 1L |], dtype = grad.dtype, device = grad.device))
         grad.Dispose()

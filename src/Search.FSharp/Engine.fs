@@ -102,14 +102,18 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
         use scope = torch.NewDisposeScope()
         let lastPositions =
             match mask with
-            | None -> torch.full([| clean.shape[0] |], (clean.shape[1] - 1L).ToScalar(), dtype = torch.int64, device = device)
+            | None ->
+                use last = (clean.shape[1] - 1L).ToScalar()
+                torch.full([| clean.shape[0] |], last, dtype = torch.int64, device = device)
             | Some m ->
-                let real = m.``to``(device).ne(0L.ToScalar())
+                use zero = 0L.ToScalar()
+                let real = m.``to``(device).ne(zero)
                 let counts = real.sum(1L, ``type`` = torch.int64)
                 let rightPadded = torch.arange(clean.shape[1], device = device).unsqueeze(0L).lt(counts.unsqueeze(1L))
                 if not (real.eq(rightPadded).all().item<bool>()) || counts.min().item<int64>() < 1L then
                     invalidArg "mask" "the mask must be right padding (1s, then only 0s) with at least one real token a prompt"
-                counts - 1L
+                use one = 1L.ToScalar()
+                counts.sub(one)
         let carried, owns =
             match ablation, corrupted, means with
             | Ablation.Patching, Some corrupted, _ ->

@@ -16,6 +16,8 @@ let forward (model: Gpt2) (schedule: ResolvedSchedule) (carried: SenderOutputs) 
     let shape = schedule.Shape
     let c = model.Config
     let batch, pos = clean.shape[0], clean.shape[1]
+    // Held for the whole pass: TorchSharp's `1.0 - a` and `a + b` make Scalars only the finalizer frees (see `Gate`).
+    use one = 1.0.ToScalar()
 
     let coefficient (sender: Node) (receiver: Receiver) : torch.Tensor =
         match schedule.Source[Graph.edgeId shape { Sender = sender; Receiver = receiver }] with
@@ -33,7 +35,7 @@ let forward (model: Gpt2) (schedule: ResolvedSchedule) (carried: SenderOutputs) 
 
     let interpolated sender receiver =
         let a = coefficient sender receiver
-        a * current[sender] + (1.0 - a) * carriedBy sender
+        (a * current[sender]).add(a.neg().add(one, one) * carriedBy sender, one)
 
     let isUpstream receiver sender = Graph.senderIndex shape sender < Graph.upstreamCount shape receiver
 
@@ -48,7 +50,7 @@ let forward (model: Gpt2) (schedule: ResolvedSchedule) (carried: SenderOutputs) 
                   yield HookPoints.Result l,
                         Hook(fun _ -> stacked (fun r -> torch.stack([| for h in 0 .. c.Heads - 1 -> interpolated (Head(l, h)) r |], 2L)))
               if shape.HasMlp && isUpstream r0 (Mlp l) then
-                  yield HookPoints.MlpOut l, Hook(fun _ -> stacked (fun r -> interpolated (Mlp l) r + model.Blocks[l].BOut)) ]
+                  yield HookPoints.MlpOut l, Hook(fun _ -> stacked (fun r -> (interpolated (Mlp l) r).add(model.Blocks[l].BOut, one))) ]
 
     let run (receivers: Receiver list) (extra: (string * Hook) list) =
         let copies = int64 receivers.Length
