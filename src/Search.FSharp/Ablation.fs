@@ -54,8 +54,10 @@ module SenderOutputs =
         let struct (logits, cache) = model.RunWithCache(tokens, names, Option.toObj mask)
         use _ = logits
         use cache = cache
+        // The sum's alpha held (see `Gate`'s note on TorchSharp's own conversions).
+        use one = 1.0.ToScalar()
         handOut
-            { Input = cache[HookPoints.Embed] + cache[HookPoints.PosEmbed]
+            { Input = cache[HookPoints.Embed].add(cache[HookPoints.PosEmbed], one)
               Heads = Array.init layers (fun l -> cache[HookPoints.Result l].permute(2, 0, 1, 3).contiguous())
               Mlps =
                 if model.Config.AttnOnly then [||]
@@ -96,7 +98,10 @@ module SenderOutputs =
                 [ for g in groups ->
                     use o = run g
                     { Input = sum o.Input 0L; Heads = o.Heads |> Array.map (fun t -> sum t 1L); Mlps = o.Mlps |> Array.map (fun t -> sum t 0L) } ]
-            let pooled (pick: SenderOutputs -> torch.Tensor) = (sums |> List.map pick |> List.reduce (+)) / positions
+            use one = 1.0.ToScalar()
+            use count = positions.ToScalar()
+            let pooled (pick: SenderOutputs -> torch.Tensor) =
+                (sums |> List.map pick |> List.reduce (fun (a: torch.Tensor) b -> a.add(b, one))).div(count)
             handOut
                 { Input = pooled _.Input
                   Heads = Array.init sums.Head.Heads.Length (fun l -> pooled (fun o -> o.Heads[l]))
