@@ -40,6 +40,17 @@ type MethodName =
     | Acdc
     | Prune
 
+/// The help text of the options several verbs share, written once.
+module SharedUsage =
+    /// `--device`.
+    let device = "where the model runs (default auto: CUDA when present)"
+    /// `--dtype`.
+    let dtype = "compute dtype (default float32)"
+    /// `--strict-fp32`.
+    let strictFp32 = "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
+    /// `--force`.
+    let force = "replace an --out folder that holds another verb's run (never one that holds an input)"
+
 /// Reading choices and values every verb checks the same way.
 module Choices =
     /// The device name DeviceChoice.Resolve takes.

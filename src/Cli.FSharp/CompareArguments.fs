@@ -40,10 +40,10 @@ type CompareArguments =
             | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
             | Acdc_Tau _ -> "ACDC's KL threshold in nats (default 0.01)"
             | Prune_Floor _ -> "prune's floor in (0, 1] (default 0.9)"
-            | Device _ -> "where the model runs (default auto: CUDA when present)"
-            | Dtype _ -> "compute dtype (default float32)"
-            | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
-            | Force -> "replace an --out folder that holds another verb's run (never one that holds an input)"
+            | Device _ -> SharedUsage.device
+            | Dtype _ -> SharedUsage.dtype
+            | Strict_Fp32 -> SharedUsage.strictFp32
+            | Force -> SharedUsage.force
 
 /// What `compare` was asked: the experiment every method shares, and the methods in order.
 type CompareRequest = { Experiment: Experiment; Methods: Method list }

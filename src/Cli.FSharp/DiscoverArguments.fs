@@ -56,10 +56,10 @@ type DiscoverArguments =
             | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
             | Acdc_Tau _ -> "ACDC's threshold: an edge goes when removing it raises KL by less than this, in nats (default 0.01)"
             | Prune_Floor _ -> "prune's floor in (0, 1]: an edge goes when the circuit without it keeps |1 - faithfulness| <= 1 - floor (default 0.9)"
-            | Device _ -> "where the model runs (default auto: CUDA when present)"
-            | Dtype _ -> "compute dtype (default float32)"
-            | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
-            | Force -> "replace an --out folder that holds another verb's run (never one that holds an input)"
+            | Device _ -> SharedUsage.device
+            | Dtype _ -> SharedUsage.dtype
+            | Strict_Fp32 -> SharedUsage.strictFp32
+            | Force -> SharedUsage.force
 
 /// What `discover` was asked: the experiment a script would build, and the seeds when several runs are wanted.
 type DiscoverRequest = { Experiment: Experiment; Seeds: int list option }

@@ -33,9 +33,9 @@ type EvaluateArguments =
             | Ablation _ -> "what a removed edge carries (default patching; mean: the mean over the clean prompts of --data or --mean-data)"
             | Mean_Data _ -> "JSONL pairs whose clean prompts --ablation mean averages over, instead of --data's"
             | Json -> "print one JSON object {edges, metric, circuit, full, empty, faithfulness, kl}"
-            | Device _ -> "where the model runs (default auto: CUDA when present)"
-            | Dtype _ -> "compute dtype (default float32)"
-            | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
+            | Device _ -> SharedUsage.device
+            | Dtype _ -> SharedUsage.dtype
+            | Strict_Fp32 -> SharedUsage.strictFp32
 
 /// What `evaluate` was asked.
 type EvaluateRequest =

@@ -21,8 +21,8 @@ type GenerateArguments =
             | Prompt_Ids _ -> "the prompt as token ids, comma-separated"
             | Tokens _ -> "how many tokens to add (default 20)"
             | Ids -> "also print the generated token ids"
-            | Device _ -> "where the model runs (default auto: CUDA when present)"
-            | Dtype _ -> "compute dtype (default float32)"
+            | Device _ -> SharedUsage.device
+            | Dtype _ -> SharedUsage.dtype
 
 /// The prompt, as text or as ids.
 type PromptInput =

@@ -21,7 +21,7 @@ type RandomModelArguments =
             | Out _ -> "the folder to write config.json and model.safetensors into"
             | Shape _ -> "tiny (2 layers, 4 heads, d_model 64, real vocabulary; the default) or gpt2-small"
             | Seed _ -> "the random seed (default 0)"
-            | Force -> "replace an --out folder that holds another verb's run (never one that holds an input)"
+            | Force -> SharedUsage.force
 
 /// What `random-model` was asked.
 type RandomModelRequest = { OutDir: string; Shape: ShapeName; Seed: int; Force: bool }

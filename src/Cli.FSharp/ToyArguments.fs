@@ -14,7 +14,7 @@ type CompileInductionArguments =
             match a with
             | Out _ -> "the folder to write config.json, model.safetensors, task.json and MODEL.md into"
             | Seed _ -> "the seed of the distractor heads' weights (default 1, the shipped model)"
-            | Force -> "replace an --out folder that holds another verb's run (never one that holds an input)"
+            | Force -> SharedUsage.force
 
 /// The `toy` subcommands.
 [<RequireQualifiedAccess>]

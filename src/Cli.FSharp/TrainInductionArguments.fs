@@ -45,7 +45,7 @@ type TrainInductionArguments =
             | Trigger_Rate _ -> $"probability that a trigger follows a non-trigger token (default {d.Task.TriggerRate})"
             | Head_Sparsity _ -> $"group-lasso pressure on whole heads, in sqrt(head size) x learning rate a step (default {d.Options.HeadSparsity}: none)"
             | Head_Sparsity_From _ -> $"the step the head pressure starts at (default {d.Options.HeadSparsityFrom})"
-            | Force -> "replace an --out folder that holds another verb's run (never one that holds an input)"
+            | Force -> SharedUsage.force
 
 /// What `toy train-induction` was asked: the recipe to train and where to write the model.
 type TrainInductionRequest = { OutDir: string; Recipe: InductionRecipe; Force: bool }
