@@ -175,9 +175,10 @@ module Train =
         settings.ClipNorm |> Option.iter (fun maxNorm ->
             // Scaling by min(1, maxNorm / norm) on the device keeps the step free of read-backs; the 1e-6 keeps a
             // zero gradient from dividing by zero.
+            // maxNorm / x as TorchSharp's operator computes it, x's reciprocal times maxNorm, so the bits stay.
             use tiny = 1e-6.ToScalar()
-            use scale = torch.tensor(maxNorm, dtype = g.dtype, device = g.device)
-            g.mul_(scale.div(g.norm().add(tiny, one)).clamp_max(one)) |> ignore)
+            use norm = maxNorm.ToScalar()
+            g.mul_(g.norm().add(tiny, one).reciprocal().mul(norm).clamp_max(one)) |> ignore)
         let t = float (step + 1)
         use b1 = beta1.ToScalar()
         use b2 = beta2.ToScalar()
