@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Diagnostics;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -154,12 +155,19 @@ public static class Trainer
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
+        // Numbers go to libtorch as held Scalars, in the operations TorchSharp's operators would run (x / t is t's
+        // reciprocal times x, 1 - t is -t + 1), so a seed's weights keep their bits; its own conversions leave their
+        // Scalars to the finalizer, which another thread's collection can run mid-call (docs/SEMANTICS.md).
+        using var one = 1.ToScalar();
+        using var zero = 0.ToScalar();
+        using var tiny = 1e-12.ToScalar();
         foreach (var b in model.Blocks)
         {
             var h = b.WO.shape[0];
             var size = (b.WQkv.numel() + b.BQkv.numel() + b.WO.numel()) / h;
-            var norm = (b.WQkv.square().sum([0, 1, 3]) + b.BQkv.square().sum([0, 2]) + b.WO.square().sum([1, 2])).sqrt(); // [head]
-            var keep = (1 - amount * Math.Sqrt(size) / norm.clamp_min(1e-12)).clamp_min(0);                          // [head]
+            var norm = b.WQkv.square().sum([0, 1, 3]).add(b.BQkv.square().sum([0, 2]), one).add(b.WO.square().sum([1, 2]), one).sqrt(); // [head]
+            using var shrink = (amount * Math.Sqrt(size)).ToScalar();
+            var keep = norm.clamp_min(tiny).reciprocal().mul(shrink).negative().add(one, one).clamp_min(zero);             // [head], max(0, 1 - shrink / norm)
             b.WQkv.mul_(keep.view(1, 1, h, 1));
             b.BQkv.mul_(keep.view(1, h, 1));
             b.WO.mul_(keep.view(h, 1, 1));
@@ -173,17 +181,31 @@ public static class Trainer
         using var scope = NewDisposeScope();
         var grads = parameters.Select(p => p.grad ?? throw new InvalidOperationException("a weight received no gradient")).ToList();
         var norm = stack(grads.Select(g => g.square().sum()).ToArray()).sum().sqrt();
-        var scale = (o.ClipNorm / (norm + 1e-6)).clamp_max(1.0);
+        // Held Scalars in TorchSharp's own operations (see ShrinkHeads), so a seed's weights keep their bits.
+        using var one = 1.ToScalar();
+        using var tiny = 1e-6.ToScalar();
+        using var clip = o.ClipNorm.ToScalar();
+        using var oneD = 1.0.ToScalar();
+        var scale = norm.add(tiny, one).reciprocal().mul(clip).clamp_max(oneD);
         var rate = Rate(o, step);
         var t = step + 1.0;
+        using var decay = (1 - rate * o.WeightDecay).ToScalar();
+        using var b1 = Beta1.ToScalar();
+        using var b2 = Beta2.ToScalar();
+        using var rest1 = (1 - Beta1).ToScalar();
+        using var rest2 = (1 - Beta2).ToScalar();
+        using var correct1 = (1 - Math.Pow(Beta1, t)).ToScalar();
+        using var correct2 = (1 - Math.Pow(Beta2, t)).ToScalar();
+        using var eps = Epsilon.ToScalar();
+        using var lr = rate.ToScalar();
         for (var i = 0; i < parameters.Count; i++)
         {
             var (p, g, (m, v)) = (parameters[i], grads[i] * scale, moments[i]);
-            if (decays[i]) p.mul_(1 - rate * o.WeightDecay);
-            m.mul_(Beta1).add_(g * (1 - Beta1));
-            v.mul_(Beta2).add_(g.square() * (1 - Beta2));
-            var (mHat, vHat) = (m / (1 - Math.Pow(Beta1, t)), v / (1 - Math.Pow(Beta2, t)));
-            p.sub_(mHat / (vHat.sqrt() + Epsilon) * rate);
+            if (decays[i]) p.mul_(decay);
+            m.mul_(b1).add_(g.mul(rest1), one);
+            v.mul_(b2).add_(g.square().mul(rest2), one);
+            var (mHat, vHat) = (m.div(correct1), v.div(correct2));
+            p.sub_(mHat.div(vHat.sqrt().add(eps, one)).mul(lr));
             grads[i].zero_();
         }
     }
