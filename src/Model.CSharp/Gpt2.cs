@@ -164,7 +164,8 @@ public sealed class Gpt2 : IDisposable
     {
         var causal = ones(pos, pos, dtype: ScalarType.Bool, device: Device).triu(1).view(1, 1, pos, pos);
         if (attentionMask is null) return causal;
-        var padding = attentionMask.to(Device).eq(0).view(attentionMask.shape[0], 1, 1, pos);
+        using var zero = 0.ToScalar();                                                                    // held (see Attention)
+        var padding = attentionMask.to(Device).eq(zero).view(attentionMask.shape[0], 1, 1, pos);
         return causal.logical_or(padding);
     }
 
