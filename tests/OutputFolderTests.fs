@@ -23,7 +23,7 @@ let markedFiles (dir: string) =
 /// What a failed or refused write may not leave beside the destination: temporary or old folders.
 let leftovers (parent: string) (name: string) =
     Directory.EnumerateFileSystemEntries parent
-    |> Seq.map Path.GetFileName
+    |> Seq.map (Path.GetFileName >> nonNull)
     |> Seq.filter (fun n -> n <> name && n.StartsWith name)
     |> List.ofSeq
 
@@ -31,7 +31,7 @@ let private write (folder: OutputFolder) (files: (string * string) list) =
     folder.Write(fun dir ->
         for name, text in files do
             let path = Path.Combine(dir, name)
-            Directory.CreateDirectory(Path.GetDirectoryName path) |> ignore
+            Directory.CreateDirectory(nonNull (Path.GetDirectoryName path)) |> ignore
             File.WriteAllText(path, text)
         dir)
     |> ignore
