@@ -110,11 +110,13 @@ module Dataset =
             | Error why -> fail $"{why}; write one JSON object a line"
         let o = doc.RootElement
         if o.ValueKind <> JsonValueKind.Object then fail $"is not a JSON object; a line is {textForm} or {idForm}"
-        if (field o "clean").IsSome && (field o "clean_ids").IsSome then fail "has both \"clean\" and \"clean_ids\"; give text or ids, not both"
-        // A misspelt optional field would otherwise change the inferred metric without a word.
-        let allowed, form = if (field o "clean").IsSome then textFields, "text" else idFields, "token-id"
+        let isText, isIds = (field o "clean").IsSome, (field o "clean_ids").IsSome
+        if isText && isIds then fail "has both \"clean\" and \"clean_ids\"; give text or ids, not both"
+        // A misspelt optional field would otherwise change the inferred metric without a word. A line with neither
+        // prompt gets the error that names both forms instead.
+        let allowed, form = if isText then textFields, "text" else idFields, "token-id"
         for p in o.EnumerateObject() do
-            if not (List.contains p.Name allowed) && ((field o "clean").IsSome || (field o "clean_ids").IsSome) then
+            if (isText || isIds) && not (List.contains p.Name allowed) then
                 let list = String.Join(", ", allowed)
                 fail $"has the field \"{p.Name}\", which a {form} line does not have; its fields are {list}"
         let names, pair =
