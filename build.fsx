@@ -1,5 +1,5 @@
 // PatchDescent's build entry point: dotnet fsi build.fsx <target> [-- args for the target]
-// Targets: build, test, run, bench, stress, stress-suite, publish, publish-external-libtorch, gpu-bundle, clean.
+// Targets: build, test, run, bench, quality, stress, stress-suite, publish, publish-external-libtorch, gpu-bundle, clean.
 open System
 open System.Diagnostics
 open System.IO
@@ -70,6 +70,10 @@ match target with
     if extra.Length > 0 then host (List.ofArray extra)
     else
         timed "discovery on the shipped model" (fun () -> dotnet [ "fsi"; "examples/induction.fsx" ])
+| "quality" ->
+    // Not in CI: every method on every shipped model and three fresh seeds (trained once into out/quality/models).
+    timed "build" build
+    timed "quality" (fun () -> dotnet [ "fsi"; "scripts/quality.fsx" ])
 | "bench" ->
     timed "build" build
     host ("bench" :: List.ofArray extra)
@@ -107,5 +111,5 @@ match target with
         let path = Path.Combine(root, dir)
         if Directory.Exists path then Directory.Delete(path, true)
 | other ->
-    eprintfn "build.fsx: unknown target '%s'; targets: build, test, run, bench, stress, stress-suite, publish, publish-external-libtorch, gpu-bundle, clean" other
+    eprintfn "build.fsx: unknown target '%s'; targets: build, test, run, bench, quality, stress, stress-suite, publish, publish-external-libtorch, gpu-bundle, clean" other
     exit 2

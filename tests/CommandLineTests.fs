@@ -181,7 +181,7 @@ let tests =
             Expect.stringContains (usageError ("discover" :: base' @ [ "--target-edges"; "-1" ])) "--target-edges" "range"
             Expect.stringContains (usageError ("discover" :: base' @ [ "--target-edges"; "0" ])) "--target-edges must be at least 1" "no edge is no circuit"
             Expect.stringContains (usageError ("discover" :: base' @ [ "--method"; "prune"; "--prune-floor"; "1.5" ])) "--prune-floor must lie in (0, 1]" "the floor's range"
-            Expect.stringContains (usageError ("discover" :: base' @ [ "--method"; "eap"; "--prune-floor"; "0.9" ])) "--prune-floor applies to prune only" "a floor without prune"
+            Expect.stringContains (usageError ("discover" :: base' @ [ "--method"; "eap"; "--prune-floor"; "0.9" ])) "--prune-floor applies to prune and to descent's refinement only" "a floor without prune"
             Expect.stringContains (usageError ("discover" :: base' @ [ "--loss"; "l2" ])) "--loss" "choice"
         }
         test "discover --task ioi --pairs N trains on the IOI generator's train split, seeded by --seed, and scores with the logit difference" {

@@ -63,7 +63,7 @@ let tests =
             Expect.equal (List.find (fst >> (=) "edges") report.Metrics) ("edges", 5.0) "edges metric"
             let mib, scores = Result.defaultWith failwith (CircuitJson.importMib shape (File.ReadAllText(Path.Combine(outDir, "graph.mib.json"))))
             Expect.equal mib r.Circuit "MIB graph imports to the threshold circuit"
-            Expect.equal scores (Some r.Scores) "every score round-trips"
+            Expect.equal scores (Some r.Ranking) "every ranking score round-trips"
             let csv = File.ReadAllLines(Path.Combine(outDir, "curve.csv"))
             Expect.equal csv[0] "level,k,edges,fraction,faithfulness,kl,source,step" "header"
             Expect.equal csv.Length (1 + Experiment.mibLevels.Length) "one row per level"
@@ -71,7 +71,7 @@ let tests =
             Expect.equal last[0] "1" "last level"
             Expect.equal (int last[1]) (Graph.edgeCount shape) "k of level 1"
             Expect.floatClose { absolute = 1e-6; relative = 0.0 } (float last[4]) 1.0 "faithfulness of the full circuit"
-            Expect.equal last[6..] [| "anneal"; "0" |] "every edge is expected kept at step 0, so level 1 is recorded there"
+            Expect.equal last[6..] [| "ranking"; "300" |] "every level from the one ranking, after the last step"
             Expect.equal (traces outDir) [| outDir |] "no temporary folder left"
             let runLog = File.ReadAllLines(Path.Combine(outDir, "run.log"))
             Expect.equal [ for l in runLog do if l.StartsWith "step " then l.Split(' ')[1] ] [ "49"; "99"; "149"; "199"; "249"; "299" ] "a line per step log"
@@ -107,23 +107,6 @@ let tests =
             Expect.equal r.OutDir outDir "result names the folder"
             Expect.equal (traces outDir) [| outDir |] "no temporary or old folder left"
         }
-        test "descent ranks by gate score, and the edges tied at a clamp by their |EAP-IG| attribution" {
-            use tmp = new TempDir()
-            use model = plantedModel ()
-            let e = { Experiment.defaults "planted-model" (Pairs pairs) (tmp.File "descent") with BatchSize = 4 } |> Experiment.withSteps 200
-            let descent = Discovery.runOn model e ignore
-            let eapIg = Discovery.runOn model { e with Method = EapIg Method.defaultIgSteps; OutDir = tmp.File "eap-ig" } ignore
-            let ids = [ 0 .. descent.Scores.Length - 1 ]
-            let before a b = descent.Ranking[a] > descent.Ranking[b]
-            let tied = [ for a in ids do for b in ids do if a < b && descent.Scores[a] = descent.Scores[b] && eapIg.Scores[a] <> eapIg.Scores[b] then a, b ]
-            Expect.isNonEmpty (tied |> List.filter (fun (a, _) -> descent.Scores[a] = 1.0)) "some edges tie at 1"
-            for a, b in tied do
-                Expect.equal (before a b) (eapIg.Scores[a] > eapIg.Scores[b]) $"tied edges {a} and {b} in the order of their attribution"
-            for a in ids do
-                for b in ids do
-                    if descent.Scores[a] > descent.Scores[b] then Expect.isTrue (before a b) $"edge {a} scores above {b}"
-        }
-
         test "every baseline runs through the same pipeline: circuit.json names the method and its settings" {
             use tmp = new TempDir()
             use model = plantedModel ()
@@ -152,24 +135,52 @@ let tests =
             | TargetLagrangian (t, _) -> Expect.equal t.AnnealSteps 480 "80% of 600"
             | other -> failtest $"%A{other}"
         }
-        test "the curve from the anneal: a level takes the gates of the first step whose expected kept edges reach it, a level never reached the final gates, marked in curve.csv" {
+        test "the curve's circuits are nested, each the pruned top k of graph.mib.json's scores, and evaluate reproduces each from that file" {
             use tmp = new TempDir()
             use model = plantedModel ()
-            let outDir = tmp.File "run"
-            let e = { (experiment outDir |> Experiment.withSteps 60) with Levels = [ 0.001; 0.5; 1.0 ] }
-            let e = { e with Train = { e.Train with Gate = Gate.hardConcrete; Sparsity = Experiment.annealedTarget 60; LogEvery = 1 } }
-            let logs = ResizeArray<StepLog>()
-            let r = Discovery.runOn model e logs.Add
-            let rows = File.ReadAllLines(Path.Combine(outDir, "curve.csv"))[1..] |> Array.map (fun l -> l.Split ',')
-            let edges = float (Graph.edgeCount (Engine.shapeOf model))
-            let firstReaching level = logs |> Seq.find (fun l -> l.ExpectedKeptEdges <= level * edges)
-            Expect.equal [ for row in rows -> row[6], row[7] ]
-                [ "final", "60"; "anneal", string (firstReaching 0.5).Step; "anneal", "0" ] "sources and steps"
-            Expect.isGreaterThan (firstReaching 0.5).Step 0 "level 0.5 is reached during the anneal, not at once"
-            Expect.equal r.CurveCircuits.[0] (Extract.prune (Extract.topK r.Circuit.Shape r.Scores 1)) "the unreached level's circuit is the final gates' top 1"
-            let runLog = File.ReadAllLines(Path.Combine(outDir, "run.log"))
-            Expect.exists runLog (fun l -> l.StartsWith "curve: from one run's anneal: 2 of 3 levels") "run.log says how the curve was obtained"
-            for f in [ "curve.png"; "curve.svg" ] do Expect.isTrue (File.Exists(Path.Combine(outDir, f))) f
+            let modelDir = tmp.File "model"
+            Checkpoint.Save(model, modelDir)
+            let e = { Experiment.defaults modelDir (Pairs pairs) (tmp.File "run") with BatchSize = 4 } |> Experiment.withSteps 100
+            let r = Discovery.run e ignore
+            let shape = r.Circuit.Shape
+            let _, exported = Result.defaultWith failwith (CircuitJson.importMib shape (File.ReadAllText(Path.Combine(e.OutDir, "graph.mib.json"))))
+            let scores = Option.get exported
+            Expect.equal (Array.distinct scores).Length scores.Length "no two edges tie"
+            let rows = File.ReadAllLines(Path.Combine(e.OutDir, "curve.csv"))[1..] |> Array.map (fun l -> l.Split ',')
+            let circuits = [ for row in rows -> Extract.prune (Extract.topK shape scores (int row[1])) ]
+            Expect.equal circuits r.CurveCircuits "each level's circuit is the pruned top k of the exported scores"
+            for a, b in List.pairwise circuits do Expect.isTrue (Set.isSubset a.Edges b.Edges) "nested"
+            for row, c in Seq.zip rows circuits do
+                let file = tmp.File $"level-{row[0]}.json"
+                File.WriteAllText(file, CircuitJson.exportMib c None)
+                let saved = Discovery.evaluateSaved modelDir file (Pairs pairs) AblationChoice.Patching None Compute.auto
+                if c.Edges.IsEmpty then Expect.equal saved.Scores.Faithfulness 0.0 $"level {row[0]}, empty"
+                else Expect.floatClose { absolute = 1e-5; relative = 1e-5 } saved.Scores.Faithfulness (float row[4]) $"level {row[0]}"
+            let own = Extract.prune (Extract.topK shape scores r.Circuit.Edges.Count)
+            Expect.equal own r.Circuit "the run's circuit is the pruned top of the same scores"
+        }
+        test "--target-edges K keeps at most K edges, the pruned top K of the ranking, on random models" {
+            use tmp = new TempDir()
+            for layers, attnOnly, seed in [ 1, false, 31; 2, true, 32; 2, false, 33 ] do
+                use model = Gpt2.Random(Gpt2Config(layers, 2, 8, 6, 13, 1e-5, attnOnly), seed, std = 1.0)
+                let n = Graph.edgeCount (Engine.shapeOf model)
+                for k in [ 1; n / 4; n / 2 ] do
+                    let e = { Experiment.defaults "random" (Pairs pairs) (tmp.File $"t-{seed}-{k}") with BatchSize = 4; TargetEdges = Some k } |> Experiment.withSteps 40
+                    let r = Discovery.runOn model e ignore
+                    Expect.isLessThanOrEqual r.Circuit.Edges.Count k $"{layers} layers, seed {seed}, K {k}"
+                    Expect.equal r.Circuit (Extract.prune (Extract.topK r.Circuit.Shape r.Ranking k)) "the pruned top K"
+        }
+        test "refinement keeps descent's circuit within the floor, and swaps never take it further from the full model" {
+            use tmp = new TempDir()
+            use model = Gpt2.Random(Gpt2Config(2, 2, 8, 6, 13, 1e-5, false), 34, std = 1.0)
+            let run refine name =
+                Discovery.runOn model ({ Experiment.defaults "random" (Pairs pairs) (tmp.File name) with BatchSize = 4; Refine = refine } |> Experiment.withSteps 60) ignore
+            let none, pruned, swapped = run NoRefinement "none", run (PruneRefinement 0.9) "prune", run (SwapRefinement 0.9) "swap"
+            let distance (r: DiscoveryResult) = abs (1.0 - r.Metrics.Faithfulness)
+            if distance none <= 0.1 then Expect.isLessThanOrEqual (distance pruned) 0.1 "elimination stays within the floor"
+            Expect.isTrue (Set.isSubset pruned.Circuit.Edges none.Circuit.Edges) "elimination only removes descent's candidates"
+            Expect.isLessThanOrEqual (distance swapped) (distance pruned + 1e-12) "swaps only move closer"
+            Expect.isLessThanOrEqual swapped.Circuit.Edges.Count pruned.Circuit.Edges.Count "and add no edge"
         }
         test "per-point runs train once per level with the target at that level: a level's circuit is the one a run annealing to it ends with" {
             use tmp = new TempDir()

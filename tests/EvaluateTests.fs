@@ -62,7 +62,7 @@ type private Setup(case: Case, ?sameAnswers: bool) =
         member _.Dispose() =
             for d in [ batch :> System.IDisposable; engine; model; clean; corrupted; answers; wrongs; generator ] do d.Dispose()
 
-let private point fraction faithfulness = { K = 0; Edges = 0; Fraction = fraction; Faithfulness = faithfulness; Kl = 0.0 }
+let private point fraction faithfulness = { Level = fraction; K = 0; Edges = 0; Fraction = fraction; Faithfulness = faithfulness; Kl = 0.0 }
 
 [<Tests>]
 let tests =

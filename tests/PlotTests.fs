@@ -7,7 +7,7 @@ open PatchDescent.Search
 open PatchDescent.Tests.Fixtures
 
 let private curve points =
-    { Points = [ for fraction, f in points -> { K = 0; Edges = 0; Fraction = fraction; Faithfulness = f; Kl = 0.0 } ]
+    { Points = [ for fraction, f in points -> { Level = fraction; K = 0; Edges = 0; Fraction = fraction; Faithfulness = f; Kl = 0.0 } ]
       Cpr = nan; Cmd = nan }
 
 [<Tests>]

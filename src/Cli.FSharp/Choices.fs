@@ -121,6 +121,14 @@ module Choices =
             | "prune" -> MethodName.Prune
             | _ -> raise (UsageException $"{verb}: {option} takes descent, eap, eap-ig, acdc and prune separated by commas, got '{part}' in '{text}'") ]
 
+    /// `--refine`'s refinement: none, prune or swap, with elimination's floor.
+    let refinement verb (text: string) floor =
+        match text with
+        | "none" -> NoRefinement
+        | "prune" -> PruneRefinement floor
+        | "swap" -> SwapRefinement floor
+        | _ -> raise (UsageException $"{verb}: --refine takes none, prune or swap, got '{text}'")
+
     /// Fails with a usage error when a count is below its minimum.
     let atLeast verb option minimum value =
         if value < minimum then raise (UsageException $"{verb}: {option} must be at least {minimum}, got {value}")

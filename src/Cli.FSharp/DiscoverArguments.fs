@@ -27,6 +27,8 @@ type DiscoverArguments =
     | [<Unique>] Ig_Steps of steps: int
     | [<Unique>] Acdc_Tau of nats: float
     | [<Unique>] Prune_Floor of floor: float
+    | [<Unique>] Refine of mode: string
+    | [<Unique>] Refine_Trials of count: int
     | [<Unique>] Device of DeviceName
     | [<Unique>] Dtype of DTypeName
     | Strict_Fp32
@@ -55,7 +57,9 @@ type DiscoverArguments =
             | Method _ -> "how edges are scored: descent (gradient descent, the default), eap, eap-ig, acdc or prune (exact sequential elimination, the reference)"
             | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
             | Acdc_Tau _ -> "ACDC's threshold: an edge goes when removing it raises KL by less than this, in nats (default 0.01)"
-            | Prune_Floor _ -> "prune's floor in (0, 1]: an edge goes when the circuit without it keeps |1 - faithfulness| <= 1 - floor (default 0.9)"
+            | Prune_Floor _ -> "the floor in (0, 1] of prune and of descent's refinement: an edge goes when the circuit without it keeps |1 - faithfulness| <= 1 - floor (default 0.9)"
+            | Refine _ -> "descent's exact stage after training: none, prune (elimination over its candidates, the default) or swap (then single swaps at the budget)"
+            | Refine_Trials _ -> "the most trials the refinement runs, each one pass over the pairs (default 2 x steps / batches)"
             | Device _ -> SharedUsage.device
             | Dtype _ -> SharedUsage.dtype
             | Strict_Fp32 -> SharedUsage.strictFp32
@@ -82,8 +86,8 @@ module DiscoverArguments =
         let steps = defaultArg igSteps Method.defaultIgSteps |> Choices.atLeast verb "--ig-steps" 1
         let tau = defaultArg acdcTau Method.defaultAcdcTau
         if not (tau >= 0.0) then raise (UsageException $"{verb}: --acdc-tau must be 0 or more, got {tau}")
-        if pruneFloor.IsSome && not (List.contains MethodName.Prune names) then
-            raise (UsageException $"{verb}: --prune-floor applies to prune only")
+        if pruneFloor.IsSome && not (List.contains MethodName.Prune names || List.contains MethodName.Descent names) then
+            raise (UsageException $"{verb}: --prune-floor applies to prune and to descent's refinement only")
         let floor = defaultArg pruneFloor Method.defaultPruneFloor
         if not (floor > 0.0 && floor <= 1.0) then
             raise (UsageException $"{verb}: --prune-floor must lie in (0, 1] (an edge goes when faithfulness stays within 1 - floor of 1), got {floor}")
@@ -129,6 +133,18 @@ module DiscoverArguments =
                 Method = List.exactlyOne (methods "discover" [ r.GetResult(Method, defaultValue = MethodName.Descent) ] (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau) (r.TryGetResult Prune_Floor))
                 Compute = Choices.compute (r.TryGetResult DiscoverArguments.Device) (r.TryGetResult Dtype) (r.Contains Strict_Fp32)
                 Force = r.Contains Force }
+        let refined =
+            let given = r.TryGetResult Refine
+            if experiment.Method <> Descent && (given.IsSome || r.Contains Refine_Trials) then
+                raise (UsageException $"discover: --refine and --refine-trials apply to descent only: {Method.name experiment.Method} trains no gates for them to refine")
+            let floor = r.GetResult(Prune_Floor, defaultValue = Method.defaultPruneFloor)
+            let refine = given |> Option.map (fun t -> Choices.refinement "discover" t floor) |> Option.defaultValue (PruneRefinement floor)
+            if refine = NoRefinement && (r.Contains Prune_Floor || r.Contains Refine_Trials) then
+                raise (UsageException "discover: --prune-floor and --refine-trials set the refinement, which --refine none turns off")
+            { experiment with
+                Refine = refine
+                RefineTrials = r.TryGetResult Refine_Trials |> Option.map (Choices.atLeast "discover" "--refine-trials" 1) }
+        let experiment = refined
         if r.Contains Seeds && experiment.Method <> Descent then
             raise (UsageException $"discover: --seeds applies to descent only; {Method.name experiment.Method} is deterministic")
         { Experiment = experiment; Seeds = r.TryPostProcessResult(Seeds, seedList) }

@@ -52,10 +52,10 @@ module Discovery =
           Faithfulness = if full = empty then nan else (c - empty) / (full - empty)
           Kl = mean (fun s -> s.Kl) }
 
+    /// MIB's edge count of a level: int(pct * n) in its evaluation, the floor of the product.
     let private levelK edgeCount (level: float) =
         if level < 0.0 || level > 1.0 then invalidArg "Levels" $"level {level} is outside [0, 1]"
-        let k = int (round (level * float edgeCount))
-        if level > 0.0 then max 1 k else k
+        int (floor (level * float edgeCount))
 
     let private loadData (config: Gpt2Config) (source: DataSource) =
         match source with
@@ -213,7 +213,11 @@ module Discovery =
         try
             let prepared = prepare engine experiment.BatchSize data owned
             let log = ResizeArray<string>()
+            // The main run's logs, for what it reached at its last step.
+            let mainLogs = ResizeArray<StepLog>()
+            let targetWarnings = ResizeArray<string>()
             let logged prefix (l: StepLog) =
+                if prefix = "" then mainLogs.Add l
                 log.Add(prefix + logLine l)
                 onLog l
             // What decides a run besides the trainer's settings, so that a checkpoint of another run is refused.
@@ -237,7 +241,7 @@ module Discovery =
                 let circuit = Extract.prune (Extract.topK shape ranking k)
                 let s = scoreAll evaluations circuit
                 circuit,
-                { K = k; Edges = Circuit.edgeCount circuit; Fraction = float (Circuit.edgeCount circuit) / float edgeCount
+                { Level = level; K = k; Edges = Circuit.edgeCount circuit; Fraction = float (Circuit.edgeCount circuit) / float edgeCount
                   Faithfulness = s.Faithfulness; Kl = s.Kl }
             let curveOf rows =
                 let points = [ for _, _, _, _, p in rows -> p ]
@@ -263,53 +267,66 @@ module Discovery =
             let (scores, ranking), methodSettings, ownCircuit, rows, plotted =
                 match experiment.Method with
                 | Descent ->
-                    let trained = Train.runWith (options "train.safetensors" experiment.Levels) settings engine batches (logged "")
-                    // The gates clamp at 1, so the edges a circuit needs tie there, and their logits only say how far
-                    // the optimiser went past the clamp: on the key of a saturated attention head, which a partial gate
-                    // barely weakens, that is not far. Each edge's effect on the metric orders them instead.
-                    let effect = Methods.EapIg.scores Method.defaultIgSteps engine batches (Metric.evaluate metric)
-                    let rank scores = Train.rankingBy scores effect
+                    let trained = Train.runWith (options "train.safetensors" []) settings engine batches (logged "")
                     trained.ResumedAt |> Option.iter (fun step ->
                         let file = Path.Combine(checkpoints, "train.safetensors")
                         log.Insert(0, $"resumed from {file} at step {step}; the steps before it are not logged here"))
-                    // Each level's circuit from the gates recorded as the anneal reached it, else the final gates.
-                    let annealRows =
-                        [ for level in experiment.Levels ->
-                            match trained.Recorded |> List.tryFind (fun r -> r.Level = level) with
-                            | Some r ->
-                                let c, p = pointOf (rank r.Scores) level
-                                level, "anneal", r.Step, c, p
-                            | None ->
-                                let c, p = pointOf (rank trained.Scores) level
-                                level, "final", settings.Steps, c, p ]
-                    let annealCurve = curveOf annealRows
-                    let reached = annealRows |> List.filter (fun (_, source, _, _, _) -> source = "anneal") |> List.length
-                    let fromAnneal =
-                        $"{reached} of {annealRows.Length} levels from the gates recorded as the expected kept edges first fell to them, "
-                        + $"{annealRows.Length - reached} (never reached) from the final gates; CPR {num annealCurve.Cpr}, CMD {num annealCurve.Cmd}"
-                    let rows, plotted =
+                    let budget = experiment.RefineTrials |> Option.defaultValue (Experiment.defaultRefineTrials settings.Steps batches.Length)
+                    let oracle = lazy (Elimination.oracle engine batches (Metric.evaluate metric))
+                    // Elimination's criterion is faithfulness, which such figures leave undefined: no refinement.
+                    let refinement =
+                        if Evaluate.degenerate (scoreAll evaluations (Circuit.full shape)) then
+                            log.Add "refine: skipped, since m(full) and m(empty) barely differ and faithfulness gives elimination no criterion"
+                            NoRefinement
+                        else experiment.Refine
+                    let clock = Diagnostics.Stopwatch.StartNew()
+                    let refined = Refine.run refinement budget experiment.TargetEdges oracle engine.Schedule trained
+                    let seconds = clock.Elapsed.TotalSeconds
+                    let ranking = Methods.Attribution.edgeScores engine (Elimination.rankingScores engine.Schedule refined.BestFirst)
+                    let candidates = Elimination.circuit engine.Schedule refined.Candidates |> Circuit.edgeCount
+                    match refinement with
+                    | NoRefinement -> log.Add $"refine: none; {candidates} candidate edges, ranked by the anneal"
+                    | PruneRefinement floor | SwapRefinement floor ->
+                        let kept = (Elimination.circuit engine.Schedule refined.Kept) |> Circuit.edgeCount
+                        let stopped = if refined.Exhausted then "; the budget ran out, so the untried edges went in the anneal's order" else ""
+                        log.Add $"refine: {printed refinement} over {candidates} candidate edges: {kept} kept, {refined.Trials} trials of {budget} in {seconds:F1} s{stopped}"
+                    // What the target asked for against what training reached, said rather than hidden in the log.
+                    experiment.TargetEdges |> Option.iter (fun k ->
+                        match Seq.tryLast mainLogs with
+                        | Some (l: StepLog) when l.ExpectedKeptEdges > float k + 0.5 ->
+                            targetWarnings.Add $"the expected kept edges were {num l.ExpectedKeptEdges} at the last step, above the target of {k}; the circuit is the pruned top {k} of the ranking; train longer (--steps) to reach it"
+                        | _ -> ())
+                    let rows =
                         match experiment.CurveMode with
-                        | FromAnneal ->
-                            log.Add $"curve: from one run's anneal: {fromAnneal}"
-                            annealRows, [ $"{methodName}, from one run's anneal", annealCurve ]
+                        | FromAnneal -> finalRows ranking settings.Steps |> List.map (fun (level, _, step, c, p) -> level, "ranking", step, c, p)
                         | PerPointRuns ->
                             let rows =
                                 [ for level in experiment.Levels ->
                                     let perLevel = withEnd "PerPointRuns" (1.0 - level) settings
                                     let r = Train.runWith (options $"level-{num level}.safetensors" []) perLevel engine batches (logged $"level {num level}  ")
-                                    let c, p = pointOf (rank r.Scores) level
+                                    let c, p = pointOf (Methods.Attribution.edgeScores engine (Elimination.rankingScores engine.Schedule (Refine.annealOrder r))) level
                                     level, "run", settings.Steps, c, p ]
                             let perPoint = curveOf rows
-                            log.Add $"curve: one training per level (target sparsity 1 - level, {settings.Steps} steps each), each level's final gates; CPR {num perPoint.Cpr}, CMD {num perPoint.Cmd}"
-                            log.Add $"curve for comparison, from the main run's anneal: {fromAnneal}"
-                            rows, [ $"{methodName}, one run per level", perPoint; $"{methodName}, from one run's anneal", annealCurve ]
+                            log.Add $"curve: one training per level (target sparsity 1 - level, {settings.Steps} steps each), each level's final gates in the anneal's order; CPR {num perPoint.Cpr}, CMD {num perPoint.Cmd}"
+                            rows
+                    let main = curveOf (finalRows ranking settings.Steps)
+                    let plotted =
+                        match experiment.CurveMode with
+                        | FromAnneal -> [ methodName, main ]
+                        | PerPointRuns -> [ $"{methodName}, one run per level", curveOf rows; $"{methodName}, the refined ranking", main ]
+                    let own =
+                        match experiment.TargetEdges with
+                        | Some k -> Extract.prune (Extract.topK shape ranking k)
+                        | None -> Elimination.circuit engine.Schedule refined.Kept
                     let t = settings
-                    (trained.Scores, rank trained.Scores),
+                    (trained.Scores, ranking),
                     [ "gate", printed t.Gate; "loss", printed t.Loss; "sparsity", printed t.Sparsity; "steps", printed t.Steps
                       "learning_rate", printed t.LearningRate; "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
-                      "curve_mode", printed experiment.CurveMode; "circuit", "threshold 0.5, pruned"
-                      "ranking", $"gate scores, ties by |EAP-IG| ({Method.defaultIgSteps} steps)" ],
-                    Some (Extract.prune (Extract.threshold shape trained.Scores 0.5)), rows, plotted
+                      "curve_mode", printed experiment.CurveMode; "refine", printed experiment.Refine; "refine_trials", printed refined.Trials
+                      "refine_budget", printed budget
+                      "circuit", (match experiment.TargetEdges with Some k -> $"pruned top {k} of the ranking" | None -> "the refined candidates, pruned")
+                      "ranking", "the refinement's greedy order within the circuit, then the other candidates, then the anneal's order" ],
+                    Some own, rows, plotted
                 | Eap -> untrained (Methods.Eap.scores engine batches (Metric.evaluate metric)) [ "circuit", attributionRule ] None
                 | EapIg steps ->
                     untrained (Methods.EapIg.scores steps engine batches (Metric.evaluate metric)) [ "ig_steps", printed steps; "circuit", attributionRule ] None
@@ -324,7 +341,7 @@ module Discovery =
             let curve = curveOf rows
             let circuit = ownCircuit |> Option.defaultWith (fun () -> smallestFaithful rows)
             let metrics = scoreAll evaluations circuit
-            let warnings = if Evaluate.degenerate metrics then [ degenerateWarning metric metrics ] else []
+            let warnings = List.ofSeq targetWarnings @ (if Evaluate.degenerate metrics then [ degenerateWarning metric metrics ] else [])
             let figures =
                 [ "edges", float (Circuit.edgeCount circuit); "faithfulness", metrics.Faithfulness; "kl", metrics.Kl
                   "m_circuit", metrics.Circuit; "m_full", metrics.Full; "m_empty", metrics.Empty
@@ -346,7 +363,7 @@ module Discovery =
             do
                 let file name = Path.Combine(dir, name)
                 CircuitJson.writeReport (file "circuit.json") report
-                File.WriteAllText(file "graph.mib.json", CircuitJson.exportMib circuit (Some scores))
+                File.WriteAllText(file "graph.mib.json", CircuitJson.exportMib circuit (Some ranking))
                 let dot = Render.dot circuit (Some scores)
                 File.WriteAllText(file "circuit.dot", dot)
                 match Render.svg dot (file "circuit.svg") with

@@ -13,7 +13,7 @@ type Evaluation =
 
 type CircuitScores = { Circuit: float; Full: float; Empty: float; Faithfulness: float; Kl: float }
 
-type CurvePoint = { K: int; Edges: int; Fraction: float; Faithfulness: float; Kl: float }
+type CurvePoint = { Level: float; K: int; Edges: int; Fraction: float; Faithfulness: float; Kl: float }
 
 type Curve = { Points: CurvePoint list; Cpr: float; Cmd: float }
 
@@ -71,9 +71,9 @@ module Evaluate =
         let scale = max (abs s.Full) (abs s.Empty)
         scale < 1e-6 || abs (s.Full - s.Empty) <= 1e-3 * scale
 
-    let cpr (points: CurvePoint list) = area [ for p in points -> p.Fraction, p.Faithfulness ]
+    let cpr (points: CurvePoint list) = area [ for p in points -> p.Level, p.Faithfulness ]
 
-    let cmd (points: CurvePoint list) = area [ for p in points -> p.Fraction, abs (1.0 - p.Faithfulness) ]
+    let cmd (points: CurvePoint list) = area [ for p in points -> p.Level, abs (1.0 - p.Faithfulness) ]
 
     let curve e (scores: float[]) (ks: int list) =
         let shape = e.Engine.Schedule.Shape
@@ -83,6 +83,6 @@ module Evaluate =
                 [ for k in ks ->
                     let circuit = Extract.prune (Extract.topK shape scores k)
                     let s = score e b circuit
-                    { K = k; Edges = Circuit.edgeCount circuit; Fraction = float (Circuit.edgeCount circuit) / total
+                    { Level = float k / total; K = k; Edges = Circuit.edgeCount circuit; Fraction = float (Circuit.edgeCount circuit) / total
                       Faithfulness = s.Faithfulness; Kl = s.Kl } ])
         { Points = points; Cpr = cpr points; Cmd = cmd points }

@@ -38,7 +38,10 @@ type CircuitScores =
 
 /// One point of a faithfulness curve.
 type CurvePoint =
-    { /// How many top-scoring edges were asked for.
+    { /// The fraction of the Full graph's edges asked for, MIB's x axis: K = floor(Level x edges), as MIB's
+      /// int(pct * n), so a level too small for one edge asks for none.
+      Level: float
+      /// How many top-scoring edges were asked for.
       K: int
       /// Edges left after pruning.
       Edges: int
@@ -69,10 +72,10 @@ module Evaluate =
     /// Whether normalised faithfulness is meaningless for these figures: m(full) and m(empty) differ by at most
     /// 1e-3 of the larger of |m(full)| and |m(empty)|, or both are within 1e-6 of 0, so the ratio divides noise.
     val degenerate: CircuitScores -> bool
-    /// CPR: the area under faithfulness over the fraction of edges kept, by the trapezoid rule over the points
-    /// sorted by fraction, between the smallest and the largest fraction present (nothing is extrapolated, so a
-    /// curve from fraction 0 to 1 gives MIB's area; fewer than two distinct fractions give 0). NaN if a
-    /// faithfulness is NaN.
+    /// CPR as MIB's evaluation computes it: the area under faithfulness over the level asked for (not the
+    /// fraction left after pruning), by the trapezoid rule over the points sorted by level, between the smallest
+    /// and the largest level present (nothing is extrapolated, so MIB's levels give MIB's area; fewer than two
+    /// distinct levels give 0). NaN if a faithfulness is NaN.
     val cpr: CurvePoint list -> float
-    /// CMD: the area under |1 - faithfulness| over the fraction of edges kept, integrated as `cpr` integrates.
+    /// CMD: the area under |1 - faithfulness| over the level, integrated as `cpr` integrates.
     val cmd: CurvePoint list -> float

@@ -14,6 +14,11 @@ type CurveMode =
     | FromAnneal
     | PerPointRuns
 
+type Refinement =
+    | NoRefinement
+    | PruneRefinement of floor: float
+    | SwapRefinement of floor: float
+
 type CheckpointPolicy = { Every: int; Resume: bool }
 
 type Precision =
@@ -34,6 +39,8 @@ type Experiment =
       Levels: float list
       CurveMode: CurveMode
       TargetEdges: int option
+      Refine: Refinement
+      RefineTrials: int option
       Checkpoint: CheckpointPolicy option
       OutDir: string
       Force: bool
@@ -74,10 +81,14 @@ module Experiment =
           Levels = mibLevels
           CurveMode = FromAnneal
           TargetEdges = None
+          Refine = PruneRefinement Methods.Prune.defaultFloor
+          RefineTrials = None
           Checkpoint = None
           OutDir = outDir
           Force = false
           Compute = Compute.auto }
+
+    let defaultRefineTrials steps batches = max 400 (2 * steps / max 1 batches)
 
     let withSteps steps (e: Experiment) =
         let stretch n = if e.Train.Steps = 0 then n else int (round (float n * float steps / float e.Train.Steps))

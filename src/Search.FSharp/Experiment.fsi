@@ -28,6 +28,17 @@ type CurveMode =
     /// level's circuit is the top-k of that run's final gates. Slower (one run per level); for comparison.
     | PerPointRuns
 
+/// How descent's circuit is pared down exactly once training ends (`Elimination`), from the candidates it
+/// trained: the threshold circuit of its final gates.
+type Refinement =
+    /// The threshold circuit as training left it, ranked by the anneal alone.
+    | NoRefinement
+    /// Sequential elimination over the candidates with this floor (as `Method.Prune`), or, with a target edge
+    /// count the candidates exceed, the greedy removals down to it; then the greedy order within the circuit.
+    | PruneRefinement of floor: float
+    /// The same, with one pass of single swaps between the circuit and the other candidates before the ordering.
+    | SwapRefinement of floor: float
+
 /// Checkpoints of a discovery run, kept in the folder `OutDir.checkpoint` beside the output until the run succeeds.
 type CheckpointPolicy =
     { /// A checkpoint after every this many steps (`Checkpointing.Every`).
@@ -74,6 +85,10 @@ type Experiment =
       /// When set, the target sparsity's end keeps this many learnable parameters (edges, in Full granularity):
       /// End = 1 - K / parameters. Needs a `TargetLagrangian` sparsity.
       TargetEdges: int option
+      /// The exact stage after descent's training; the other methods have none and ignore it.
+      Refine: Refinement
+      /// The most trials the refinement may run; None takes `Experiment.defaultRefineTrials`.
+      RefineTrials: int option
       /// Checkpoints, or None for none.
       Checkpoint: CheckpointPolicy option
       /// The folder the run writes (`OutputFolder`): new, empty, or holding an earlier run of the same verb, whose
@@ -108,6 +123,11 @@ module Experiment =
     /// learning rate 0.1 on hard concrete gates (the paper's constants), the KL loss, `annealedTarget 300`, no
     /// gradient clipping, seed 1, a log every 10 steps; `Compute.auto`.
     val defaults: modelDir: string -> data: DataSource -> outDir: string -> Experiment
+    /// The refinement's default trial budget, 2 x steps / batches but at least 400: a trial is one engine pass over
+    /// every batch without gradient, a training step a forward and backward pass over one, so on a large model the
+    /// refinement costs about two thirds of the training's passes; on the shipped and benchmark models (110 to 262
+    /// edges, 128 pairs) a refinement needed 64 to 134 trials, which the floor of 400 always covers.
+    val defaultRefineTrials: steps: int -> batches: int -> int
     /// Sets the step count; a target-sparsity schedule is stretched to keep its warmup and anneal the same
     /// fractions of the run.
     val withSteps: steps: int -> Experiment -> Experiment

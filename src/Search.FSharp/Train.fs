@@ -48,7 +48,7 @@ type StepLog =
 
 type RecordedScores = { Level: float; Step: int; Scores: float[]; Ranking: float[] }
 
-type TrainResult = { LogAlpha: float[]; Scores: float[]; Ranking: float[]; Steps: int; Recorded: RecordedScores list; ResumedAt: int option }
+type TrainResult = { LogAlpha: float[]; Scores: float[]; Ranking: float[]; LastOpen: int[]; Steps: int; Recorded: RecordedScores list; ResumedAt: int option }
 
 exception TrainingDiverged of step: int * lastCheckpoint: (int * string) option * detail: string
     with
@@ -125,13 +125,13 @@ module Train =
     [<NoEquality; NoComparison>]
     type private State =
         { LogAlpha: torch.Tensor; M: torch.Tensor; V: torch.Tensor
-          Lambda1: torch.Tensor; Lambda2: torch.Tensor; FirstBad: torch.Tensor; Records: Record[] }
+          Lambda1: torch.Tensor; Lambda2: torch.Tensor; FirstBad: torch.Tensor; LastOpen: torch.Tensor; Records: Record[] }
         member s.All =
-            [ s.LogAlpha; s.M; s.V; s.Lambda1; s.Lambda2; s.FirstBad ] @ [ for r in s.Records do yield r.LogAlpha; yield r.Step ]
+            [ s.LogAlpha; s.M; s.V; s.Lambda1; s.Lambda2; s.FirstBad; s.LastOpen ] @ [ for r in s.Records do yield r.LogAlpha; yield r.Step ]
         /// What a checkpoint saves, by name; `FirstBad` is left out, since a checkpoint is only written while it is -1.
         member s.Saved =
             [ yield "log_alpha", s.LogAlpha; yield "adam_m", s.M; yield "adam_v", s.V
-              yield "lambda1", s.Lambda1; yield "lambda2", s.Lambda2
+              yield "lambda1", s.Lambda1; yield "lambda2", s.Lambda2; yield "last_open", s.LastOpen
               for i, r in Array.indexed s.Records do
                   yield $"record.{i}.log_alpha", r.LogAlpha
                   yield $"record.{i}.step", r.Step ]
@@ -143,10 +143,12 @@ module Train =
         let zeros () = torch.zeros_like logAlpha
         let multiplier () = torch.zeros(Array.empty<int64>, dtype = model.DType, device = model.Device).requires_grad_(true)
         let edges = float engine.Schedule.Source.Length
+        use minusOne = (-1L).ToScalar()
         let s =
             { LogAlpha = logAlpha.requires_grad_(true); M = zeros (); V = zeros ()
               Lambda1 = multiplier (); Lambda2 = multiplier ()
               FirstBad = torch.tensor(-1L, device = model.Device)
+              LastOpen = torch.zeros([| int64 engine.ParamCount |], dtype = torch.ScalarType.Int64, device = model.Device).fill_(minusOne)
               Records =
                 [| for level in options.RecordLevels ->
                     { Level = level; MaxEdges = level * edges; LogAlpha = zeros ()
@@ -245,6 +247,10 @@ module Train =
             let bad = total.isfinite().logical_not().logical_and(s.FirstBad.lt(zero))
             s.FirstBad.masked_fill_(bad, stepScalar) |> ignore)
         record s keptEdges step
+        using (torch.no_grad ()) (fun _ ->
+            use half = 0.5.ToScalar()
+            use stepScalar = (int64 step).ToScalar()
+            s.LastOpen.masked_fill_((Gate.deterministic settings.Gate (s.LogAlpha.detach())).ge(half), stepScalar) |> ignore)
         total.backward()
         let due = (step + 1) % settings.LogEvery = 0 || step = settings.Steps - 1
         let log =
@@ -372,7 +378,11 @@ module Train =
                         let recordedLogits = floats r.LogAlpha
                         yield { Level = r.Level; Step = step; Scores = edgeScores engine settings.Gate recordedLogits
                                 Ranking = ranking engine settings.Gate recordedLogits } ]
+            let lastOpen =
+                use scope = torch.NewDisposeScope()
+                s.LastOpen.cpu().data<int64>().ToArray() |> Array.map int
             { LogAlpha = logAlpha; Scores = edgeScores engine settings.Gate logAlpha; Ranking = ranking engine settings.Gate logAlpha
+              LastOpen = lastOpen
               Steps = settings.Steps
               Recorded = recorded; ResumedAt = if start > 0 then Some start else None }
         finally

@@ -113,6 +113,9 @@ type TrainResult =
       Scores: float[]
       /// One ranking key per edge id (`Train.ranking`), for top-k.
       Ranking: float[]
+      /// Per learnable parameter, the last 0-based step whose gate (`Gate.deterministic`, before the update) was at
+      /// least 0.5; -1 for one shut from the first step. The order in which the gates shut as the target anneals.
+      LastOpen: int[]
       /// Steps taken.
       Steps: int
       /// The levels of `TrainOptions.RecordLevels` the run reached, in the order given; those never reached are left out.

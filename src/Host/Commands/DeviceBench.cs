@@ -187,7 +187,7 @@ public static class DeviceBench
         var outDir = Path.Combine(Path.GetTempPath(), $"patchdescent-bench-{Environment.ProcessId}");
         var e = ExperimentModule.withSteps(steps, ExperimentModule.defaults("random GPT-2-small shape", DataSource.NewPairs(new PairDataset("random pairs", pairs)), outDir));
         var experiment = new Experiment(e.ModelDir, e.Data, request.Graph, e.Ablation, e.Method, e.Metric, e.Train, 32, e.Levels,
-            e.CurveMode, e.TargetEdges, e.Checkpoint, e.OutDir, e.Force,
+            e.CurveMode, e.TargetEdges, e.Refine, e.RefineTrials, e.Checkpoint, e.OutDir, e.Force,
             new Compute(deviceName, request.DType == "bfloat16" ? Precision.BFloat16 : Precision.Float32, request.StrictFp32));
         var sw = Stopwatch.StartNew();
         try
