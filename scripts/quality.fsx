@@ -80,19 +80,20 @@ for name, dir in models do
         let edges, f, cpr, cmd, seconds = rows[m]
         let at level = let f, e = curves[m].[level] in $"{f:F3} ({e})"
         say $"| {name} | {m} | {edges} | {f:F3} | {cpr:F3} | {cmd:F3} | {at 0.05} | {at 0.1} | {at 0.2} | {at 0.5} | {at 1.0} | {seconds:F1} |"
-    // Per budget: descent against the best baseline, both as raw faithfulness and as closeness to 1.
+    // Per budget: descent against the best baseline, both as raw faithfulness and as closeness to 1; differences
+    // within 0.001 are the figures' own rounding.
     for level in budgets do
         let at m = fst curves[m].[level]
         let d = at "descent"
         let best = baselines |> List.map at |> List.max
         let closest = baselines |> List.map (fun b -> abs (1.0 - at b)) |> List.min
-        if d < best - 1e-9 then verdicts.Add $"{name} at {level * 100.0:F0}%%: descent's faithfulness {d:F3} is below the best baseline's {best:F3}"
-        if abs (1.0 - d) > closest + 1e-9 then verdicts.Add $"{name} at {level * 100.0:F0}%%: descent's |1 - f| {abs (1.0 - d):F3} is above the closest baseline's {closest:F3}"
+        if d < best - 1e-3 then verdicts.Add $"{name} at {level * 100.0:F0}%%: descent's faithfulness {d:F3} is below the best baseline's {best:F3}"
+        if abs (1.0 - d) > closest + 1e-3 then verdicts.Add $"{name} at {level * 100.0:F0}%%: descent's |1 - f| {abs (1.0 - d):F3} is above the closest baseline's {closest:F3}"
     let _, _, dCpr, dCmd, _ = rows["descent"]
     for b in baselines do
         let _, _, cpr, cmd, _ = rows[b]
-        if dCpr < cpr then verdicts.Add $"{name}: descent's CPR {dCpr:F3} is below {b}'s {cpr:F3}"
-        if dCmd > cmd then verdicts.Add $"{name}: descent's CMD {dCmd:F3} is above {b}'s {cmd:F3}"
+        if dCpr < cpr - 1e-3 then verdicts.Add $"{name}: descent's CPR {dCpr:F3} is below {b}'s {cpr:F3}"
+        if dCmd > cmd + 1e-3 then verdicts.Add $"{name}: descent's CMD {dCmd:F3} is above {b}'s {cmd:F3}"
     // Descent asked for prune's edge count.
     let k, pruneF, _, _, _ = rows["prune"]
     let targetDir = Path.Combine(out, "runs", name + "-target")

@@ -10,11 +10,11 @@ type DiscoveryResult =
       /// `Acdc` the edges ACDC kept; for `Eap` and `EapIg` the curve's circuit of fewest edges whose faithfulness
       /// reaches 0.85, else its largest.
       Circuit: Circuit
-      /// One score per Full-graph edge id: `TrainResult.Scores` for `Descent`, the method's scores otherwise.
+      /// One score per Full-graph edge id: the final gates (`TrainResult.Scores`) for `Descent`, the method's
+      /// scores otherwise; circuit.json and circuit.dot show them.
       Scores: float[]
-      /// One ranking key per edge id, what the curve's top-k takes: for `Descent` the gate scores with ties (the
-      /// edges clamped at 1 or 0) broken by each edge's |EAP-IG| attribution (`Method.defaultIgSteps` steps), the
-      /// scores otherwise.
+      /// One ranking key per edge id, what the curve's top-k takes and graph.mib.json's `score`s: for `Descent`
+      /// `Refine.run`'s order as `Elimination.rankingScores`, no two alike; the scores otherwise.
       Ranking: float[]
       /// The circuit's figures over all pairs (see `Discovery.run` for how batches combine).
       Metrics: CircuitScores
@@ -60,23 +60,24 @@ module Discovery =
     /// the file and line), builds the engine with the experiment's ablation (a mean over the clean prompts of the
     /// reference data, or of the run's own), and scores the edges on `Dataset.batches` with the experiment's method
     /// (`Descent` trains, applying `TargetEdges` to the target's end, with checkpoints in `checkpointDir OutDir`
-    /// when asked: a resume without that folder fails naming it, a run that does not resume deletes it first;
-    /// `Eap` and `EapIg` attribute the metric; `Acdc` uses KL). The metric is the experiment's, or
-    /// `Metric.defaultFor` the data. Each curve level takes the top round(level * edges) edges (at least 1 for a
-    /// level above 0), pruned, of the scores `CurveMode` names under `Descent`: `FromAnneal` the gates recorded as
-    /// the expected kept edges first fell to the level (`TrainOptions.RecordLevels`), or the final gates for a
-    /// level never reached; `PerPointRuns` the final gates of one more training per level with the target's end
-    /// at 1 - level. The other methods' levels use their scores.
+    /// when asked: a resume without that folder fails naming it, a run that does not resume deletes it first,
+    /// then `Refine.run` with the experiment's refinement and trial budget; `Eap` and `EapIg` attribute the metric;
+    /// `Acdc` uses KL). The metric is the experiment's, or `Metric.defaultFor` the data. Each curve level takes the
+    /// top floor(level * edges) edges, pruned, of the method's ranking (`DiscoveryResult.Ranking`), so the curve's
+    /// circuits are nested; under `PerPointRuns` descent's levels instead take one more training per level, with
+    /// the target's end at 1 - level, in that run's anneal order. Descent's circuit is the refined candidates, or
+    /// with `TargetEdges` K the pruned top K of the ranking, with a warning when the expected kept edges at the last
+    /// step are above K + 0.5.
     /// Batches are right-padded (`Dataset.batches`) and every metric reads each prompt's last real token.
     /// Pairs of several lengths make several batches: each circuit is scored on every batch and m(C), m(full),
     /// m(empty) and KL are averaged weighted by pairs, faithfulness computed from those averages.
     /// Writes, through `OutputFolder.Write` (a temporary sibling, marked, then swapped in), `circuit.json` (`CircuitJson.writeReport`: the method and its
     /// settings as printed, kept edges with scores, figures, warnings), `graph.mib.json` (`CircuitJson.exportMib`
-    /// with every score), `circuit.dot`, `circuit.svg` when Graphviz can draw it (otherwise run.log says why),
-    /// `curve.csv` (a row per level with its `source`, anneal, final or run, and the step whose gates it used, 0
+    /// with the ranking as its scores, so MIB's top-k takes the curve's circuits), `circuit.dot`, `circuit.svg` when Graphviz can draw it (otherwise run.log says why),
+    /// `curve.csv` (a row per level with its `source`, ranking, run or final, and the step whose gates it used, 0
     /// for a method that does not train), `curve.png` and `curve.svg` (`Plot.faithfulness`; under `PerPointRuns`
     /// with the anneal's curve beside it; run.log says when no point could be drawn) and `run.log` (every step
-    /// log, how the curve was obtained, the final figures and any warning), and deletes the checkpoints; a marked old
+    /// log, the refinement's trials and seconds, the final figures and any warning), and deletes the checkpoints; a marked old
     /// `OutDir` loses the files its mark lists and keeps every other; on any failure nothing is left behind, an old
     /// `OutDir` is left as it was, and the checkpoints stay.
     /// Fails naming the setting for `TargetEdges` outside 0 .. the learnable parameters, for `TargetEdges` or

@@ -21,11 +21,11 @@ type AblationChoice =
 
 /// How the faithfulness curve is obtained.
 type CurveMode =
-    /// From the one training run: each level's circuit is the top-k of the gates recorded when the expected kept
-    /// edges first fell to that level as the target annealed, or of the final gates for a level never reached.
+    /// From the one training run: each level's circuit is the pruned top-k of its one ranking (the refinement's
+    /// order, then the anneal's; `Refine.run`), so the circuits are nested.
     | FromAnneal
     /// One extra training per level, with the target sparsity's end set to 1 - level and the same steps; each
-    /// level's circuit is the top-k of that run's final gates. Slower (one run per level); for comparison.
+    /// level's circuit is the top-k of that run's anneal order. Slower, not nested; for comparison.
     | PerPointRuns
 
 /// How descent's circuit is pared down exactly once training ends (`Elimination`), from the candidates it

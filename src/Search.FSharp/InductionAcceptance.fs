@@ -28,7 +28,7 @@ module InductionAcceptance =
         let discovery = Discovery.runOn model experiment ignore
         let shape = { Layers = model.Config.Layers; Heads = model.Config.Heads; HasMlp = not model.Config.AttnOnly }
         let scores, ranking = discovery.Scores, discovery.Ranking
-        // 1 for the best-ranked edge: ties of score are broken by |EAP-IG| (`DiscoveryResult.Ranking`).
+        // 1 for the best-ranked edge of the one ranking (`DiscoveryResult.Ranking`).
         let rankOf e = ranking |> Array.filter (fun x -> x >= ranking[Graph.edgeId shape e]) |> Array.length
         // Every previous-token head feeding every induction head is a p -> i<k> edge of the mechanism; with
         // redundant induction heads the circuit needs one of them, so the best-ranked stands for the mechanism.

@@ -12,7 +12,7 @@ type AcceptanceReport =
       /// p -> i<k>: of the edges from a previous-token head into the key of a later induction head (every head
       /// passing the bars), the one discovery ranks best; None without such a pair.
       KeyEdge: Edge option
-      /// The key edge's rank (1 = best) by `DiscoveryResult.Ranking`: discovery score, ties broken by |EAP-IG|;
+      /// The key edge's rank (1 = best) by `DiscoveryResult.Ranking`, discovery's one ranking;
       /// 0 without a key edge.
       KeyEdgeRank: int
       /// The ten best-ranked edges, with their discovery scores.
