@@ -228,11 +228,11 @@ module Discovery =
                   "granularity", (match experiment.Granularity with Granularity.Full -> "full" | Granularity.Heads -> "heads")
                   "ablation", ablationFingerprint ablation
                   "batch_size", string experiment.BatchSize ]
-            let options name levels =
+            let options name =
                 { Checkpoint =
                     experiment.Checkpoint |> Option.map (fun c ->
                         { Path = Path.Combine(checkpoints, name); Every = c.Every; Resume = c.Resume; Context = context })
-                  RecordLevels = levels }
+                  RecordLevels = [] }
             let evaluations = evaluationsOf engine metric prepared
             let batches = List.map fst prepared
             let edgeCount = Graph.edgeCount shape
@@ -267,7 +267,7 @@ module Discovery =
             let (scores, ranking), methodSettings, ownCircuit, rows, plotted =
                 match experiment.Method with
                 | Descent ->
-                    let trained = Train.runWith (options "train.safetensors" []) settings engine batches (logged "")
+                    let trained = Train.runWith (options "train.safetensors") settings engine batches (logged "")
                     trained.ResumedAt |> Option.iter (fun step ->
                         let file = Path.Combine(checkpoints, "train.safetensors")
                         log.Insert(0, $"resumed from {file} at step {step}; the steps before it are not logged here"))
@@ -303,17 +303,18 @@ module Discovery =
                             let rows =
                                 [ for level in experiment.Levels ->
                                     let perLevel = withEnd "PerPointRuns" (1.0 - level) settings
-                                    let r = Train.runWith (options $"level-{num level}.safetensors" []) perLevel engine batches (logged $"level {num level}  ")
+                                    let r = Train.runWith (options $"level-{num level}.safetensors") perLevel engine batches (logged $"level {num level}  ")
                                     let c, p = pointOf (Methods.Attribution.edgeScores engine (Elimination.rankingScores engine.Schedule (Refine.annealOrder r))) level
                                     level, "run", settings.Steps, c, p ]
                             let perPoint = curveOf rows
                             log.Add $"curve: one training per level (target sparsity 1 - level, {settings.Steps} steps each), each level's final gates in the anneal's order; CPR {num perPoint.Cpr}, CMD {num perPoint.Cmd}"
                             rows
-                    let main = curveOf (finalRows ranking settings.Steps)
                     let plotted =
                         match experiment.CurveMode with
-                        | FromAnneal -> [ methodName, main ]
-                        | PerPointRuns -> [ $"{methodName}, one run per level", curveOf rows; $"{methodName}, the refined ranking", main ]
+                        | FromAnneal -> [ methodName, curveOf rows ]
+                        | PerPointRuns ->
+                            [ $"{methodName}, one run per level", curveOf rows
+                              $"{methodName}, the refined ranking", curveOf (finalRows ranking settings.Steps) ]
                     let own =
                         match experiment.TargetEdges with
                         | Some k -> Extract.prune (Extract.topK shape ranking k)
@@ -322,7 +323,7 @@ module Discovery =
                     (trained.Scores, ranking),
                     [ "gate", printed t.Gate; "loss", printed t.Loss; "sparsity", printed t.Sparsity; "steps", printed t.Steps
                       "learning_rate", printed t.LearningRate; "clip_norm", printed t.ClipNorm; "log_every", printed t.LogEvery
-                      "curve_mode", printed experiment.CurveMode; "refine", printed experiment.Refine; "refine_trials", printed refined.Trials
+                      "curve_mode", printed experiment.CurveMode; "refine", printed refinement; "refine_trials", printed refined.Trials
                       "refine_budget", printed budget
                       "circuit", (match experiment.TargetEdges with Some k -> $"pruned top {k} of the ranking" | None -> "the refined candidates, pruned")
                       "ranking", "the refinement's greedy order within the circuit, then the other candidates, then the anneal's order" ],
