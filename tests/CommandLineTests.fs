@@ -125,6 +125,9 @@ let tests =
             let some = compare (base' @ [ "--methods"; "acdc, eap-ig"; "--ig-steps"; "3"; "--acdc-tau"; "0.1"; "--steps"; "40" ])
             Expect.equal some.Methods [ Acdc 0.1; EapIg 3 ] "methods in order"
             Expect.equal some.Experiment.Train.Steps 40 "descent's steps"
+            let floored = compare (base' @ [ "--methods"; "descent,prune"; "--prune-floor"; "0.8" ])
+            Expect.equal floored.Methods [ Descent; Prune 0.8 ] "prune's floor"
+            Expect.equal floored.Experiment.Refine (PruneRefinement 0.8) "and descent's refinement's"
             Expect.stringContains (usageError ("compare" :: base' @ [ "--methods"; "eap,ppo" ])) "'ppo'" "unknown method"
             Expect.stringContains (usageError ("compare" :: base' @ [ "--methods"; "eap,eap" ])) "twice" "repeated method"
         }
@@ -180,6 +183,9 @@ let tests =
             Expect.stringContains (usageError ("discover" :: base' @ [ "--checkpoint-every"; "0" ])) "--checkpoint-every" "range"
             Expect.stringContains (usageError ("discover" :: base' @ [ "--target-edges"; "-1" ])) "--target-edges" "range"
             Expect.stringContains (usageError ("discover" :: base' @ [ "--target-edges"; "0" ])) "--target-edges must be at least 1" "no edge is no circuit"
+            let swap = discover (base' @ [ "--refine"; "swap"; "--prune-floor"; "0.8"; "--refine-trials"; "50" ])
+            Expect.equal (swap.Experiment.Refine, swap.Experiment.RefineTrials) (SwapRefinement 0.8, Some 50) "refinement, floor and trials"
+            Expect.equal (discover (base' @ [ "--refine"; "none" ])).Experiment.Refine NoRefinement "no refinement"
             Expect.stringContains (usageError ("discover" :: base' @ [ "--method"; "prune"; "--prune-floor"; "1.5" ])) "--prune-floor must lie in (0, 1]" "the floor's range"
             Expect.stringContains (usageError ("discover" :: base' @ [ "--method"; "eap"; "--prune-floor"; "0.9" ])) "--prune-floor applies to prune and to descent's refinement only" "a floor without prune"
             Expect.stringContains (usageError ("discover" :: base' @ [ "--loss"; "l2" ])) "--loss" "choice"

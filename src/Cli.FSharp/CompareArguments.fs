@@ -39,7 +39,7 @@ type CompareArguments =
             | Batch_Size _ -> "pairs per batch (default 16)"
             | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
             | Acdc_Tau _ -> "ACDC's KL threshold in nats (default 0.01)"
-            | Prune_Floor _ -> "prune's floor in (0, 1] (default 0.9)"
+            | Prune_Floor _ -> "the floor in (0, 1] of prune and of descent's refinement (default 0.9)"
             | Device _ -> SharedUsage.device
             | Dtype _ -> SharedUsage.dtype
             | Strict_Fp32 -> SharedUsage.strictFp32
@@ -77,6 +77,8 @@ module CompareArguments =
                 Train = { e.Train with Seed = r.GetResult(Seed, defaultValue = e.Train.Seed) }
                 BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "compare" "--batch-size" 1
                 Compute = Choices.compute (r.TryGetResult Device) (r.TryGetResult Dtype) (r.Contains Strict_Fp32)
+                // The floor is the refinement's as much as prune's, so descent's run uses it too.
+                Refine = r.TryGetResult Prune_Floor |> Option.map PruneRefinement |> Option.defaultValue e.Refine
                 Force = r.Contains Force }
         { Experiment = experiment
           Methods = DiscoverArguments.methods "compare" names (r.TryGetResult Ig_Steps) (r.TryGetResult Acdc_Tau) (r.TryGetResult Prune_Floor) }

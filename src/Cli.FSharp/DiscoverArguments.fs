@@ -59,7 +59,7 @@ type DiscoverArguments =
             | Acdc_Tau _ -> "ACDC's threshold: an edge goes when removing it raises KL by less than this, in nats (default 0.01)"
             | Prune_Floor _ -> "the floor in (0, 1] of prune and of descent's refinement: an edge goes when the circuit without it keeps |1 - faithfulness| <= 1 - floor (default 0.9)"
             | Refine _ -> "descent's exact stage after training: none, prune (elimination over its candidates, the default) or swap (then single swaps at the budget)"
-            | Refine_Trials _ -> "the most trials the refinement runs, each one pass over the pairs (default 2 x steps / batches)"
+            | Refine_Trials _ -> "the most trials the refinement runs, each one pass over the pairs (default 2 x steps / batches, at least 400)"
             | Device _ -> SharedUsage.device
             | Dtype _ -> SharedUsage.dtype
             | Strict_Fp32 -> SharedUsage.strictFp32
