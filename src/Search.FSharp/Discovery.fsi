@@ -6,9 +6,7 @@ open PatchDescent.Model
 
 /// What a run found; the same figures are in the files of `OutDir`.
 type DiscoveryResult =
-    { /// The method's circuit: for `Descent` the edges scoring at least 0.5, pruned to input-to-logits paths; for
-      /// `Acdc` the edges ACDC kept; for `Eap` and `EapIg` the curve's circuit of fewest edges whose faithfulness
-      /// reaches 0.85, else its largest.
+    { /// The method's circuit (`MethodOutcome.Circuit`, see `Outcome.run`).
       Circuit: Circuit
       /// One score per Full-graph edge id: the final gates (`TrainResult.Scores`) for `Descent`, the method's
       /// scores otherwise; circuit.json and circuit.dot show them.
@@ -16,7 +14,7 @@ type DiscoveryResult =
       /// One ranking key per edge id, what the curve's top-k takes and graph.mib.json's `score`s: for `Descent`
       /// `Refine.run`'s order as `Elimination.rankingScores`, no two alike; the scores otherwise.
       Ranking: float[]
-      /// The circuit's figures over all pairs (see `Discovery.run` for how batches combine).
+      /// The circuit's figures over all pairs (`Evaluate.pooled`).
       Metrics: CircuitScores
       /// The faithfulness curve, one point per level of the experiment, and its CPR and CMD.
       Curve: Curve
@@ -36,7 +34,7 @@ type SavedEvaluation =
       Circuit: Circuit
       /// The metric's name as `circuit.json` records it (`Metric.name`).
       Metric: string
-      /// The circuit's figures over all pairs, combined as `runOn` combines them.
+      /// The circuit's figures over all pairs (`Evaluate.pooled`).
       Scores: CircuitScores
       /// As `DiscoveryResult.Warnings`.
       Warnings: string list }
@@ -55,32 +53,17 @@ module Discovery =
     /// `OutDir` still names the run (the checkpoints' folder, the titles, `DiscoveryResult.OutDir`).
     val runInto: Gpt2 -> Experiment -> dir: string -> onLog: (StepLog -> unit) -> DiscoveryResult
     /// Runs the experiment on a model already in memory, which stays the caller's; `ModelDir` only names it.
-    /// `OutDir` is claimed first (`claim "discover"`).
-    /// Reads the data with the model's vocabulary size (a load error raises an exception with its message, naming
-    /// the file and line), builds the engine with the experiment's ablation (a mean over the clean prompts of the
-    /// reference data, or of the run's own), and scores the edges on `Dataset.batches` with the experiment's method
-    /// (`Descent` trains, applying `TargetEdges` to the target's end, with checkpoints in `checkpointDir OutDir`
-    /// when asked: a resume without that folder fails naming it, a run that does not resume deletes it first,
-    /// then `Refine.run` with the experiment's refinement and trial budget; `Eap` and `EapIg` attribute the metric;
-    /// `Acdc` uses KL). The metric is the experiment's, or `Metric.defaultFor` the data. Each curve level takes the
-    /// top floor(level * edges) edges, pruned, of the method's ranking (`DiscoveryResult.Ranking`), so the curve's
-    /// circuits are nested; under `PerPointRuns` descent's levels instead take one more training per level, with
-    /// the target's end at 1 - level, in that run's anneal order. Descent's circuit is the refined candidates, or
-    /// with `TargetEdges` K the pruned top K of the ranking, with a warning when the expected kept edges at the last
-    /// step are above K + 0.5.
-    /// Batches are right-padded (`Dataset.batches`) and every metric reads each prompt's last real token.
-    /// Pairs of several lengths make several batches: each circuit is scored on every batch and m(C), m(full),
-    /// m(empty) and KL are averaged weighted by pairs, faithfulness computed from those averages.
-    /// Writes, through `OutputFolder.Write` (a temporary sibling, marked, then swapped in), `circuit.json` (`CircuitJson.writeReport`: the method and its
-    /// settings as printed, kept edges with scores, figures, warnings), `graph.mib.json` (`CircuitJson.exportMib`
-    /// with the ranking as its scores, so MIB's top-k takes the curve's circuits), `circuit.dot`, `circuit.svg` when Graphviz can draw it (otherwise run.log says why),
-    /// `curve.csv` (a row per level with its `source`, ranking, run or final, and the step whose gates it used, 0
-    /// for a method that does not train), `curve.png` and `curve.svg` (`Plot.faithfulness`; under `PerPointRuns`
-    /// with the anneal's curve beside it; run.log says when no point could be drawn) and `run.log` (every step
-    /// log, the refinement's trials and seconds, the final figures and any warning), and deletes the checkpoints; a marked old
-    /// `OutDir` loses the files its mark lists and keeps every other; on any failure nothing is left behind, an old
-    /// `OutDir` is left as it was, and the checkpoints stay.
-    /// Fails naming the setting for `TargetEdges` outside 0 .. the learnable parameters, for `TargetEdges` or
+    /// `OutDir` is claimed first (`claim "discover"`). A run is a composition: the data read with the model's
+    /// vocabulary size (a load error names the file and line), the engine with the experiment's ablation (a mean
+    /// over the clean prompts of the reference data, or of the run's own), the batches (`Dataset.batches`,
+    /// right-padded; every metric reads each prompt's last real token), then `Outcome.run` (the method, its ranking,
+    /// circuit and curve), `Report.ofRun` (the circuit scored by `Evaluate.pooled`) and `RunFolder.write`, through
+    /// `OutputFolder.Write` (a temporary sibling, marked, then swapped in). Descent's checkpoints live in
+    /// `checkpointDir OutDir` when asked: a resume without that folder fails naming it, a run that does not resume
+    /// deletes it first, and a run that succeeds deletes it; on any failure nothing is left behind, an old `OutDir`
+    /// is left as it was, and the checkpoints stay. A marked old `OutDir` loses the files its mark lists and keeps
+    /// every other. The metric is the experiment's, or `Metric.defaultFor` the data.
+    /// Fails naming the setting for `TargetEdges` outside 1 .. the learnable parameters, for `TargetEdges` or
     /// `PerPointRuns` without a `TargetLagrangian`, and for `PerPointRuns`, `TargetEdges` or `Checkpoint` with a
     /// method other than `Descent`.
     val runOn: Gpt2 -> Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult

@@ -9,7 +9,7 @@ type Oracle =
       Full: float
       Empty: float }
 
-type Outcome = { Kept: Set<int>; Faithfulness: float; Removed: int list; Trials: int; Exhausted: bool }
+type StageOutcome = { Kept: Set<int>; Faithfulness: float; Removed: int list; Trials: int; Exhausted: bool }
 
 module Elimination =
     let oracle (engine: Engine.CompiledEngine) batches metric =

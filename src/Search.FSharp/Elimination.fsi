@@ -11,7 +11,7 @@ open TorchSharp
 type Oracle
 
 /// What a stage ended with.
-type Outcome =
+type StageOutcome =
     { /// The parameters kept, closed under pruning (`Oracle.pruned`).
       Kept: Set<int>
       /// The normalised faithfulness of the kept parameters' circuit, pair-weighted; NaN when the budget ran out
@@ -40,18 +40,18 @@ module Elimination =
     val faithfulness: Oracle -> Set<int> -> float
     /// Visits `order` (parameters outside the kept set are skipped) and removes each parameter for good when the
     /// pruned circuit without it keeps |1 - faithfulness| <= 1 - floor; at most `budget` trials.
-    val sequential: Oracle -> floor: float -> order: int list -> kept: Set<int> -> budget: int -> Outcome
+    val sequential: Oracle -> floor: float -> order: int list -> kept: Set<int> -> budget: int -> StageOutcome
     /// Removes, one at a time, the parameter whose removal leaves the pruned circuit closest to the full model
     /// (smallest |1 - faithfulness|; ties go to the earlier in `order`), until at most `target` parameters are kept.
     /// The first round tries every kept parameter; each later one only the `shortlist` whose removal, when last
     /// tried, left the circuit closest (a lazy greedy: with a shortlist as large as the circuit it is the exact
     /// one). When the budget cannot pay for a round, the rest go in `order`'s order, untried, and the outcome says
     /// it was exhausted.
-    val greedy: Oracle -> shortlist: int -> target: int -> order: int list -> kept: Set<int> -> budget: int -> Outcome
+    val greedy: Oracle -> shortlist: int -> target: int -> order: int list -> kept: Set<int> -> budget: int -> StageOutcome
     /// One pass of single swaps at the kept set's size: for each parameter of `pool` outside it, best first, the
     /// first kept parameter (in `order`'s order) whose exchange for it brings the pruned circuit strictly closer to
     /// the full model is exchanged. At most `budget` trials; `Removed` lists the parameters swapped out.
-    val swaps: Oracle -> pool: int list -> order: int list -> kept: Set<int> -> budget: int -> Outcome
+    val swaps: Oracle -> pool: int list -> order: int list -> kept: Set<int> -> budget: int -> StageOutcome
     /// Per-parameter ranking scores from an order, best first: the i-th (0-based) of n parameters scores (n - i) / n,
     /// so every score is distinct and positive and the top k are the first k; parameters the order leaves out come
     /// after it, in parameter order. Fails when the order names a parameter twice or one the schedule lacks.

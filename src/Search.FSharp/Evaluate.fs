@@ -60,6 +60,15 @@ module Evaluate =
 
     let run e circuit = withBaseline e (fun b -> score e b circuit)
 
+    let pooled (evaluations: (Evaluation * int) list) circuit =
+        let scored = [ for e, n in evaluations -> run e circuit, float n ]
+        let total = List.sumBy snd scored
+        let mean f = (List.sumBy (fun (s, n) -> f s * n) scored) / total
+        let c, full, empty = mean (fun s -> s.Circuit), mean (fun s -> s.Full), mean (fun s -> s.Empty)
+        { Circuit = c; Full = full; Empty = empty
+          Faithfulness = if full = empty then nan else (c - empty) / (full - empty)
+          Kl = mean (fun s -> s.Kl) }
+
     /// Trapezoid area of y over x, points sorted by x.
     let private area (points: (float * float) list) =
         points

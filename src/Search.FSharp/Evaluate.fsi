@@ -66,6 +66,10 @@ module Evaluate =
     /// Scores a circuit under `torch.no_grad`, with three engine passes (circuit, all ones, all zeros). Fails when
     /// the circuit's shape is not the engine's.
     val run: Evaluation -> Circuit -> CircuitScores
+    /// Scores a circuit on every batch (each with its pair count) and combines m(C), m(full), m(empty) and KL
+    /// weighted by pairs, faithfulness from those means: a mean of per-batch ratios would weigh a batch by how
+    /// little its full and empty metrics differ.
+    val pooled: (Evaluation * int) list -> Circuit -> CircuitScores
     /// For each k, `Extract.topK` of the scores, pruned with `Extract.prune`, and scored; m(full) and m(empty) are
     /// computed once for the whole curve.
     val curve: Evaluation -> scores: float[] -> ks: int list -> Curve

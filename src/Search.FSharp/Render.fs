@@ -4,6 +4,7 @@ open System
 open System.Diagnostics
 open System.Globalization
 open System.IO
+open PatchDescent.Model
 
 module Render =
     let private quote (node: Node) = $"\"{Node.name node}\""
@@ -73,19 +74,14 @@ module Render =
         | None ->
             Error $"{outputPath}: not written, because Graphviz's dot is not on PATH; install Graphviz (apt-get install graphviz on Debian or Ubuntu, brew install graphviz on macOS) and run again, or open the .dot file in any Graphviz viewer"
         | Some dot ->
-            let full = Path.GetFullPath outputPath
-            let temp = $"{full}.{Guid.NewGuid():N}.tmp"
-            try
-                let info = ProcessStartInfo(dot, [ "-Tsvg"; "-o"; temp ], UseShellExecute = false, RedirectStandardInput = true, RedirectStandardError = true)
-                use p = nonNull (Process.Start info)
-                // Read stderr while writing stdin, so that neither pipe can fill and stall the other side.
-                let errors = p.StandardError.ReadToEndAsync()
-                p.StandardInput.Write dotText
-                p.StandardInput.Close()
-                p.WaitForExit()
-                if p.ExitCode <> 0 then Error $"{outputPath}: not written, dot -Tsvg exited with {p.ExitCode}: {errors.Result.Trim()}"
-                else
-                    File.Move(temp, full, true)
-                    Ok()
-            finally
-                if File.Exists temp then File.Delete temp
+            let info = ProcessStartInfo(dot, [ "-Tsvg" ], UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true)
+            use p = nonNull (Process.Start info)
+            // Read both outputs while writing stdin, so that no pipe can fill and stall the other side.
+            let svg, errors = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+            p.StandardInput.Write dotText
+            p.StandardInput.Close()
+            p.WaitForExit()
+            if p.ExitCode <> 0 then Error $"{outputPath}: not written, dot -Tsvg exited with {p.ExitCode}: {errors.Result.Trim()}"
+            else
+                AtomicFile.WriteText(outputPath, svg.Result)
+                Ok()
