@@ -90,6 +90,36 @@ let tests =
                 Expect.equal r.Kept kept $"kept, %A{case}"
                 Expect.isLessThanOrEqual r.Kept.Count 3 "at most the target"
         }
+        test "nested selection: at every size the ranking's top k is at least as close as each order's first k within the size above" {
+            for case in cases do
+                use s = new Setup(case)
+                let o = Elimination.oracle s.Engine s.Batches Loss.logitDiffMetric
+                let n = s.Engine.ParamCount
+                let rng = Random 5
+                let orders = [ List.init n id; List.init n (fun i -> n - 1 - i); List.init n id |> List.sortBy (fun _ -> rng.Next()) ]
+                for anchor in [ []; List.truncate 4 orders.Head ] do
+                    let sizes = [ n / 2; n / 4; 3; 1 ]
+                    let r = Elimination.nested o anchor sizes orders Int32.MaxValue
+                    Expect.equal (List.sort r.BestFirst) (List.init n id) "every parameter once"
+                    let top k = Set.ofList (List.truncate k r.BestFirst)
+                    let held = Set.ofList anchor
+                    let all = List.sortDescending (List.distinct (anchor.Length :: sizes))
+                    for above, k in List.pairwise (n :: all) do
+                        // The candidates as the contract states them, scored by the independent figure.
+                        let within = top above
+                        let firstK (order: int list) =
+                            let inside = order |> List.filter within.Contains
+                            if k >= held.Count then Set.union held (inside |> List.filter (held.Contains >> not) |> List.truncate (k - held.Count) |> Set.ofList)
+                            else inside |> List.truncate k |> Set.ofList
+                        let distance c = abs (1.0 - plainFaithfulness s c)
+                        let best = orders |> List.map (firstK >> distance) |> List.min
+                        Expect.isTrue (Set.isSubset (top k) within) $"nested at {k}, %A{case}"
+                        if k >= held.Count then Expect.isTrue (Set.isSubset held (top k)) $"holds the anchor at {k}"
+                        Expect.isLessThanOrEqual (distance (top k)) (best + 1e-12) $"at least as close as every candidate at {k}, %A{case}, anchor {anchor}"
+                let none = Elimination.nested o [] [ n / 2 ] orders 0
+                Expect.equal none.BestFirst orders.Head "with no budget, the first order"
+                Expect.isTrue none.Exhausted "and it says the budget ran out"
+        }
         test "ranking scores are distinct, positive and follow the order given" {
             use s = new Setup(List.head cases)
             let n = s.Engine.ParamCount

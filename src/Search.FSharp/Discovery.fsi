@@ -12,7 +12,8 @@ type DiscoveryResult =
       /// scores otherwise; circuit.json and circuit.dot show them.
       Scores: float[]
       /// One ranking key per edge id, what the curve's top-k takes and graph.mib.json's `score`s: for `Descent`
-      /// `Refine.run`'s order as `Elimination.rankingScores`, no two alike; the scores otherwise.
+      /// the nested ranking (`Outcome.run`, `Elimination.nested`) as `Elimination.rankingScores`, no two alike; the
+      /// scores otherwise.
       Ranking: float[]
       /// The circuit's figures over all pairs (`Evaluate.pooled`).
       Metrics: CircuitScores

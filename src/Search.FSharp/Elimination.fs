@@ -11,6 +11,8 @@ type Oracle =
 
 type StageOutcome = { Kept: Set<int>; Faithfulness: float; Removed: int list; Trials: int; Exhausted: bool }
 
+type NestedOutcome = { BestFirst: int list; Trials: int; Alternatives: int; Exhausted: bool }
+
 module Elimination =
     let oracle (engine: Engine.CompiledEngine) batches metric =
         if List.isEmpty batches then invalidArg "batches" "elimination needs at least one batch"
@@ -119,6 +121,64 @@ module Elimination =
                 | None, trials, false -> visit kept f out trials rest
         if budget < 1 then { Kept = start; Faithfulness = nan; Removed = []; Trials = 0; Exhausted = true }
         else visit start (faithfulness o start) [] 1 pool
+
+    /// How many of the best outside and the weakest inside a nested size's swaps try.
+    let private swapWidth = 4
+
+    /// The trials a nested size's swaps may take.
+    let private swapBudget = 16
+
+    let nested (o: Oracle) (anchor: int list) (sizes: int list) (orders: int list list) budget =
+        let incumbent = match orders with first :: _ -> first | [] -> invalidArg "orders" "nested needs at least one order"
+        let n = o.Schedule.ParamCount
+        let anchorSet = Set.ofList anchor
+        if anchorSet.Count <> anchor.Length || List.truncate anchor.Length incumbent <> anchor then
+            invalidArg "anchor" "the anchor must be the first order's prefix, each parameter once"
+        let position = incumbent |> List.indexed |> List.map (fun (i, p) -> p, i) |> Map.ofList
+        let at p = Map.tryFind p position |> Option.defaultValue System.Int32.MaxValue
+        let sizes = anchor.Length :: sizes |> List.filter (fun k -> k >= 0 && k < n) |> List.distinct |> List.sortDescending
+        // The first k of an order within the set above; above the anchor's size every set holds the anchor.
+        let pick (above: Set<int>) k (order: int list) =
+            let within = order |> Seq.filter above.Contains
+            if k >= anchorSet.Count then
+                Set.union anchorSet (within |> Seq.filter (anchorSet.Contains >> not) |> Seq.truncate (k - anchorSet.Count) |> Set.ofSeq)
+            else within |> Seq.truncate k |> Set.ofSeq
+        // First-improvement swaps at one size: one of the `swapWidth` best of the winning order outside the set
+        // for one of the set's `swapWidth` weakest, while one brings the circuit closer and the size's budget lasts.
+        let rec improve (above: Set<int>) (held: Set<int>) (winning: int list) (set: Set<int>) d trials left =
+            let ins = winning |> List.filter (fun p -> above.Contains p && not (set.Contains p)) |> List.truncate swapWidth
+            let outs = winning |> List.filter (fun p -> set.Contains p && not (held.Contains p)) |> List.rev |> List.truncate swapWidth
+            let rec first trials pairs =
+                match pairs with
+                | [] -> None, trials
+                | _ when trials >= left -> None, trials
+                | (q, p) :: rest ->
+                    let trial = Set.add q (Set.remove p set)
+                    let e = distance (faithfulness o trial)
+                    if e < d then Some (trial, e), trials + 1 else first (trials + 1) rest
+            match first 0 [ for q in ins do for p in outs -> q, p ] with
+            | Some (better, e), used -> improve above held winning better e (trials + used) (left - used)
+            | None, used -> set, trials + used
+        let rec go (above: Set<int>) sets trials chosen exhausted sizes =
+            match sizes with
+            | [] -> sets, trials, chosen, exhausted
+            | k :: _ when trials + orders.Length > budget -> sets, trials, chosen, true
+            | k :: rest ->
+                let candidates = orders |> List.map (fun order -> pick above k order, order) |> List.distinctBy fst
+                let scored = candidates |> List.indexed |> List.map (fun (i, (c, order)) -> i, c, order, distance (faithfulness o c))
+                let i, best, winning, d = scored |> List.minBy (fun (i, _, _, d) -> d, i)
+                // A set above the anchor's size keeps the anchor, as its candidates did; one below lies within it.
+                let swapped, used =
+                    if k = anchorSet.Count || k = 0 then best, 0
+                    else
+                        let held = if k > anchorSet.Count then anchorSet else Set.empty
+                        improve above held winning best d 0 (min swapBudget (budget - trials - scored.Length))
+                go swapped (swapped :: sets) (trials + scored.Length + used) (if i > 0 || swapped <> best then chosen + 1 else chosen) exhausted rest
+        let sets, trials, chosen, exhausted = go (parameters o) [] 0 0 false sizes
+        // Bands from the smallest set up, each in the first order's order, then what no set holds.
+        let bands = List.pairwise (Set.empty :: sets @ [ parameters o ]) |> List.map (fun (inner, outer) -> Set.difference outer inner)
+        { BestFirst = bands |> List.collect (fun band -> band |> Seq.sortBy (fun p -> at p, p) |> List.ofSeq)
+          Trials = trials; Alternatives = chosen; Exhausted = exhausted }
 
     let rankingScores (schedule: ResolvedSchedule) (bestFirst: int list) =
         let n = schedule.ParamCount

@@ -25,6 +25,17 @@ type StageOutcome =
       /// Whether the budget stopped the stage before it had visited everything it would have.
       Exhausted: bool }
 
+/// What the nested selection (`Elimination.nested`) ended with.
+type NestedOutcome =
+    { /// Every parameter, best first: the chosen sets, smallest first, then the rest.
+      BestFirst: int list
+      /// Trials run.
+      Trials: int
+      /// The sizes at which another order's set beat the first order's.
+      Alternatives: int
+      /// Whether the budget left a size to the first order untried.
+      Exhausted: bool }
+
 /// Building an oracle and running elimination stages on it.
 module Elimination =
     /// The oracle of an engine, its batches and a metric (a 0-dim tensor per batch, as `Evaluation.Metric`); runs two
@@ -52,6 +63,14 @@ module Elimination =
     /// first kept parameter (in `order`'s order) whose exchange for it brings the pruned circuit strictly closer to
     /// the full model is exchanged. At most `budget` trials; `Removed` lists the parameters swapped out.
     val swaps: Oracle -> pool: int list -> order: int list -> kept: Set<int> -> budget: int -> StageOutcome
+    /// Nested sets, one per size, largest first (sizes of 0 or of every parameter and above choose nothing), the
+    /// anchor's size among them: at each size every order's first k parameters within the set chosen above, each
+    /// set above the anchor's size holding the anchor and each below it within it, and the one whose pruned circuit
+    /// is closest to the full model (smallest |1 - faithfulness|; ties to the earlier order) is chosen. The first
+    /// order is the incumbent and the anchor its prefix (failing otherwise); the ranking is the chosen sets'
+    /// bands, smallest first, each in the first order's order, so its top k at every size is the chosen set. At
+    /// most `budget` trials; a size the budget cannot pay for takes the first order's set.
+    val nested: Oracle -> anchor: int list -> sizes: int list -> orders: int list list -> budget: int -> NestedOutcome
     /// Per-parameter ranking scores from an order, best first: the i-th (0-based) of n parameters scores (n - i) / n,
     /// so every score is distinct and positive and the top k are the first k; parameters the order leaves out come
     /// after it, in parameter order. Fails when the order names a parameter twice or one the schedule lacks.

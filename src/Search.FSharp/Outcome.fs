@@ -66,6 +66,35 @@ module Outcome =
         { Scores = scores; Ranking = scores; Circuit = circuit |> Option.defaultWith (fun () -> smallestFaithful rows)
           Settings = settings; Rows = rows; Plotted = [ Method.name experiment.Method, Curve.ofRows rows ]; Log = log; Warnings = [] }
 
+    /// Whether every edge is its own parameter, so that k parameters are k edges of the curve.
+    let private oneToOne (engine: Engine.CompiledEngine) =
+        let sources = engine.Schedule.Source
+        engine.ParamCount = sources.Length && sources |> Array.forall (function Param _ -> true | Fixed _ -> false)
+
+    /// The refinement's order made nested at the curve's sizes (`Elimination.nested`), with run.log's line about it.
+    let private nestedRanking (experiment: Experiment) (inputs: RunInputs) refinement (oracle: Lazy<Oracle>) (refined: Refined) budget =
+        let engine = inputs.Engine
+        match refinement with
+        | NoRefinement -> refined.BestFirst, None
+        | PruneRefinement _ | SwapRefinement _ when not (oneToOne engine) ->
+            refined.BestFirst, Some "ranking: no nested selection, since the graph's parameters are not one per edge (the curve counts edges)"
+        | PruneRefinement _ | SwapRefinement _ ->
+            let clock = Diagnostics.Stopwatch.StartNew()
+            let metric = Metric.evaluate inputs.Metric
+            let byMagnitude (a: float[]) = List.init a.Length id |> List.sortBy (fun p -> -abs a[p], p)
+            let orders =
+                [ refined.BestFirst
+                  byMagnitude (Methods.Eap.attributions engine inputs.Batches metric)
+                  byMagnitude (Methods.EapIg.attributions Method.defaultIgSteps engine inputs.Batches metric) ]
+            // A target's circuit is the ranking's top K, which the selection keeps; otherwise the circuit is the
+            // refined set and every size is free.
+            let anchor = match experiment.TargetEdges with Some k -> List.truncate k refined.BestFirst | None -> []
+            let sizes = [ for level in experiment.Levels -> Curve.levelK engine.ParamCount level ]
+            let nested = Elimination.nested (oracle.Force()) anchor sizes orders budget
+            let stopped = if nested.Exhausted then "; the budget ran out, so a size kept the refinement's set" else ""
+            nested.BestFirst,
+            Some $"ranking: nested selection at the curve's sizes among the refinement's order and EAP's and EAP-IG's attributions: another set chosen at {nested.Alternatives} sizes, {nested.Trials} trials in {clock.Elapsed.TotalSeconds:F1} s{stopped}"
+
     let private descent (experiment: Experiment) (inputs: RunInputs) =
         let engine, settings = inputs.Engine, inputs.Train
         let shape = engine.Schedule.Shape
@@ -92,7 +121,6 @@ module Outcome =
         let clock = Diagnostics.Stopwatch.StartNew()
         let refined = Refine.run refinement budget experiment.TargetEdges oracle engine.Schedule trained
         let seconds = clock.Elapsed.TotalSeconds
-        let ranking = Methods.Attribution.edgeScores engine (Elimination.rankingScores engine.Schedule refined.BestFirst)
         let candidates = Elimination.circuit engine.Schedule refined.Candidates |> Circuit.edgeCount
         match refinement with
         | NoRefinement -> log.Add $"refine: none; {candidates} candidate edges, ranked by the anneal"
@@ -100,6 +128,9 @@ module Outcome =
             let kept = (Elimination.circuit engine.Schedule refined.Kept) |> Circuit.edgeCount
             let stopped = if refined.Exhausted then "; the budget ran out, so the untried edges went in the anneal's order" else ""
             log.Add $"refine: {printed refinement} over {candidates} candidate edges: {kept} kept, {refined.Trials} trials of {budget} in {seconds:F1} s{stopped}"
+        let bestFirst, line = nestedRanking experiment inputs refinement oracle refined (budget - refined.Trials)
+        line |> Option.iter log.Add
+        let ranking = Methods.Attribution.edgeScores engine (Elimination.rankingScores engine.Schedule bestFirst)
         // What the target asked for against what training reached, said rather than hidden in the log.
         let warnings =
             match experiment.TargetEdges, Seq.tryLast mainLogs with
@@ -138,7 +169,10 @@ module Outcome =
               "curve_mode", printed experiment.CurveMode; "refine", printed refinement; "refine_trials", printed refined.Trials
               "refine_budget", printed budget
               "circuit", (match experiment.TargetEdges with Some k -> $"pruned top {k} of the ranking" | None -> "the refined candidates, pruned")
-              "ranking", "the refinement's greedy order within the circuit, then the other candidates, then the anneal's order" ]
+              "ranking",
+              (match refinement with
+               | NoRefinement -> "the anneal's order"
+               | _ -> "nested sets at the curve's sizes, each the closest to the full model of the first k of the refinement's order (its greedy order within the circuit, the other candidates, the anneal's order), of EAP's and of EAP-IG's |attribution|" ) ]
           Rows = rows
           Plotted = plotted
           Log = List.ofSeq log

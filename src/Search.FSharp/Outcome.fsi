@@ -47,7 +47,9 @@ module Outcome =
     /// Fails naming the option for K outside 1 .. the learnable parameters, or a sparsity without a target.
     val trainSettings: Engine.CompiledEngine -> Experiment -> TrainSettings
     /// Runs the experiment's method. `Descent` trains (`Train.runWith`), refines (`Refine.run`, skipped when
-    /// m(full) and m(empty) barely differ) and ranks by the refinement; its circuit is the refined candidates, or
+    /// m(full) and m(empty) barely differ) and, with a refinement on a graph of one parameter per edge, makes the
+    /// refinement's order nested at the curve's sizes (`Elimination.nested` over it, EAP's and EAP-IG's
+    /// |attribution|, within the trials the refinement left; with `TargetEdges` K its first K are the anchor); its circuit is the refined candidates, or
     /// with `TargetEdges` K the pruned top K of the ranking, with a warning when the expected kept edges at the last
     /// step are above K + 0.5; under `PerPointRuns` each level trains once more. `Eap` and `EapIg` attribute the
     /// metric, and their circuit is the curve's smallest reaching `attributionBar`, else its largest. `Prune` and
