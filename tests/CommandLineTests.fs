@@ -192,18 +192,20 @@ let tests =
         }
         test "discover --task ioi --pairs N trains on the IOI generator's train split, seeded by --seed, and scores with the logit difference" {
             let r = discover [ "--model"; "m"; "--task"; "ioi"; "--pairs"; "20"; "--seed"; "3"; "--out"; "o" ]
-            let expected = Ioi.generate { Ioi.defaults with Size = 20; Seed = 3; Split = Split.Train }
-            Expect.equal r.Experiment.Data (Pairs expected) "data"
-            Expect.equal r.Experiment.Metric (Some Metric.LogitDiff) "metric"
-            Expect.equal r.Experiment.Train.Steps (Experiment.defaults "m" (Pairs expected) "o").Train.Steps "the rest as for --data"
+            let expected = IoiPairs { Ioi.defaults with Size = 20; Seed = 3; Split = Split.Train }
+            Expect.equal r.Experiment.Data (Task expected) "data: a request, resolved by the run"
+            Expect.equal (TaskRequest.resolve "m" expected) (Ok (Ioi.generate { Ioi.defaults with Size = 20; Seed = 3; Split = Split.Train })) "which gives the generator's pairs"
+            Expect.equal (r.Experiment.Metric, TaskRequest.metric expected) (None, Metric.LogitDiff) "metric: the task's"
+            Expect.equal r.Experiment.Train.Steps (Experiment.defaults "m" (Task expected) "o").Train.Steps "the rest as for --data"
         }
         test "evaluate --task greater-than draws the held-out split unless told otherwise, and scores with the per-pair prob_diff" {
             let evaluate argv =
                 match CommandLine.parse (Array.ofList ([ "evaluate"; "--model"; "m"; "--circuit"; "c.json"; "--task"; "greater-than" ] @ argv)) with
                 | Evaluate e -> e
                 | other -> failtest $"%A{other}"
-            let split s = Pairs(GreaterThan.generate { GreaterThan.defaults with Size = 128; Split = s })
-            Expect.equal ((evaluate []).Data, (evaluate []).Metric) (split Split.Test, Some Metric.PairProbDiff) "test split"
+            let split s = Task(GreaterThanPairs { GreaterThan.defaults with Size = 128; Split = s })
+            Expect.equal (evaluate []).Data (split Split.Test) "test split"
+            Expect.equal (TaskRequest.metric (GreaterThanPairs GreaterThan.defaults)) Metric.PairProbDiff "scored with prob_diff"
             Expect.equal (evaluate [ "--split"; "train" ]).Data (split Split.Train) "train split"
         }
         test "evaluate takes --data or --task, --pairs/--seed/--split only with --task; data refuses options a task lacks" {
@@ -218,16 +220,15 @@ let tests =
         test "data reads the task, the IOI options and the split" {
             match CommandLine.parse [| "data"; "ioi"; "--pairs"; "7"; "--seed"; "3"; "--out"; "f.jsonl"; "--split"; "test"; "--corruption"; "s2-io"; "--prompt-type"; "abba"; "--bos" |] with
             | Invocation.Data d ->
-                Expect.equal d.Task TaskName.Ioi "task"
-                Expect.equal d.Settings { Size = 7; Seed = 3; Split = SplitName.Test; Bos = true; Corruption = Some S2_Io; PromptType = Some Abba } "settings"
+                Expect.equal d.Request (IoiPairs { Size = 7; Seed = 3; Split = Split.Test; Bos = true; Corruption = Ioi.S2Io; PromptType = Ioi.Abba }) "task and settings"
                 Expect.equal d.OutFile "f.jsonl" "out"
             | other -> failtest $"%A{other}"
             Expect.stringContains (usageError [ "data"; "--out"; "f" ]) "ioi|greater-than" "task missing"
             match CommandLine.parse [| "data"; "induction"; "--model"; "m"; "--out"; "f.jsonl" |] with
-            | Invocation.Data d -> Expect.equal (d.Task, d.ModelDir) (TaskName.Induction, "m") "induction reads its model's task.json"
+            | Invocation.Data d -> Expect.equal (d.Request, d.ModelDir) (InductionPairs(128, 1), "m") "induction reads its model's task.json"
             | other -> failtest $"%A{other}"
             match CommandLine.parse [| "data"; "greater-than"; "--n"; "9"; "--out"; "f.jsonl" |] with
-            | Invocation.Data d -> Expect.equal d.Settings.Size 9 "--n is --pairs"
+            | Invocation.Data d -> Expect.equal d.Request (GreaterThanPairs { GreaterThan.defaults with Size = 9; Split = Split.Train }) "--n is --pairs"
             | other -> failtest $"%A{other}"
         }
     ]

@@ -89,6 +89,15 @@ let tests =
                 Expect.stringContains ex.Message missing "names the file")
             Expect.isEmpty (traces outDir) "nothing written"
         }
+        test "pairs holding a token outside the model's vocabulary fail naming the data and the pair, and write nothing" {
+            use tmp = new TempDir()
+            use model = plantedModel ()
+            let outDir = tmp.File "run"
+            let bad = { pairs with Pairs = pairs.Pairs |> Array.mapi (fun i p -> if i = 2 then { p with Corrupted = Array.append p.Corrupted[.. 3] [| 13 |] } else p) }
+            Expect.throwsC (fun () -> Discovery.runOn model { experiment outDir with Data = Pairs bad } ignore |> ignore) (fun ex ->
+                Expect.stringContains ex.Message "planted: pair 3 holds token id 13, outside the model's vocabulary [0, 13)" "names the data, the pair and the vocabulary")
+            Expect.isEmpty (traces outDir) "nothing written"
+        }
         test "a second run into the same folder replaces the first run's files and keeps the user's" {
             use tmp = new TempDir()
             use model = plantedModel ()

@@ -58,19 +58,16 @@ module CompareArguments =
             |> Option.defaultValue [ MethodName.Descent; MethodName.Eap; MethodName.Eap_Ig; MethodName.Acdc ]
         if List.distinct names <> names then raise (UsageException "compare: --methods names a method twice")
         let steps = r.GetResult(Steps, defaultValue = 300) |> Choices.atLeast "compare" "--steps" 1
-        let data, metric =
+        let data =
             match r.TryGetResult Data, r.TryGetResult Task with
             | Some file, None ->
                 if r.Contains Pairs then raise (UsageException "compare: --pairs counts the pairs of --task; --data reads them all")
-                JsonlFile file, None
+                JsonlFile file
             | None, Some task ->
                 let size = r.GetResult(Pairs, defaultValue = 128) |> Choices.atLeast "compare" "--pairs" 1
-                let pairs, metric = TaskChoice.resolve task (r.GetResult Model) size (r.GetResult(Seed, defaultValue = 1))
-                DataSource.Pairs pairs, Some metric
+                DataSource.Task(TaskChoice.request task { TaskChoice.defaults with Size = size; Seed = (r.GetResult(Seed, defaultValue = 1)) })
             | _ -> raise (UsageException "compare: give --data FILE or --task NAME, one of them")
-        let e =
-            { Experiment.defaults (r.GetResult Model) data (r.GetResult Out) with Metric = metric }
-            |> Experiment.withSteps steps
+        let e = Experiment.defaults (r.GetResult Model) data (r.GetResult Out) |> Experiment.withSteps steps
         let experiment =
             { e with
                 Granularity = Choices.granularity (r.GetResult(Granularity, defaultValue = Full))

@@ -2,6 +2,7 @@
 namespace PatchDescent.Cli
 
 open Argu
+open PatchDescent.Search.Tasks
 
 /// The options of `data`.
 type DataArguments =
@@ -29,7 +30,7 @@ type DataArguments =
             | Bos -> "prepend <|endoftext|> to every prompt (default none, as ACDC)"
 
 /// What `data` was asked: the task, how to generate it (induction: on which model's task.json), and where to write it.
-type DataRequest = { Task: TaskName; ModelDir: string; Settings: TaskSettings; OutFile: string }
+type DataRequest = { Request: TaskRequest; ModelDir: string; OutFile: string }
 
 /// Reading `data`'s options.
 module DataArguments =
@@ -50,4 +51,4 @@ module DataArguments =
             | Induction, Some dir -> dir
             | _, Some _ -> raise (UsageException $"data: --model goes with induction; {TaskChoice.name task} needs no model")
             | _, None -> ""
-        { Task = task; ModelDir = modelDir; Settings = TaskChoice.check "data" task settings; OutFile = r.GetResult Out }
+        { Request = TaskChoice.request task (TaskChoice.check "data" task settings); ModelDir = modelDir; OutFile = r.GetResult Out }

@@ -99,19 +99,16 @@ module DiscoverArguments =
             raise (UsageException "discover: give --seed for one run or --seeds for several, not both")
         let steps = r.GetResult(Steps, defaultValue = 300) |> Choices.atLeast "discover" "--steps" 1
         let seed = r.GetResult(Seed, defaultValue = 1)
-        let data, metric =
+        let data =
             match r.TryGetResult Data, r.TryGetResult Task with
             | Some file, None ->
                 if r.Contains Pairs then raise (UsageException "discover: --pairs counts the pairs of --task; --data reads them all")
-                JsonlFile file, None
+                JsonlFile file
             | None, Some task ->
                 let size = r.GetResult(Pairs, defaultValue = 128) |> Choices.atLeast "discover" "--pairs" 1
-                let pairs, metric = TaskChoice.resolve task (r.GetResult Model) size seed
-                DataSource.Pairs pairs, Some metric
+                DataSource.Task(TaskChoice.request task { TaskChoice.defaults with Size = size; Seed = seed })
             | _ -> raise (UsageException "discover: give --data FILE or --task NAME, one of them")
-        let e =
-            { Experiment.defaults (r.GetResult Model) data (r.GetResult Out) with Metric = metric }
-            |> Experiment.withSteps steps
+        let e = Experiment.defaults (r.GetResult Model) data (r.GetResult Out) |> Experiment.withSteps steps
         let experiment =
             { e with
                 Granularity = Choices.granularity (r.GetResult(Granularity, defaultValue = Full))

@@ -39,7 +39,7 @@ type EvaluateArguments =
 
 /// What `evaluate` was asked.
 type EvaluateRequest =
-    { ModelDir: string; CircuitFile: string; Data: DataSource; Metric: Metric option; Ablation: AblationChoice; AblationName: string; Json: bool
+    { ModelDir: string; CircuitFile: string; Data: DataSource; Ablation: AblationChoice; AblationName: string; Json: bool
       /// Where and how precisely the model computes, as `discover --device --dtype --strict-fp32` give it.
       Compute: Compute }
 
@@ -48,12 +48,12 @@ module EvaluateArguments =
     /// The request the parsed options describe.
     let request (r: ParseResults<EvaluateArguments>) =
         let ablation = r.GetResult(Ablation, defaultValue = Patching)
-        let data, metric =
+        let data =
             match r.TryGetResult Data, r.TryGetResult Task with
             | Some file, None ->
                 if r.Contains Pairs || r.Contains Seed || r.Contains Split then
                     raise (UsageException "evaluate: --pairs, --seed and --split go with --task; --data is read whole")
-                JsonlFile file, None
+                JsonlFile file
             | None, Some task ->
                 // Induction has no held-out split: its default is the only one it has.
                 let split = r.GetResult(Split, defaultValue = (if task = Induction then Train else Test))
@@ -62,13 +62,11 @@ module EvaluateArguments =
                         Size = r.GetResult(Pairs, defaultValue = TaskChoice.defaults.Size) |> Choices.atLeast "evaluate" "--pairs" 1
                         Seed = r.GetResult(Seed, defaultValue = TaskChoice.defaults.Seed)
                         Split = split }
-                let pairs, metric = TaskChoice.generate task (r.GetResult Model) (TaskChoice.check "evaluate" task settings)
-                DataSource.Pairs pairs, Some metric
+                DataSource.Task(TaskChoice.request task (TaskChoice.check "evaluate" task settings))
             | _ -> raise (UsageException "evaluate: give --data FILE or --task NAME, one of them")
         { ModelDir = r.GetResult Model
           CircuitFile = r.GetResult Circuit
           Data = data
-          Metric = metric
           Ablation = Choices.ablation "evaluate" ablation (r.TryGetResult Mean_Data)
           AblationName = (sprintf "%A" ablation).ToLowerInvariant()
           Json = r.Contains Json

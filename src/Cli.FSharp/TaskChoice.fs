@@ -1,4 +1,4 @@
-/// `--task NAME`: a task generates its pairs and names its metric, so a run needs no JSONL file.
+/// `--task NAME`: a task's request, which the run resolves into pairs and a metric, so a run needs no JSONL file.
 namespace PatchDescent.Cli
 
 open PatchDescent.Search
@@ -54,16 +54,12 @@ module TaskChoice =
             raise (UsageException $"{verb}: induction has no held-out split and takes its BOS from task.json; draw other sequences with --seed")
         s
 
-    /// The dataset and metric of a task with these settings; induction reads the task.json of the model in
-    /// `modelDir` and fails with a message naming the file when it cannot. Options a task lacks are ignored
-    /// (`check` refuses them).
-    let generate (task: TaskName) (modelDir: string) (s: TaskSettings) : PairDataset * Metric =
+    /// The request of a task with these settings, a value the run resolves into pairs (`TaskRequest.resolve`);
+    /// options a task lacks are ignored (`check` refuses them).
+    let request (task: TaskName) (s: TaskSettings) : TaskRequest =
         let split = match s.Split with Train -> Split.Train | Test -> Split.Test
         match task with
-        | Induction ->
-            match Tasks.Induction.ofModelDir modelDir with
-            | Ok spec -> Tasks.Induction.generate spec s.Size s.Seed, Tasks.Induction.metric
-            | Error message -> failwith message
+        | Induction -> InductionPairs(s.Size, s.Seed)
         | Ioi ->
             let corruption =
                 match defaultArg s.Corruption Abc with
@@ -75,11 +71,5 @@ module TaskChoice =
                 | Abba -> Tasks.Ioi.Abba
                 | Baba -> Tasks.Ioi.Baba
                 | Mixed -> Tasks.Ioi.Mixed
-            Tasks.Ioi.generate { Size = s.Size; Seed = s.Seed; Split = split; PromptType = promptType; Corruption = corruption; Bos = s.Bos },
-            Tasks.Ioi.metric
-        | Greater_Than ->
-            Tasks.GreaterThan.generate { Size = s.Size; Seed = s.Seed; Split = split; Bos = s.Bos }, Tasks.GreaterThan.metric
-
-    /// The dataset of `size` pairs (seeded) of the train split and the metric of a task on the model in `modelDir`.
-    let resolve (name: TaskName) (modelDir: string) (size: int) (seed: int) : PairDataset * Metric =
-        generate name modelDir { defaults with Size = size; Seed = seed }
+            IoiPairs { Size = s.Size; Seed = s.Seed; Split = split; PromptType = promptType; Corruption = corruption; Bos = s.Bos }
+        | Greater_Than -> GreaterThanPairs { Size = s.Size; Seed = s.Seed; Split = split; Bos = s.Bos }

@@ -29,16 +29,34 @@ module Discovery =
         use scope = torch.NewDisposeScope()
         torch.tensor(Array.concat rows, device = device).reshape(int64 rows.Length, int64 rows[0].Length).MoveToOuterDisposeScope()
 
-    let private loadData (config: Gpt2Config) (source: DataSource) =
+    let private loadData modelDir (config: Gpt2Config) (source: DataSource) =
+        let fitting (d: PairDataset) =
+            let outside t = t < 0 || t >= config.VocabSize
+            let foreign (p: Pair) =
+                Seq.concat [ Seq.ofArray p.Clean; Seq.ofArray p.Corrupted; seq { p.Answer }; Option.toList p.Wrong |> Seq.ofList ] |> Seq.tryFind outside
+            match d.Pairs |> Array.tryFindIndex (fun p -> p.Clean.Length > config.Positions), d.Pairs |> Array.tryPick foreign with
+            | Some i, _ -> failwith $"{d.Source}: pair {i + 1} is {d.Pairs[i].Clean.Length} tokens, more than the model's {config.Positions} positions (n_positions in its config.json)"
+            | None, Some t ->
+                let i = d.Pairs |> Array.findIndex (foreign >> Option.isSome)
+                failwith $"{d.Source}: pair {i + 1} holds token id {t}, outside the model's vocabulary [0, {config.VocabSize}) (vocab_size in its config.json); is the task meant for another model?"
+            | None, None -> d
         match source with
-        | Pairs d ->
-            match d.Pairs |> Array.tryFindIndex (fun p -> p.Clean.Length > config.Positions) with
-            | Some i -> failwith $"{d.Source}: pair {i + 1} is {d.Pairs[i].Clean.Length} tokens, more than the model's {config.Positions} positions (n_positions in its config.json)"
-            | None -> d
+        | Pairs d -> fitting d
+        | Task request ->
+            match Tasks.TaskRequest.resolve modelDir request with
+            | Ok d -> fitting d
+            | Error message -> failwith message
         | JsonlFile path ->
             match Dataset.load path config.VocabSize config.Positions with
             | Ok d -> d
             | Error message -> failwith message
+
+    /// The metric a run scores with: the one asked for, else the task's, else the one the pairs' fields allow.
+    let private metricOf asked source data =
+        match asked, source with
+        | Some m, _ -> m
+        | None, Task request -> Tasks.TaskRequest.metric request
+        | None, _ -> Metric.defaultFor data
 
     /// Every batch of the data prepared for the engine with its full-model targets, and its pair count; the tensors
     /// go into `owned`, which the caller disposes once it is done with the batches.
@@ -99,12 +117,12 @@ module Discovery =
         | Error e -> failwith e
 
     /// The engine's ablation for an experiment's choice; a mean reads the clean prompts of its reference data.
-    let private ablationOf config (data: PairDataset) choice =
+    let private ablationOf modelDir config (data: PairDataset) choice =
         match choice with
         | AblationChoice.Patching -> Ablation.Patching
         | AblationChoice.Zero -> Ablation.Zero
         | AblationChoice.Mean reference ->
-            let d = reference |> Option.map (loadData config) |> Option.defaultValue data
+            let d = reference |> Option.map (loadData modelDir config) |> Option.defaultValue data
             Ablation.Mean { Tokens = [| for p in d.Pairs -> Array.map int64 p.Clean |]; PerPosition = false }
 
     /// Where a run keeps its checkpoints: a sibling of the output folder, so that the atomic swap of the output
@@ -124,7 +142,7 @@ module Discovery =
 
     /// The inputs an experiment reads, by the flag that names each, so that its output folder never holds one.
     let private inputsOf (experiment: Experiment) =
-        let file source = match source with JsonlFile path -> Some path | Pairs _ -> None
+        let file source = match source with JsonlFile path -> Some path | Pairs _ | Task _ -> None
         [ struct ("--model", Some experiment.ModelDir)
           struct ("--data", file experiment.Data)
           struct ("--mean-data", match experiment.Ablation with AblationChoice.Mean (Some r) -> file r | _ -> None) ]
@@ -135,8 +153,8 @@ module Discovery =
 
     let runInto (model: Gpt2) (experiment: Experiment) (dir: string) (onLog: StepLog -> unit) =
         Directory.CreateDirectory dir |> ignore
-        let data = loadData model.Config experiment.Data
-        let metric = experiment.Metric |> Option.defaultWith (fun () -> Metric.defaultFor data)
+        let data = loadData experiment.ModelDir model.Config experiment.Data
+        let metric = metricOf experiment.Metric experiment.Data data
         if experiment.Method <> Descent then
             let descentOnly =
                 [ if experiment.CurveMode = PerPointRuns then "PerPointRuns"
@@ -151,7 +169,7 @@ module Discovery =
             if c.Resume && not (Directory.Exists checkpoints) then
                 failwith $"{checkpoints}: no checkpoint to resume from; run without resuming to start afresh"
             if not c.Resume then removeCheckpoints checkpoints)
-        let ablation = ablationOf model.Config data experiment.Ablation
+        let ablation = ablationOf experiment.ModelDir model.Config data experiment.Ablation
         use engine = engineFor model experiment.Granularity ablation
         let settings = Outcome.trainSettings engine experiment
         let owned = ResizeArray<IDisposable>()
@@ -211,9 +229,9 @@ module Discovery =
         use model = Checkpoint.Load(modelDir, device, Compute.dtype compute.Precision)
         let shape = Engine.shapeOf model
         let format, circuit, circuitWarnings = loadCircuit modelDir shape circuitFile
-        let pairs = loadData model.Config data
-        let metric = metric |> Option.defaultWith (fun () -> Metric.defaultFor pairs)
-        use engine = engineFor model Granularity.Full (ablationOf model.Config pairs ablation)
+        let pairs = loadData modelDir model.Config data
+        let metric = metricOf metric data pairs
+        use engine = engineFor model Granularity.Full (ablationOf modelDir model.Config pairs ablation)
         let owned = ResizeArray<IDisposable>()
         try
             // The figures are means over pairs, so the batch size changes only how much memory a pass takes.

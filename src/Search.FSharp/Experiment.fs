@@ -3,6 +3,7 @@ namespace PatchDescent.Search
 type DataSource =
     | JsonlFile of path: string
     | Pairs of PairDataset
+    | Task of Tasks.TaskRequest
 
 [<RequireQualifiedAccess>]
 type AblationChoice =

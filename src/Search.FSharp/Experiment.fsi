@@ -8,6 +8,9 @@ type DataSource =
     | JsonlFile of path: string
     /// Pairs already in memory (tests, scripts that build their prompts).
     | Pairs of PairDataset
+    /// A task's generated pairs, resolved by the run (induction on the experiment's model folder), scored with the
+    /// task's metric unless the experiment names another.
+    | Task of Tasks.TaskRequest
 
 /// What a removed edge carries, as an experiment names it; the run turns it into the engine's `Ablation`.
 [<RequireQualifiedAccess>]

@@ -1,6 +1,7 @@
 using PatchDescent.Cli;
 using PatchDescent.Model;
 using PatchDescent.Search;
+using PatchDescent.Search.Tasks;
 
 namespace PatchDescent.Host.Commands;
 
@@ -12,7 +13,10 @@ public static class Data
     {
         var modelDir = string.IsNullOrEmpty(request.ModelDir) ? null : request.ModelDir;
         var outFile = AtomicFile.Claim("--out", request.OutFile, [("--model", modelDir)]);
-        var (dataset, metric) = TaskChoice.generate(request.Task, request.ModelDir, request.Settings);
+        var resolved = TaskRequestModule.resolve(request.ModelDir, request.Request);
+        if (resolved.IsError) throw new InvalidOperationException(resolved.ErrorValue);
+        var dataset = resolved.ResultValue;
+        var metric = TaskRequestModule.metric(request.Request);
         Dataset.write(outFile, dataset);
         Console.WriteLine($"wrote {dataset.Pairs.Length:N0} pairs of {dataset.Source}, scored with {MetricModule.name(metric)}, to {outFile}");
         foreach (var pair in dataset.Pairs.Take(3))

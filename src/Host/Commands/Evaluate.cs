@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.FSharp.Core;
 using PatchDescent.Cli;
 using PatchDescent.Search;
 
@@ -10,7 +11,7 @@ public static class Evaluate
     /// <summary>Runs the verb: <see cref="Discovery.evaluateSaved"/> on a `circuit.json` or MIB graph, printed as lines or one JSON object.</summary>
     public static int Run(EvaluateRequest request)
     {
-        var result = Discovery.evaluateSaved(request.ModelDir, request.CircuitFile, request.Data, request.Ablation, request.Metric, request.Compute);
+        var result = Discovery.evaluateSaved(request.ModelDir, request.CircuitFile, request.Data, request.Ablation, FSharpOption<Metric>.None, request.Compute);
         var s = result.Scores;
         var edges = result.Circuit.Edges.Count;
         if (request.Json)
