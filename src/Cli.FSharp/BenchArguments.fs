@@ -65,3 +65,17 @@ module BenchArguments =
           StrictFp32 = r.Contains Strict_Fp32
           DiscoverySteps = r.TryPostProcessResult(Discovery_Steps, Choices.atLeast "bench" "--discovery-steps" 1)
           SoakSteps = r.TryPostProcessResult(Soak, Choices.atLeast "bench" "--soak" 500) }
+
+    /// The experiment of `--discovery-steps` on the device `deviceName`: `Experiment.defaults` on the pairs, with the
+    /// request's graph, batches of 32, the request's dtype and TF32 choice.
+    let discoveryExperiment (request: BenchRequest) deviceName (data: PatchDescent.Search.PairDataset) outDir steps =
+        let e =
+            PatchDescent.Search.Experiment.defaults "random GPT-2-small shape" (PatchDescent.Search.Pairs data) outDir
+            |> PatchDescent.Search.Experiment.withSteps steps
+        { e with
+            Granularity = request.Graph
+            BatchSize = 32
+            Compute =
+                ({ Device = deviceName
+                   Precision = (if request.DType = "bfloat16" then PatchDescent.Search.Precision.BFloat16 else PatchDescent.Search.Precision.Float32)
+                   StrictFp32 = request.StrictFp32 } : PatchDescent.Search.Compute) }

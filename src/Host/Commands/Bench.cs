@@ -19,8 +19,7 @@ public static class Bench
         if (request.Device is not null) return DeviceBench.Run(request);
         if (request.Step is { } step)
         {
-            EngineStep(step.Value.IsPlain ? "plain" : step.Value.IsFast ? "fast" : "reference",
-                Gpt2Config.Gpt2Small with { Layers = request.Layers }, request.Batch, repeats);
+            EngineStep(step.Value, Gpt2Config.Gpt2Small with { Layers = request.Layers }, request.Batch, repeats);
             return 0;
         }
         Console.WriteLine($"PatchDescent bench: {Environment.ProcessorCount} cores, torch threads {get_num_threads()}, " +
@@ -65,21 +64,6 @@ public static class Bench
         return 0;
     }
 
-    /// <summary>Median wall time in milliseconds of <paramref name="action"/>, after one warm-up run unless told otherwise.</summary>
-    public static double MedianMs(int repeats, Action action, bool warmUp = true)
-    {
-        if (warmUp) action();
-        var times = new List<double>();
-        for (var i = 0; i < repeats; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            action();
-            times.Add(sw.Elapsed.TotalMilliseconds);
-        }
-        times.Sort();
-        return times[times.Count / 2];
-    }
-
     static void ForwardThroughput(int repeats)
     {
         const int batch = 8, pos = 64;
@@ -87,7 +71,7 @@ public static class Bench
         using var model = Gpt2.Random(c, 0);
         using var tokens = randint(c.VocabSize, [batch, pos], dtype: ScalarType.Int64);
         using var guard = no_grad();
-        var forwardMs = MedianMs(repeats, () =>
+        var forwardMs = StepBench.MedianMs(CPU, 1, repeats, () =>
         {
             using var scope = NewDisposeScope();
             model.Forward(tokens);
@@ -107,7 +91,7 @@ public static class Bench
         using var k = randn(batch * h, e, pos);
         using var p = randn(batch * h, pos, pos);
         using var vv = randn(batch * h, pos, e);
-        var matmulMs = MedianMs(repeats, () =>
+        var matmulMs = StepBench.MedianMs(CPU, 1, repeats, () =>
         {
             using var scope = NewDisposeScope();
             for (var l = 0; l < c.Layers; l++)
@@ -129,17 +113,7 @@ public static class Bench
         Console.WriteLine($"  forward / matmuls  {forwardMs / matmulMs,9:F2}");
     }
 
-    /// <summary>Peak resident memory of this process so far (Linux /proc), in GiB.</summary>
-    static double PeakRssGiB()
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:"));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0 / 1024.0;
-    }
-
-    /// <summary>The same scalar for every step kind: mean log-partition of the logits, which reaches every logit.</summary>
-    static Tensor Loss(Tensor logits) => logits.logsumexp(-1).mean();
-
-    static void EngineStep(string kind, Gpt2Config c, int batch, int repeats)
+    static void EngineStep(StepKind kind, Gpt2Config c, int batch, int repeats)
     {
         const int pos = 32;
         using var model = Gpt2.Random(c, 0);
@@ -150,40 +124,10 @@ public static class Bench
         using var engine = Engine.compile(model, schedule, Ablation.Patching);
         using var prepared = engine.Prepare(clean, FSharpOption<Tensor>.Some(corrupted), FSharpOption<Tensor>.None);
         using var coefficients = engine.InitialCoefficients().requires_grad_(true);
-        Action step = kind switch
-        {
-            "plain" => () =>
-            {
-                using var scope = NewDisposeScope();
-                foreach (var p in model.Parameters()) p.requires_grad_(true);
-                Loss(model.Forward(clean)).backward();
-                foreach (var p in model.Parameters()) { p.grad?.Dispose(); p.grad = null; p.requires_grad_(false); }
-            },
-            "fast" => () =>
-            {
-                using var scope = NewDisposeScope();
-                Loss(engine.Forward(coefficients, prepared)).backward();
-                coefficients.grad?.Dispose();
-                coefficients.grad = null;
-            },
-            "reference" => () =>
-            {
-                using var scope = NewDisposeScope();
-                Loss(ReferenceEngine.forward(model, schedule, prepared.Carried, coefficients, clean, FSharpOption<Tensor>.None)).backward();
-                coefficients.grad?.Dispose();
-                coefficients.grad = null;
-            },
-            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "expected plain, fast or reference"),
-        };
-        var label = kind switch
-        {
-            "plain" => "plain forward+backward (weight grads)",
-            "fast" => "fast engine step (coefficient grads)",
-            _ => "reference engine step (seed algorithm)",
-        };
+        var step = StepBench.Step(kind, model, engine, schedule, prepared, coefficients, clean);
         // A reference step takes seconds to minutes: one run, no warm-up.
-        var ms = kind == "reference" ? MedianMs(1, step, warmUp: false) : MedianMs(repeats, step);
+        var ms = kind.IsReference ? StepBench.MedianMs(CPU, 0, 1, step) : StepBench.MedianMs(CPU, 1, repeats, step);
         Console.WriteLine($"step {c.Layers,2} layers x {c.Heads} heads x {c.DModel}, batch {batch,2} x {pos}, Full graph {Graph.edgeCount(shape),6:N0} edges, " +
-                          $"float32, CPU: {label,-40} {ms,9:F1} ms   peak RSS {PeakRssGiB():F2} GiB");
+                          $"float32, CPU: {StepBench.Label(kind),-40} {ms,9:F1} ms   peak RSS {StepBench.PeakRssGiB():F2} GiB");
     }
 }

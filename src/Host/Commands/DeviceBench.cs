@@ -92,35 +92,9 @@ public static class DeviceBench
 
         public string Peak(long? context) => _cuda
             ? Now() is { } used ? $"peak {Nvml.GiB(used)} (NVML, CUDA context {(context is { } c ? Nvml.GiB(c) : "?")} included)" : "peak ? (NVML unavailable)"
-            : $"peak RSS {PeakRssGiB():F2} GiB";
+            : $"peak RSS {StepBench.PeakRssGiB():F2} GiB";
 
-        static double PeakRssGiB()
-        {
-            var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:"));
-            return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0 / 1024.0;
-        }
     }
-
-    /// <summary>Median milliseconds of <paramref name="step"/> after warm-ups, each run ended by a device synchronisation so the time is the GPU's too.</summary>
-    static double MedianMs(Device device, int repeats, Action step)
-    {
-        void Sync() { if (device.type == DeviceType.CUDA) cuda.synchronize(device); }
-        for (var i = 0; i < WarmUps; i++) step();
-        Sync();
-        var times = new List<double>();
-        for (var i = 0; i < repeats; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            step();
-            Sync();
-            times.Add(sw.Elapsed.TotalMilliseconds);
-        }
-        times.Sort();
-        return times[times.Count / 2];
-    }
-
-    /// <summary>The same scalar for every step kind: mean log-partition of the logits, which reaches every logit.</summary>
-    static Tensor Loss(Tensor logits) => logits.logsumexp(-1).mean();
 
     static int Step(BenchRequest request, Device device, StepKind kind)
     {
@@ -139,36 +113,13 @@ public static class DeviceBench
         using var engine = Engine.compile(model, schedule, Ablation.Patching);
         using var prepared = engine.Prepare(clean, FSharpOption<Tensor>.Some(corrupted), FSharpOption<Tensor>.None);
         using var coefficients = engine.InitialCoefficients().requires_grad_(true);
-        Action step = kind.IsPlain
-            ? () =>
-            {
-                using var scope = NewDisposeScope();
-                foreach (var p in model.Parameters()) p.requires_grad_(true);
-                Loss(model.Forward(clean)).backward();
-                foreach (var p in model.Parameters()) { p.grad?.Dispose(); p.grad = null; p.requires_grad_(false); }
-            }
-            : kind.IsFast
-                ? () =>
-                {
-                    using var scope = NewDisposeScope();
-                    Loss(engine.Forward(coefficients, prepared)).backward();
-                    coefficients.grad?.Dispose();
-                    coefficients.grad = null;
-                }
-                : () =>
-                {
-                    using var scope = NewDisposeScope();
-                    Loss(ReferenceEngine.forward(model, schedule, prepared.Carried, coefficients, clean, FSharpOption<Tensor>.None)).backward();
-                    coefficients.grad?.Dispose();
-                    coefficients.grad = null;
-                };
+        var step = StepBench.Step(kind, model, engine, schedule, prepared, coefficients, clean);
         var onCuda = device.type == DeviceType.CUDA;
         // The reference engine runs 2 * layers + 1 passes a step: fewer repeats keep the matrix inside minutes.
         var repeats = request.Quick || !onCuda ? 3 : kind.IsReference ? 5 : CudaRepeats;
-        var ms = MedianMs(device, repeats, step);
-        var label = kind.IsPlain ? "plain fwd+bwd (weight grads)" : kind.IsFast ? "fast engine step" : "reference engine step";
+        var ms = StepBench.MedianMs(device, WarmUps, repeats, step);
         var graph = kind.IsPlain ? "-" : $"{(request.Graph.IsFull ? "Full" : "Heads")}, {schedule.ParamCount:N0} coefficients";
-        Console.WriteLine($"{c.Layers} layers, batch {batch,2} x {positions,2}, {request.DType,-8}  {label,-29} {graph,-26} {ms,9:F1} ms  {memory.Peak(context)}");
+        Console.WriteLine($"{c.Layers} layers, batch {batch,2} x {positions,2}, {request.DType,-8}  {StepBench.Label(kind),-38} {graph,-26} {ms,9:F1} ms  {memory.Peak(context)}");
         return 0;
     }
 
@@ -185,10 +136,7 @@ public static class DeviceBench
         var pairs = Enumerable.Range(0, 32)
             .Select(_ => new Pair(Tokens(), Tokens(), rng.Next(c.VocabSize), FSharpOption<int>.Some(rng.Next(c.VocabSize)), FSharpOption<ThresholdSet>.None)).ToArray();
         var outDir = Path.Combine(Path.GetTempPath(), $"patchdescent-bench-{Environment.ProcessId}");
-        var e = ExperimentModule.withSteps(steps, ExperimentModule.defaults("random GPT-2-small shape", DataSource.NewPairs(new PairDataset("random pairs", pairs)), outDir));
-        var experiment = new Experiment(e.ModelDir, e.Data, request.Graph, e.Ablation, e.Method, e.Metric, e.Train, 32, e.Levels,
-            e.CurveMode, e.TargetEdges, e.Refine, e.RefineTrials, e.Checkpoint, e.OutDir, e.Force,
-            new Compute(deviceName, request.DType == "bfloat16" ? Precision.BFloat16 : Precision.Float32, request.StrictFp32));
+        var experiment = BenchArgumentsModule.discoveryExperiment(request, deviceName, new PairDataset("random pairs", pairs), outDir, steps);
         var sw = Stopwatch.StartNew();
         try
         {
