@@ -123,10 +123,10 @@ module Elimination =
         else visit start (faithfulness o start) [] 1 pool
 
     /// How many of the best outside and the weakest inside a nested size's swaps try.
-    let private swapWidth = 4
+    let private swapWidth = 3
 
     /// The trials a nested size's swaps may take.
-    let private swapBudget = 16
+    let private swapBudget = 8
 
     let nested (o: Oracle) (anchor: int list) (sizes: int list) (orders: int list list) budget =
         let incumbent = match orders with first :: _ -> first | [] -> invalidArg "orders" "nested needs at least one order"
@@ -162,7 +162,7 @@ module Elimination =
         let rec go (above: Set<int>) sets trials chosen exhausted sizes =
             match sizes with
             | [] -> sets, trials, chosen, exhausted
-            | k :: _ when trials + orders.Length > budget -> sets, trials, chosen, true
+            | _ :: _ when trials + orders.Length > budget -> sets, trials, chosen, true
             | k :: rest ->
                 let candidates = orders |> List.map (fun order -> pick above k order, order) |> List.distinctBy fst
                 let scored = candidates |> List.indexed |> List.map (fun (i, (c, order)) -> i, c, order, distance (faithfulness o c))

@@ -66,7 +66,9 @@ module Elimination =
     /// Nested sets, one per size, largest first (sizes of 0 or of every parameter and above choose nothing), the
     /// anchor's size among them: at each size every order's first k parameters within the set chosen above, each
     /// set above the anchor's size holding the anchor and each below it within it, and the one whose pruned circuit
-    /// is closest to the full model (smallest |1 - faithfulness|; ties to the earlier order) is chosen. The first
+    /// is closest to the full model (smallest |1 - faithfulness|; ties to the earlier order) is chosen; then, at most
+    /// 8 trials a size, first-improvement swaps of one of the winning order's 3 best outside it (within the set
+    /// above) for one of its 3 weakest inside (never an anchor parameter) while one brings the circuit closer. The first
     /// order is the incumbent and the anchor its prefix (failing otherwise); the ranking is the chosen sets'
     /// bands, smallest first, each in the first order's order, so its top k at every size is the chosen set. At
     /// most `budget` trials; a size the budget cannot pay for takes the first order's set.

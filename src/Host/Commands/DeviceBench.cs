@@ -141,6 +141,9 @@ public static class DeviceBench
         try
         {
             Discovery.runOn(model, experiment, FuncConvert.FromAction<StepLog>(_ => { }));
+            // What the exact stages after training cost, from the run's own log, before the folder goes.
+            foreach (var line in File.ReadLines(Path.Combine(outDir, "run.log")).Where(l => l.StartsWith("refine:") || l.StartsWith("ranking:")))
+                Console.WriteLine($"  {line}");
         }
         finally
         {
