@@ -103,7 +103,7 @@ match target with
     if p.ExitCode <> 0 then exit p.ExitCode
     printfn "build.fsx: %s (.NET runtime %s): %.1f MB" tarball runtime (float (FileInfo(tarball).Length) / 1e6)
 | "clean" ->
-    for dir in [ "src/Model.CSharp"; "src/Search.FSharp"; "src/Cli.FSharp"; "src/Host"; "tests" ] do
+    for dir in [ "src/Model.CSharp"; "src/Search.FSharp"; "src/Toys.CSharp"; "src/Toys.FSharp"; "src/Cli.FSharp"; "src/Host"; "tests" ] do
         for sub in [ "bin"; "obj"; "bin-external"; "obj-external" ] do
             let path = Path.Combine(root, dir, sub)
             if Directory.Exists path then Directory.Delete(path, true)

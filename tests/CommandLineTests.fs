@@ -65,7 +65,7 @@ let tests =
             Expect.stringContains (usageError ("discover" :: base' @ [ "--seeds"; "1,x" ])) "integers" "not a number"
         }
         test "toy train-induction changes only what it is given of the default recipe" {
-            let d = PatchDescent.Model.Toys.InductionRecipe.Default
+            let d = PatchDescent.Toys.InductionRecipe.Default
             match CommandLine.parse [| "toy"; "train-induction"; "--out"; "m"; "--seed"; "3"; "--steps"; "10"; "--mlp"; "--head-sparsity"; "0" |] with
             | Toy(ToyRequest.TrainInduction r) ->
                 Expect.equal r.OutDir "m" "out"

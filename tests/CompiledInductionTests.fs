@@ -4,7 +4,7 @@ open System.IO
 open Expecto
 open TorchSharp
 open PatchDescent.Model
-open PatchDescent.Model.Toys
+open PatchDescent.Toys
 open PatchDescent.Search
 open PatchDescent.Search.Tasks
 open PatchDescent.Tests.Fixtures

@@ -236,7 +236,7 @@ let tests =
             Expect.equal (File.ReadAllLines(Path.Combine(out, "loss.csv"))).Length 2 "header and the last step (logs every 50)"
             Expect.stringContains stdout "mechanism check" "prints the check"
             use model = Checkpoint.Load out
-            Expect.equal model.Config PatchDescent.Model.Toys.InductionRecipe.Default.Config "the recipe's shape"
+            Expect.equal model.Config PatchDescent.Toys.InductionRecipe.Default.Config "the recipe's shape"
             let code, stdout, _ = runHost [ "toy"; "check"; "--model"; out ]
             Expect.equal code 1 "three steps of training do not pass the check"
             Expect.stringContains stdout "mechanism check: FAIL" "says so"

@@ -3,7 +3,8 @@ module PatchDescent.Tests.InductionAcceptanceTests
 open System.IO
 open Expecto
 open PatchDescent.Model
-open PatchDescent.Model.Toys
+open PatchDescent.Search.Tasks
+open PatchDescent.Toys
 open PatchDescent.Search
 open PatchDescent.Tests.Fixtures
 

@@ -4,7 +4,8 @@ open System
 open Expecto
 open TorchSharp
 open PatchDescent.Model
-open PatchDescent.Model.Toys
+open PatchDescent.Search.Tasks
+open PatchDescent.Toys
 open PatchDescent.Tests.Fixtures
 
 let private task = TriggerTask.Create(10, 2, 12, 1, 1.5, 0.3)

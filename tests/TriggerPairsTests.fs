@@ -3,7 +3,6 @@ module PatchDescent.Tests.TriggerPairsTests
 open Expecto
 open FsCheck
 open FsCheck.FSharp
-open PatchDescent.Model.Toys
 open PatchDescent.Search
 open PatchDescent.Search.Tasks
 

@@ -2,7 +2,7 @@
 namespace PatchDescent.Cli
 
 open Argu
-open PatchDescent.Model.Toys
+open PatchDescent.Toys
 
 /// The options of `toy validate`.
 type ToyValidateArguments =

@@ -3,7 +3,8 @@ namespace PatchDescent.Cli
 
 open Argu
 open PatchDescent.Model
-open PatchDescent.Model.Toys
+open PatchDescent.Search.Tasks
+open PatchDescent.Toys
 
 /// The options of `toy train-induction`; every one defaults to `InductionRecipe.Default`.
 type TrainInductionArguments =

@@ -1,5 +1,5 @@
 using PatchDescent.Cli;
-using PatchDescent.Model.Toys;
+using PatchDescent.Toys;
 
 namespace PatchDescent.Host.Commands;
 

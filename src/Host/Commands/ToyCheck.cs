@@ -1,6 +1,7 @@
 using PatchDescent.Cli;
 using PatchDescent.Model;
-using PatchDescent.Model.Toys;
+using PatchDescent.Search.Tasks;
+using PatchDescent.Toys;
 using PatchDescent.Search;
 
 namespace PatchDescent.Host.Commands;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using PatchDescent.Cli;
 using PatchDescent.Model;
-using PatchDescent.Model.Toys;
+using PatchDescent.Toys;
 
 namespace PatchDescent.Host.Commands;
 

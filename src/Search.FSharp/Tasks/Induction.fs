@@ -7,7 +7,7 @@ open PatchDescent.Search
 
 type Kind =
     | RepeatedSpan of minSpan: int * maxSpan: int
-    | Trigger of PatchDescent.Model.Toys.TriggerTask
+    | Trigger of TriggerTask
 
 type Spec = { Vocab: int; Bos: int option; Kind: Kind }
 
@@ -68,7 +68,7 @@ let parse (source: string) (json: string) =
                     | Ok bos -> check source { Vocab = vocab; Bos = bos; Kind = RepeatedSpan(minSpan, maxSpan) }
             | Ok _, Ok "trigger" ->
                 try
-                    let task = PatchDescent.Model.Toys.TriggerTask.Parse(source, json)
+                    let task = TriggerTask.Parse(source, json)
                     Ok { Vocab = task.Vocab; Bos = None; Kind = Trigger task }
                 with :? PatchDescent.Model.ModelFormatException as e -> Error e.Message
             | Ok _, Ok kind -> Error $"{source}: \"kind\" is \"{kind}\", which is not a known kind of induction data; known: {kinds}"

@@ -9,7 +9,7 @@ type Kind =
     /// s[m-1] <> r[m-1] and s[m] <> r[m], so the earlier occurrence and the query token both change.
     | RepeatedSpan of minSpan: int * maxSpan: int
     /// The trigger task of a trained model (`TriggerTask`, kind "trigger"): pairs from `TriggerPairs.generate`.
-    | Trigger of PatchDescent.Model.Toys.TriggerTask
+    | Trigger of TriggerTask
 
 /// A model's induction data, as its task.json gives it.
 type Spec =

@@ -1,7 +1,6 @@
 module PatchDescent.Search.Tasks.TriggerPairs
 
 open System
-open PatchDescent.Model.Toys
 open PatchDescent.Search
 
 let metric = Metric.AnswerLogit

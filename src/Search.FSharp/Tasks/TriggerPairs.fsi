@@ -2,7 +2,6 @@
 /// clean prompt ends at a trigger's second occurrence, so only induction predicts the answer.
 module PatchDescent.Search.Tasks.TriggerPairs
 
-open PatchDescent.Model.Toys
 open PatchDescent.Search
 
 /// The metric the pairs are scored with: the logit of the answer at the prompt's last position.

@@ -2,7 +2,9 @@ using System.Text;
 using System.Text.Json.Nodes;
 using static TorchSharp.torch;
 
-namespace PatchDescent.Model.Toys;
+using PatchDescent.Model;
+
+namespace PatchDescent.Toys;
 
 /// <summary>A 2-layer attention-only GPT-2 whose induction circuit is written by hand: a previous-token head a0.h0 and an induction head a1.h0, among seeded random distractor heads.</summary>
 /// <remarks>

@@ -3,7 +3,10 @@ using System.Diagnostics;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace PatchDescent.Model.Toys;
+using PatchDescent.Model;
+using PatchDescent.Search.Tasks;
+
+namespace PatchDescent.Toys;
 
 /// <summary>
 /// How a toy model is trained: AdamW (beta 0.9, 0.98) with linear warmup, a global gradient-norm clip, a seed for the

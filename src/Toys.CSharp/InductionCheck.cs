@@ -1,7 +1,10 @@
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace PatchDescent.Model.Toys;
+using PatchDescent.Model;
+using PatchDescent.Search.Tasks;
+
+namespace PatchDescent.Toys;
 
 /// <summary>One head's attention scores on the trigger task.</summary>
 /// <param name="Layer">The head's layer.</param>

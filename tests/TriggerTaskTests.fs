@@ -1,4 +1,4 @@
-module PatchDescent.Tests.TriggerDataTests
+module PatchDescent.Tests.TriggerTaskTests
 
 open System
 open System.IO
@@ -6,7 +6,7 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open PatchDescent.Model
-open PatchDescent.Model.Toys
+open PatchDescent.Search.Tasks
 open PatchDescent.Tests.Fixtures
 
 let private quick n = { FsCheckConfig.defaultConfig with maxTest = n }
@@ -24,7 +24,7 @@ let private tasks =
 
 [<Tests>]
 let tests =
-    testList "TriggerData" [
+    testList "TriggerTask" [
         testPropertyWithConfig (quick 40) "every trigger is followed by its sequence's output, a non-trigger drawn for that sequence" <|
             Prop.forAll (Arb.fromGen (Gen.zip tasks (Gen.choose (0, 10000)))) (fun (task, seed) ->
                 let s = task.Sample(Random seed)
@@ -102,5 +102,13 @@ let tests =
             File.WriteAllText(dir.File "task.json", """{"task": "induction", "kind": "trigger", "vocab": 8}""")
             let e = Expect.throwsC (fun () -> TriggerTask.Load(dir.File "task.json") |> ignore) id
             Expect.stringContains e.Message "triggers" "names the missing field"
+        }
+
+        test "a task.json whose triggers hold null or a string is refused as a ModelFormatException naming the file" {
+            for triggers in [ "[1, null]"; "[1, \"two\"]" ] do
+                let text = $"""{{"task": "induction", "kind": "trigger", "vocab": 8, "triggers": {triggers}, "seq_len": 16, "bigram_seed": 0, "bigram_sharpness": 1.5, "trigger_rate": 0.2}}"""
+                let e = Expect.throwsC (fun () -> TriggerTask.Parse("m/task.json", text) |> ignore) id
+                Expect.isTrue (e :? ModelFormatException) $"{triggers}: a format error, not {e.GetType().Name}"
+                Expect.stringStarts e.Message "m/task.json: " $"{triggers}: names the file"
         }
     ]

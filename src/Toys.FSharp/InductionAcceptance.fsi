@@ -1,9 +1,10 @@
 /// Acceptance of a model trained on the trigger task: the mechanism check establishes the previous-token and
 /// induction heads from attention patterns and ablations alone, then discovery must find the edge between them.
-namespace PatchDescent.Search
+namespace PatchDescent.Toys
 
 open PatchDescent.Model
-open PatchDescent.Model.Toys
+open PatchDescent.Search
+open PatchDescent.Search.Tasks
 
 /// What acceptance measured on one model.
 type AcceptanceReport =

@@ -1,4 +1,7 @@
-namespace PatchDescent.Model.Toys;
+using PatchDescent.Model;
+using PatchDescent.Search.Tasks;
+
+namespace PatchDescent.Toys;
 
 /// <summary>Everything that makes a trained induction model: its shape, its data, and how it is trained.</summary>
 public sealed record InductionRecipe(Gpt2Config Config, TriggerTask Task, TrainerOptions Options)

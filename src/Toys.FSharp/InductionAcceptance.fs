@@ -1,7 +1,7 @@
-namespace PatchDescent.Search
+namespace PatchDescent.Toys
 
 open PatchDescent.Model
-open PatchDescent.Model.Toys
+open PatchDescent.Search
 open PatchDescent.Search.Tasks
 
 type AcceptanceReport =
