@@ -39,6 +39,12 @@ let private resolve (s: Schedule) =
     | Ok r -> r
     | Error e -> failwith e
 
+/// The last position of logits [batch, pos, vocab] as [batch, 1, vocab], taking ownership of them: what the engine
+/// returns for prompts without padding.
+let private atLast (logits: torch.Tensor) =
+    use full = logits
+    full.narrow(1L, full.shape[1] - 1L, 1L).clone()
+
 /// Everything one engine comparison needs, built from a seed.
 type private Setup(case: Case, ?dtype: torch.ScalarType, ?device: torch.Device) =
     let dtype = defaultArg dtype torch.ScalarType.Float32
@@ -67,7 +73,7 @@ type private Setup(case: Case, ?dtype: torch.ScalarType, ?device: torch.Device) 
     member _.Shape = shape
     /// Random coefficients in [0, 1] for every learnable parameter.
     member _.RandomCoefficients() = torch.rand([| int64 schedule.ParamCount |], generator = generator).``to``(dtype, device)
-    member _.Reference(coefficients) = ReferenceEngine.forward model schedule batch.Carried coefficients clean None
+    member _.Reference(coefficients) = atLast (ReferenceEngine.forward model schedule batch.Carried coefficients clean None)
     interface System.IDisposable with
         member _.Dispose() =
             for d in [ batch :> System.IDisposable; engine; model; clean; corrupted; reference; generator ] do d.Dispose()
@@ -115,13 +121,13 @@ let private onCuda (setting: string) (dtype: torch.ScalarType) (tf32: bool) (rel
       property "all coefficients at 1 reproduce the clean logits" (fun s ->
         use ones = torch.ones([| int64 s.Schedule.ParamCount |], dtype = dtype, device = torch.CUDA)
         use patched = s.Engine.Forward(ones, s.Batch)
-        use plain = s.Model.Forward s.Clean
+        use plain = atLast (s.Model.Forward s.Clean)
         within patched plain)
       property "all Full-graph coefficients at 0 reproduce the corrupted logits under patching" (fun s ->
         use full = new Setup({ Config = s.Model.Config; Seed = 7; Granularity = Granularity.Full; Ablation = "patching" }, dtype, torch.CUDA)
         use zeros = torch.zeros([| int64 full.Schedule.ParamCount |], dtype = dtype, device = torch.CUDA)
         use patched = full.Engine.Forward(zeros, full.Batch)
-        use corrupted = full.Model.Forward full.Corrupted
+        use corrupted = atLast (full.Model.Forward full.Corrupted)
         within patched corrupted) ]
 
 [<Tests>]
@@ -158,7 +164,7 @@ let tests =
                 use s = new Setup(case)
                 use ones = torch.ones([| int64 s.Schedule.ParamCount |])
                 use patched = s.Engine.Forward(ones, s.Batch)
-                use plain = s.Model.Forward s.Clean
+                use plain = atLast (s.Model.Forward s.Clean)
                 maxAbsDiff patched plain < 1e-4)
 
         testPropertyWithConfig (quick 20) "all Full-graph coefficients at 0 reproduce the corrupted logits under patching" <|
@@ -166,7 +172,7 @@ let tests =
                 use s = new Setup({ case with Granularity = Granularity.Full; Ablation = "patching" })
                 use zeros = torch.zeros([| int64 s.Schedule.ParamCount |])
                 use patched = s.Engine.Forward(zeros, s.Batch)
-                use corrupted = s.Model.Forward s.Corrupted
+                use corrupted = atLast (s.Model.Forward s.Corrupted)
                 maxAbsDiff patched corrupted < 1e-4)
 
         testPropertyWithConfig (quick 30) "one edge at 0, all others at 1, equals an explicit path patch of that edge written with hooks" <|
@@ -210,7 +216,8 @@ let tests =
                     | LogitsIn ->
                         let final = cleanCache[HookPoints.ResidPost(config.Layers - 1)]
                         m.LayerNorm(swap final, m.LnFW, m.LnFB).matmul(m.WE.t())
-                let diff = maxAbsDiff fast explicitLogits
+                use explicitLast = atLast explicitLogits
+                let diff = maxAbsDiff fast explicitLast
                 diff < 1e-4 |> Prop.label $"{Edge.name edge}: max |diff| = {diff}")
 
         testPropertyWithConfig (quick 10) "gradients match central finite differences (float64)" <|
@@ -234,7 +241,7 @@ let tests =
                     let analytic = g[int64 i].item<float>()
                     abs (numeric - analytic) <= 1e-5 * (1.0 + abs numeric)))
 
-        testPropertyWithConfig (quick 20) "a right-padded batch gives each prompt's logits at its real positions and the metric of the prompts run one by one, fast and reference engines" <|
+        testPropertyWithConfig (quick 20) "a right-padded batch gives each prompt's last-token logits and the metric of the prompts run one by one, fast and reference engines" <|
             Prop.forAll (Arb.fromGen (Gen.zip cases.Generator (Gen.arrayOfLength 3 (Gen.choose (1, 6))))) (fun (case, lengths) ->
                 let case = { case with Ablation = (if case.Ablation = "mean" then "patching" else case.Ablation) }
                 use s = new Setup(case)
@@ -253,9 +260,12 @@ let tests =
                 use a = s.RandomCoefficients()
                 use fast = s.Engine.Forward(a, padded)
                 use slow = ReferenceEngine.forward s.Model s.Schedule padded.Carried a clean (Some mask)
-                let metric (batch: Engine.PreparedBatch) (logits: torch.Tensor) (answers: int64[]) (wrongs: int64[]) =
+                // The reference gives every position; each prompt's last real token is at its length - 1.
+                let realRows (logits: torch.Tensor) i = logits.narrow(0L, int64 i, 1L).narrow(1L, 0L, int64 b.Lengths[i])
+                let lastReal (logits: torch.Tensor) =
+                    torch.cat([| for i in 0 .. 2 -> logits.narrow(0L, int64 i, 1L).narrow(1L, int64 (b.Lengths[i] - 1), 1L) |], 0L)
+                let metric (last: torch.Tensor) (answers: int64[]) (wrongs: int64[]) =
                     use scope = torch.NewDisposeScope()
-                    let last = batch.AtLastPositions logits
                     let inputs = { Patched = last; Full = last; Answers = torch.tensor answers; Wrongs = Some(torch.tensor wrongs); Thresholds = None; Coefficients = None }
                     (Loss.logitDiffMetric inputs).item<float32>() |> float
                 let alone =
@@ -265,13 +275,14 @@ let tests =
                         use single = s.Engine.Prepare(clean1, Some corrupted1, None)
                         let fast1 = s.Engine.Forward(a, single)
                         let slow1 = ReferenceEngine.forward s.Model s.Schedule single.Carried a clean1 None
-                        fast1, slow1, metric single fast1 [| b.Answers[i] |] [| (Option.get b.Wrongs)[i] |] ]
-                let realRows (logits: torch.Tensor) i = logits.narrow(0L, int64 i, 1L).narrow(1L, 0L, int64 b.Lengths[i])
+                        fast1, slow1, metric fast1 [| b.Answers[i] |] [| (Option.get b.Wrongs)[i] |] ]
+                // The fast engine's row i against prompt i alone (last tokens); the reference's real rows likewise.
                 let diffs =
-                    [ for i, (fast1, slow1, _) in List.indexed alone -> maxAbsDiff (realRows fast i) fast1, maxAbsDiff (realRows slow i) slow1 ]
+                    [ for i, (fast1, slow1, _) in List.indexed alone -> maxAbsDiff (fast.narrow(0L, int64 i, 1L)) fast1, maxAbsDiff (realRows slow i) slow1 ]
                 let expectedMetric = alone |> List.averageBy (fun (_, _, m) -> m)
-                let fastMetric = metric padded fast b.Answers (Option.get b.Wrongs)
-                let slowMetric = metric padded slow b.Answers (Option.get b.Wrongs)
+                let fastMetric = metric fast b.Answers (Option.get b.Wrongs)
+                use slowLast = lastReal slow
+                let slowMetric = metric slowLast b.Answers (Option.get b.Wrongs)
                 for fast1, slow1, _ in alone do
                     fast1.Dispose()
                     slow1.Dispose()

@@ -23,13 +23,6 @@ type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMas
     member _.KeyMask = keyMask
     /// The position of each prompt's last real token, [batch] int64 (the last position when the batch has no mask).
     member _.LastPositions = lastPositions
-    /// Logits [batch, pos, vocab] at each prompt's last real token, as [batch, 1, vocab]: what losses and metrics
-    /// read in a padded batch. Differentiable.
-    member _.AtLastPositions(logits: torch.Tensor) : torch.Tensor =
-        use scope = torch.NewDisposeScope()
-        let index = lastPositions.view(-1L, 1L, 1L).expand(logits.shape[0], 1L, logits.shape[2])
-        logits.gather(1L, index).MoveToOuterDisposeScope()
-
     interface IDisposable with
         member _.Dispose() =
             clean.Dispose()
@@ -131,7 +124,8 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
         if owns then for t in carried.All do t.MoveToOuterDisposeScope() |> ignore
         new PreparedBatch(input, carried, keyMask, lastPositions, owns, Graph.senderCount shape)
 
-    /// Logits [batch, pos, vocab] with every edge interpolated by its coefficient; differentiable in `coefficients` [params].
+    /// Logits at each prompt's last real token, [batch, 1, vocab], with every edge interpolated by its coefficient;
+    /// differentiable in `coefficients` [params].
     member this.Forward(coefficients: torch.Tensor, batch: PreparedBatch) : torch.Tensor =
         use scope = torch.NewDisposeScope()
         // The numbers go to libtorch as held Scalars (see `Gate`'s note): `1.0 - a` and `a + b` would each make a
@@ -171,7 +165,10 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
                 resid <- resid.add(out, one)
             resid <- resid.MoveToOuterDisposeScope()
         let final = (receiverInputs resid logitsBlock).view(b, p, d)
-        let logits = model.LayerNorm(final, model.LnFW, model.LnFB).matmul(model.WE.t()) // [batch, pos, vocab]
+        // Every loss and metric reads the last real token alone, so the unembedding, the largest product of a short
+        // GPT-2 prompt (d_model x 50,257 a position), runs there alone.
+        let last = final.gather(1L, batch.LastPositions.view(-1L, 1L, 1L).expand(b, 1L, d)) // [batch, 1, d_model]
+        let logits = model.LayerNorm(last, model.LnFW, model.LnFB).matmul(model.WE.t()) // [batch, 1, vocab]
         logits.MoveToOuterDisposeScope()
 
     interface IDisposable with

@@ -41,7 +41,7 @@ module Evaluate =
         use scope = torch.NewDisposeScope()
         let n = e.Engine.ParamCount
         let ones, zeros = coefficientTensor e (Array.create n 1.0), coefficientTensor e (Array.create n 0.0)
-        let last coefficients = e.Batch.AtLastPositions(e.Engine.Forward(coefficients, e.Batch))
+        let last coefficients = e.Engine.Forward(coefficients, e.Batch)
         let full = last ones
         let metricAt coefficients patched = scalar (e.Metric(inputs e patched full coefficients))
         f { FullLogits = full; Full = metricAt ones full; Empty = metricAt zeros (last zeros) }
@@ -51,7 +51,7 @@ module Evaluate =
             invalidArg "circuit" $"the circuit is for %A{circuit.Shape}, the engine's schedule for %A{e.Engine.Schedule.Shape}"
         use scope = torch.NewDisposeScope()
         let coefficients = coefficientTensor e (Circuit.coefficients e.Engine.Schedule circuit)
-        let lossInputs = inputs e (e.Batch.AtLastPositions(e.Engine.Forward(coefficients, e.Batch))) b.FullLogits coefficients
+        let lossInputs = inputs e (e.Engine.Forward(coefficients, e.Batch)) b.FullLogits coefficients
         let m = scalar (e.Metric lossInputs)
         let kl = scalar (Loss.evaluate Loss.kl lossInputs).Total
         // Equal metrics leave nothing to normalise by: NaN says so instead of an infinity or a made-up 0.

@@ -75,7 +75,7 @@ module Train =
         use scope = torch.NewDisposeScope()
         let model = engine.Model
         let ones = torch.ones([| int64 engine.ParamCount |], dtype = model.DType, device = model.Device)
-        let full = batch.AtLastPositions(engine.Forward(ones, batch)).MoveToOuterDisposeScope()
+        let full = engine.Forward(ones, batch).MoveToOuterDisposeScope()
         { Batch = batch; Answers = answers; Wrongs = wrongs; Thresholds = thresholds; FullLogits = full }
 
     let edgeScores (engine: Engine.CompiledEngine) gate (logAlpha: float[]) =
@@ -222,7 +222,7 @@ module Train =
         use scope = torch.NewDisposeScope()
         let b = batches[step % batches.Length]
         let coefficients = Gate.sample settings.Gate s.LogAlpha generator
-        let logits = b.Batch.AtLastPositions(engine.Forward(coefficients, b.Batch))
+        let logits = engine.Forward(coefficients, b.Batch)
         let faithfulness =
             Loss.evaluate settings.Loss
                 { Patched = logits; Full = b.FullLogits; Answers = b.Answers; Wrongs = b.Wrongs; Thresholds = b.Thresholds

@@ -30,7 +30,7 @@ let metricAt (engine: Engine.CompiledEngine) batches (metric: LossInputs -> torc
     weighted batches
     |> List.sumBy (fun (b, w) ->
         use step = torch.NewDisposeScope()
-        let m = metric (inputs b (b.Batch.AtLastPositions(engine.Forward(a, b.Batch))) a)
+        let m = metric (inputs b (engine.Forward(a, b.Batch)) a)
         w * m.``to``(torch.ScalarType.Float64).item<float>())
 
 let gradientAt (engine: Engine.CompiledEngine) batches (metric: LossInputs -> torch.Tensor) coefficients =
@@ -42,7 +42,7 @@ let gradientAt (engine: Engine.CompiledEngine) batches (metric: LossInputs -> to
         use step = torch.NewDisposeScope()
         // The weight as a held Scalar (see `Gate`'s note on TorchSharp's own conversions).
         use weight = w.ToScalar()
-        (metric (inputs b (b.Batch.AtLastPositions(engine.Forward(a, b.Batch))) a)).mul(weight).backward()
+        (metric (inputs b (engine.Forward(a, b.Batch)) a)).mul(weight).backward()
     (nonNull a.grad).cpu().``to``(torch.ScalarType.Float64).contiguous().data<float>().ToArray()
 
 let edgeScores (engine: Engine.CompiledEngine) (perParam: float[]) =
