@@ -49,7 +49,9 @@ let tests =
             use model = plantedModel ()
             let outDir = tmp.File "run"
             let logs = ResizeArray()
+            let clock = System.Diagnostics.Stopwatch.StartNew()
             let r = Discovery.runOn model (experiment outDir) logs.Add
+            let wall = clock.Elapsed.TotalSeconds
             let shape = Engine.shapeOf model
             Expect.equal [ for l in logs -> l.Step ] [ 49; 99; 149; 199; 249; 299 ] "logged steps"
             for name in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "curve.csv"; "curve.png"; "curve.svg"; "run.log" ] do
@@ -75,6 +77,14 @@ let tests =
             Expect.equal (traces outDir) [| outDir |] "no temporary folder left"
             let runLog = File.ReadAllLines(Path.Combine(outDir, "run.log"))
             Expect.equal [ for l in runLog do if l.StartsWith "step " then l.Split(' ')[1] ] [ "49"; "99"; "149"; "199"; "249"; "299" ] "a line per step log"
+            // The time line names every phase of the run once, in order, and its seconds add up to no more than the
+            // run took by this test's clock.
+            let time = runLog |> Array.find (fun l -> l.StartsWith "time: ")
+            let phases = [ for m in Text.RegularExpressions.Regex.Matches(time, @"([a-z' ()0-9-]+?) (\d+\.\d) s(, |$)") -> m.Groups[1].Value.Trim(), float m.Groups[2].Value ]
+            Expect.equal (List.map fst phases)
+                [ "data"; "corrupted runs and full-model targets"; "training"; "refinement"; "ranking"; $"curve ({Experiment.mibLevels.Length} circuits)"; "the circuit's figures" ]
+                $"the phases of {time}"
+            Expect.isLessThanOrEqual (List.sumBy snd phases) (wall + 0.05 * float phases.Length) "the phases fit in the run's wall time"
             if not (File.Exists(Path.Combine(outDir, "circuit.svg"))) then
                 let why = runLog |> Array.find (fun l -> l.StartsWith "circuit.svg not written")
                 Expect.stringContains why (Path.Combine(outDir, "circuit.svg")) "names the final file"

@@ -151,9 +151,10 @@ module Discovery =
     let claim verb (experiment: Experiment) =
         OutputFolder.Claim("--out", experiment.OutDir, verb, inputsOf experiment, experiment.Force)
 
-    let runInto (model: Gpt2) (experiment: Experiment) (dir: string) (onLog: StepLog -> unit) =
+    /// The run into `dir`; `loaded` is the seconds the model took to load, when this run loaded it.
+    let private runWith (loaded: float option) (model: Gpt2) (experiment: Experiment) (dir: string) (onLog: StepLog -> unit) =
         Directory.CreateDirectory dir |> ignore
-        let data = loadData experiment.ModelDir model.Config experiment.Data
+        let data, dataSeconds = Outcome.timed (fun () -> loadData experiment.ModelDir model.Config experiment.Data)
         let metric = metricOf experiment.Metric experiment.Data data
         if experiment.Method <> Descent then
             let descentOnly =
@@ -174,7 +175,7 @@ module Discovery =
         let settings = Outcome.trainSettings engine experiment
         let owned = ResizeArray<IDisposable>()
         try
-            let prepared = prepare engine experiment.BatchSize data owned
+            let prepared, prepareSeconds = Outcome.timed (fun () -> prepare engine experiment.BatchSize data owned)
             // What decides a run besides the trainer's settings, so that a checkpoint of another run is refused.
             let context =
                 [ "model", experiment.ModelDir
@@ -192,7 +193,15 @@ module Discovery =
                 { Engine = engine; Batches = List.map fst prepared; Evaluations = evaluationsOf engine metric prepared
                   Metric = metric; Train = settings; TrainOptions = options; OnLog = onLog }
             let outcome = Outcome.run experiment inputs
-            let report = Report.ofRun experiment data.Source metric (string model.Device) outcome (Evaluate.pooled inputs.Evaluations outcome.Circuit)
+            let metrics, scoreSeconds = Outcome.timed (fun () -> Evaluate.pooled inputs.Evaluations outcome.Circuit)
+            let phases =
+                [ yield! loaded |> Option.map (fun s -> "load", s) |> Option.toList
+                  "data", dataSeconds
+                  "corrupted runs and full-model targets", prepareSeconds
+                  yield! outcome.Timings
+                  "the circuit's figures", scoreSeconds ]
+            let time = "time: " + String.Join(", ", [ for name, s in phases -> $"{name} {s:F1} s" ])
+            let report = Report.ofRun experiment data.Source metric (string model.Device) { outcome with Log = outcome.Log @ [ time ] } metrics
             RunFolder.write dir finalDir report
             if experiment.Checkpoint.IsSome then removeCheckpoints checkpoints
             { Circuit = report.Circuit; Scores = report.Scores; Ranking = report.Ranking; Metrics = report.Metrics; Curve = report.Curve
@@ -200,14 +209,17 @@ module Discovery =
         finally
             for d in owned do d.Dispose()
 
+    let runInto model experiment dir onLog = runWith None model experiment dir onLog
+
     let runOn (model: Gpt2) (experiment: Experiment) onLog =
         (claim "discover" experiment).Write(fun dir -> runInto model experiment dir onLog)
 
     let run experiment onLog =
         let folder = claim "discover" experiment
         let device = Compute.apply experiment.Compute
-        use model = Checkpoint.Load(experiment.ModelDir, device, Compute.dtype experiment.Compute.Precision)
-        folder.Write(fun dir -> runInto model experiment dir onLog)
+        let loaded, loadSeconds = Outcome.timed (fun () -> Checkpoint.Load(experiment.ModelDir, device, Compute.dtype experiment.Compute.Precision))
+        use model = loaded
+        folder.Write(fun dir -> runWith (Some loadSeconds) model experiment dir onLog)
 
     let private loadCircuit (modelDir: string) shape (path: string) =
         if Directory.Exists path then failwith $"{path}: is a folder; --circuit takes a circuit.json or an MIB graph JSON file"

@@ -21,9 +21,15 @@ type MethodOutcome =
       Rows: CurveRow list
       Plotted: (string * Curve) list
       Log: string list
-      Warnings: string list }
+      Warnings: string list
+      Timings: (string * float) list }
 
 module Outcome =
+    let timed f =
+        let clock = Diagnostics.Stopwatch.StartNew()
+        let result = f ()
+        result, clock.Elapsed.TotalSeconds
+
     let private num (x: float) = (x + 0.0).ToString("R", Globalization.CultureInfo.InvariantCulture)
 
     let private printed (x: 'a) = Regex.Replace(sprintf "%A" x, @"\s+", " ")
@@ -60,11 +66,12 @@ module Outcome =
             withEnd "a target edge count" (1.0 - float k / float n) experiment.Train
 
     /// The outcome of a method that does not train: its scores are its ranking, every level scored at step 0.
-    let private untrained (experiment: Experiment) (inputs: RunInputs) scores settings circuit log =
+    let private untrained (experiment: Experiment) (inputs: RunInputs) (scores, methodSeconds) settings circuit log =
         let shape = inputs.Engine.Schedule.Shape
-        let rows = Curve.rows (Evaluate.pooled inputs.Evaluations) shape scores Final 0 experiment.Levels
+        let rows, curveSeconds = timed (fun () -> Curve.rows (Evaluate.pooled inputs.Evaluations) shape scores Final 0 experiment.Levels)
         { Scores = scores; Ranking = scores; Circuit = circuit |> Option.defaultWith (fun () -> smallestFaithful rows)
-          Settings = settings; Rows = rows; Plotted = [ Method.name experiment.Method, Curve.ofRows rows ]; Log = log; Warnings = [] }
+          Settings = settings; Rows = rows; Plotted = [ Method.name experiment.Method, Curve.ofRows rows ]; Log = log; Warnings = []
+          Timings = [ Method.name experiment.Method, methodSeconds; $"curve ({rows.Length} circuits)", curveSeconds ] }
 
     /// Whether every edge is its own parameter, so that k parameters are k edges of the curve.
     let private oneToOne (engine: Engine.CompiledEngine) =
@@ -106,7 +113,7 @@ module Outcome =
             if prefix = "" then mainLogs.Add l
             log.Add(prefix + logLine l)
             inputs.OnLog l
-        let trained = Train.runWith (inputs.TrainOptions "train.safetensors") settings engine inputs.Batches (logged "")
+        let trained, trainSeconds = timed (fun () -> Train.runWith (inputs.TrainOptions "train.safetensors") settings engine inputs.Batches (logged ""))
         match trained.ResumedAt, (inputs.TrainOptions "train.safetensors").Checkpoint with
         | Some step, Some c -> log.Insert(0, $"resumed from {c.Path} at step {step}; the steps before it are not logged here")
         | _ -> ()
@@ -118,9 +125,7 @@ module Outcome =
                 log.Add "refine: skipped, since m(full) and m(empty) barely differ and faithfulness gives elimination no criterion"
                 NoRefinement
             else experiment.Refine
-        let clock = Diagnostics.Stopwatch.StartNew()
-        let refined = Refine.run refinement budget experiment.TargetEdges oracle engine.Schedule trained
-        let seconds = clock.Elapsed.TotalSeconds
+        let refined, seconds = timed (fun () -> Refine.run refinement budget experiment.TargetEdges oracle engine.Schedule trained)
         let candidates = Elimination.circuit engine.Schedule refined.Candidates |> Circuit.edgeCount
         match refinement with
         | NoRefinement -> log.Add $"refine: none; {candidates} candidate edges, ranked by the anneal"
@@ -128,7 +133,7 @@ module Outcome =
             let kept = (Elimination.circuit engine.Schedule refined.Kept) |> Circuit.edgeCount
             let stopped = if refined.Exhausted then "; the budget ran out, so the untried edges went in the anneal's order" else ""
             log.Add $"refine: {printed refinement} over {candidates} candidate edges: {kept} kept, {refined.Trials} trials of {budget} in {seconds:F1} s{stopped}"
-        let bestFirst, line = nestedRanking experiment inputs refinement oracle refined (budget - refined.Trials)
+        let (bestFirst, line), rankingSeconds = timed (fun () -> nestedRanking experiment inputs refinement oracle refined (budget - refined.Trials))
         line |> Option.iter log.Add
         let ranking = Methods.Attribution.edgeScores engine (Elimination.rankingScores engine.Schedule bestFirst)
         // What the target asked for against what training reached, said rather than hidden in the log.
@@ -138,7 +143,7 @@ module Outcome =
                 [ $"the expected kept edges were {num l.ExpectedKeptEdges} at the last step, above the target of {k}; the circuit is the pruned top {k} of the ranking; train longer (--steps) to reach it" ]
             | _ -> []
         let rankingRows () = Curve.rows score shape ranking Ranking settings.Steps experiment.Levels
-        let rows, plotted =
+        let curveRows () =
             match experiment.CurveMode with
             | FromAnneal ->
                 let rows = rankingRows ()
@@ -155,6 +160,7 @@ module Outcome =
                 rows,
                 [ $"{Method.name Descent}, one run per level", perPoint
                   $"{Method.name Descent}, the refined ranking", Curve.ofRows (rankingRows ()) ]
+        let (rows, plotted), curveSeconds = timed curveRows
         let circuit =
             match experiment.TargetEdges with
             | Some k -> Extract.prune (Extract.topK shape ranking k)
@@ -176,20 +182,21 @@ module Outcome =
           Rows = rows
           Plotted = plotted
           Log = List.ofSeq log
-          Warnings = warnings }
+          Warnings = warnings
+          Timings = [ "training", trainSeconds; "refinement", seconds; "ranking", rankingSeconds; $"curve ({rows.Length} circuits)", curveSeconds ] }
 
     let run (experiment: Experiment) (inputs: RunInputs) =
         let engine, batches, metric = inputs.Engine, inputs.Batches, Metric.evaluate inputs.Metric
         match experiment.Method with
         | Descent -> descent experiment inputs
-        | Eap -> untrained experiment inputs (Methods.Eap.scores engine batches metric) [ "circuit", attributionRule ] None []
+        | Eap -> untrained experiment inputs (timed (fun () -> Methods.Eap.scores engine batches metric)) [ "circuit", attributionRule ] None []
         | EapIg steps ->
-            untrained experiment inputs (Methods.EapIg.scores steps engine batches metric) [ "ig_steps", printed steps; "circuit", attributionRule ] None []
+            untrained experiment inputs (timed (fun () -> Methods.EapIg.scores steps engine batches metric)) [ "ig_steps", printed steps; "circuit", attributionRule ] None []
         | Prune floor ->
-            let r = Methods.Prune.run floor engine batches metric
-            untrained experiment inputs r.Scores [ "prune_floor", printed floor; "prune_trials", printed r.Trials; "circuit", "what elimination kept, not pruned" ]
+            let r, seconds = timed (fun () -> Methods.Prune.run floor engine batches metric)
+            untrained experiment inputs (r.Scores, seconds) [ "prune_floor", printed floor; "prune_trials", printed r.Trials; "circuit", "what elimination kept, not pruned" ]
                 (Some r.Circuit) [ $"prune trials {r.Trials}  faithfulness {num r.Faithfulness}" ]
         | Acdc tau ->
-            let r = Methods.Acdc.run tau engine batches
-            untrained experiment inputs r.Scores [ "acdc_tau", printed tau; "acdc_trials", printed r.Trials; "circuit", "kept by ACDC, not pruned" ]
+            let r, seconds = timed (fun () -> Methods.Acdc.run tau engine batches)
+            untrained experiment inputs (r.Scores, seconds) [ "acdc_tau", printed tau; "acdc_trials", printed r.Trials; "circuit", "kept by ACDC, not pruned" ]
                 (Some r.Circuit) [ $"acdc trials {r.Trials}  kl {num r.Kl}" ]

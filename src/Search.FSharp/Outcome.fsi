@@ -37,10 +37,14 @@ type MethodOutcome =
       /// run.log's lines of the method, in order: every step log, the refinement, the trials.
       Log: string list
       /// What a reader of the figures must know, e.g. that a target edge count was not reached.
-      Warnings: string list }
+      Warnings: string list
+      /// Wall seconds of the method's phases, in order (descent: training, refinement, ranking, curve), for run.log.
+      Timings: (string * float) list }
 
 /// Running a method.
 module Outcome =
+    /// `f ()` and the wall seconds it took, for run.log's time line.
+    val timed: f: (unit -> 'a) -> 'a * float
     /// The faithfulness an attribution method's circuit must reach: 0.85, the bar of Hanna et al. 2024.
     val attributionBar: float
     /// The experiment's training settings with `TargetEdges` K applied: the target's end at 1 - K / parameters.
