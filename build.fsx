@@ -1,5 +1,5 @@
 // PatchDescent's build entry point: dotnet fsi build.fsx <target> [-- args for the target]
-// Targets: build, test, run, bench, quality, stress, stress-suite, publish, publish-external-libtorch, gpu-bundle, clean.
+// Targets: build, test, run, bench, quality, mutate, stress, stress-suite, publish, publish-external-libtorch, gpu-bundle, clean.
 open System
 open System.Diagnostics
 open System.IO
@@ -74,6 +74,9 @@ match target with
     // Not in CI: every method on every shipped model and three fresh seeds (trained once into out/quality/models).
     timed "build" build
     timed "quality" (fun () -> dotnet [ "fsi"; "scripts/quality.fsx" ])
+| "mutate" ->
+    // Not in CI: each mutation of tests/mutations.json on a scratch copy of the working tree (`-- ID ...` for some).
+    timed "mutate" (fun () -> dotnet ([ "fsi"; "scripts/mutate.fsx" ] @ List.ofArray extra))
 | "bench" ->
     timed "build" build
     host ("bench" :: List.ofArray extra)
