@@ -72,6 +72,25 @@ let tests =
                 use s = new Setup(case)
                 let r = Evaluate.run s.Evaluation (Circuit.full s.Shape)
                 (r.Faithfulness = 1.0 && abs r.Kl < 1e-5) |> Prop.label $"%A{r}")
+        testPropertyWithConfig (quick 10) "a Scorer gives, for circuit after circuit, each batch's Evaluate.run pooled by pairs: the means of m(C), m(full), m(empty) and KL, and faithfulness from the means" <|
+            Prop.forAll (Arb.fromGen (Gen.zip cases.Generator (Gen.choose (0, 1_000_000)))) (fun (case, pick) ->
+                use a = new Setup(case)
+                use b = new Setup({ case with Seed = case.Seed + 1 })
+                let evaluations = [ a.Evaluation, 3; b.Evaluation, 1 ]
+                use scorer = new Evaluate.Scorer(evaluations)
+                let rng = System.Random pick
+                let total = Graph.edgeCount a.Shape
+                [ for _ in 1 .. 3 ->
+                    let circuit = Circuit.ofEdges a.Shape [ for id in 0 .. total - 1 do if rng.Next 2 = 0 then Graph.edge a.Shape id ]
+                    let ra, rb = Evaluate.run a.Evaluation circuit, Evaluate.run b.Evaluation circuit
+                    let mean f = (3.0 * f ra + f rb) / 4.0
+                    let c, full, empty = mean (fun r -> r.Circuit), mean (fun r -> r.Full), mean (fun r -> r.Empty)
+                    let got = scorer.Score circuit
+                    let close x y = abs (x - y) <= 1e-9 * (1.0 + abs y)
+                    (close got.Circuit c && close got.Full full && close got.Empty empty && close got.Kl (mean (fun r -> r.Kl))
+                     && (close got.Faithfulness ((c - empty) / (full - empty)) || (System.Double.IsNaN got.Faithfulness && full = empty)))
+                    |> Prop.label $"{Circuit.edgeCount circuit} edges: %A{got} against m(C) {c}, m(full) {full}, m(empty) {empty}" ]
+                |> List.reduce (.&.))
         testPropertyWithConfig (quick 15) "the empty circuit has faithfulness exactly 0" <|
             Prop.forAll cases (fun case ->
                 use s = new Setup(case)

@@ -60,14 +60,33 @@ module Evaluate =
 
     let run e circuit = withBaseline e (fun b -> score e b circuit)
 
-    let pooled (evaluations: (Evaluation * int) list) circuit =
-        let scored = [ for e, n in evaluations -> run e circuit, float n ]
+    /// m(C), m(full), m(empty) and KL over batches, weighted by pairs; faithfulness from those means.
+    let private combine (scored: (CircuitScores * float) list) =
         let total = List.sumBy snd scored
         let mean f = (List.sumBy (fun (s, n) -> f s * n) scored) / total
         let c, full, empty = mean (fun s -> s.Circuit), mean (fun s -> s.Full), mean (fun s -> s.Empty)
         { Circuit = c; Full = full; Empty = empty
           Faithfulness = if full = empty then nan else (c - empty) / (full - empty)
           Kl = mean (fun s -> s.Kl) }
+
+    /// Each evaluation's baseline, its full-model logits moved out of every scope so that a `Scorer` owns them.
+    let private baselines (evaluations: (Evaluation * int) list) =
+        [ for e, n in evaluations ->
+            let b = withBaseline e (fun b -> { b with FullLogits = b.FullLogits.detach().DetachFromDisposeScope() })
+            e, n, b ]
+
+    [<Sealed>]
+    type Scorer(evaluations: (Evaluation * int) list) =
+        let prepared = baselines evaluations
+        member _.Score(circuit: Circuit) =
+            use _ = torch.no_grad ()
+            combine [ for e, n, b in prepared -> score e b circuit, float n ]
+        interface System.IDisposable with
+            member _.Dispose() = for _, _, b in prepared do b.FullLogits.Dispose()
+
+    let pooled evaluations circuit =
+        use scorer = new Scorer(evaluations)
+        scorer.Score circuit
 
     /// Trapezoid area of y over x, points sorted by x.
     let private area (points: (float * float) list) =

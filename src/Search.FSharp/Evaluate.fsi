@@ -70,6 +70,14 @@ module Evaluate =
     /// weighted by pairs, faithfulness from those means: a mean of per-batch ratios would weigh a batch by how
     /// little its full and empty metrics differ.
     val pooled: (Evaluation * int) list -> Circuit -> CircuitScores
+    /// Scores circuits as `pooled` does, with each batch's full-model logits, m(full) and m(empty) computed once, on
+    /// creation, so that a circuit costs one engine pass a batch instead of three; owns those logits.
+    [<Sealed>]
+    type Scorer =
+        new: evaluations: (Evaluation * int) list -> Scorer
+        /// The circuit's scores, pooled over the batches as `pooled` pools them.
+        member Score: circuit: Circuit -> CircuitScores
+        interface System.IDisposable
     /// For each k, `Extract.topK` of the scores, pruned with `Extract.prune`, and scored; m(full) and m(empty) are
     /// computed once for the whole curve.
     val curve: Evaluation -> scores: float[] -> ks: int list -> Curve

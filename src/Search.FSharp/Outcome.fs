@@ -68,7 +68,8 @@ module Outcome =
     /// The outcome of a method that does not train: its scores are its ranking, every level scored at step 0.
     let private untrained (experiment: Experiment) (inputs: RunInputs) (scores, methodSeconds) settings circuit log =
         let shape = inputs.Engine.Schedule.Shape
-        let rows, curveSeconds = timed (fun () -> Curve.rows (Evaluate.pooled inputs.Evaluations) shape scores Final 0 experiment.Levels)
+        use scorer = new Evaluate.Scorer(inputs.Evaluations)
+        let rows, curveSeconds = timed (fun () -> Curve.rows scorer.Score shape scores Final 0 experiment.Levels)
         { Scores = scores; Ranking = scores; Circuit = circuit |> Option.defaultWith (fun () -> smallestFaithful rows)
           Settings = settings; Rows = rows; Plotted = [ Method.name experiment.Method, Curve.ofRows rows ]; Log = log; Warnings = []
           Timings = [ Method.name experiment.Method, methodSeconds; $"curve ({rows.Length} circuits)", curveSeconds ] }
@@ -105,7 +106,8 @@ module Outcome =
     let private descent (experiment: Experiment) (inputs: RunInputs) =
         let engine, settings = inputs.Engine, inputs.Train
         let shape = engine.Schedule.Shape
-        let score = Evaluate.pooled inputs.Evaluations
+        use scorer = new Evaluate.Scorer(inputs.Evaluations)
+        let score = scorer.Score
         // Training reports through a callback; its lines are kept in the order they came.
         let log = ResizeArray<string>()
         let mainLogs = ResizeArray<StepLog>()

@@ -138,18 +138,28 @@ public static class DeviceBench
         var outDir = Path.Combine(Path.GetTempPath(), $"patchdescent-bench-{Environment.ProcessId}");
         var experiment = BenchArgumentsModule.discoveryExperiment(request, deviceName, new PairDataset("random pairs", pairs), outDir, steps);
         var sw = Stopwatch.StartNew();
+        string time;
         try
         {
             Discovery.runOn(model, experiment, FuncConvert.FromAction<StepLog>(_ => { }));
             // What the exact stages after training cost, from the run's own log, before the folder goes.
-            foreach (var line in File.ReadLines(Path.Combine(outDir, "run.log")).Where(l => l.StartsWith("refine:") || l.StartsWith("ranking:")))
+            var log = File.ReadAllLines(Path.Combine(outDir, "run.log"));
+            foreach (var line in log.Where(l => l.StartsWith("refine:") || l.StartsWith("ranking:") || l.StartsWith("time:")))
                 Console.WriteLine($"  {line}");
+            time = log.Single(l => l.StartsWith("time:"));
         }
         finally
         {
             if (Directory.Exists(outDir)) Directory.Delete(outDir, true);
         }
         var seconds = sw.Elapsed.TotalSeconds;
+        // The curve's circuits each cost one engine pass on the one batch; set against a plain forward of that batch.
+        var curve = System.Text.RegularExpressions.Regex.Match(time, @"curve \((\d+) circuits\) ([0-9.]+) s");
+        using var tokens = tensor(pairs.SelectMany(p => p.Clean.Select(t => (long)t)).ToArray(), [pairs.Length, request.Positions]).to(device);
+        double forwardMs;
+        using (no_grad()) forwardMs = StepBench.MedianMs(device, 1, 3, () => { using var scope = NewDisposeScope(); model.Forward(tokens); });
+        var circuitMs = double.Parse(curve.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) * 1000 / int.Parse(curve.Groups[1].Value);
+        Console.WriteLine($"  scoring: {circuitMs:F1} ms a circuit on the batch of {pairs.Length} x {request.Positions}, {circuitMs / forwardMs:F2} forward passes (Gpt2.Forward of that batch under no_grad: {forwardMs:F1} ms)");
         Console.WriteLine($"discovery: {steps} steps, {(request.Graph.IsFull ? "Full" : "Heads")} graph, batch 32 x {request.Positions}, {request.DType}, " +
                           $"{c.Layers} layers on {Describe(device)}: {seconds:F1} s in all ({seconds * 1000 / steps:F1} ms a step, evaluation and files included)  {memory.Peak(context)}");
         return 0;
