@@ -18,6 +18,16 @@ let private hooks (pairs: (string * (torch.Tensor -> torch.Tensor)) seq) =
 [<Tests>]
 let tests =
     testList "Hooks" [
+        test "the hook points of a 1-layer model with an MLP are TransformerLens's names, in its forward order" {
+            // Written out from TransformerLens's HookedTransformer (hook_embed, hook_pos_embed, then each block's).
+            let expected =
+                [ "hook_embed"; "hook_pos_embed"; "blocks.0.hook_resid_pre"; "blocks.0.ln1.hook_normalized"
+                  "blocks.0.attn.hook_q"; "blocks.0.attn.hook_k"; "blocks.0.attn.hook_v"; "blocks.0.attn.hook_pattern"
+                  "blocks.0.attn.hook_z"; "blocks.0.attn.hook_result"; "blocks.0.hook_attn_out"; "blocks.0.hook_resid_mid"
+                  "blocks.0.ln2.hook_normalized"; "blocks.0.mlp.hook_pre"; "blocks.0.mlp.hook_post"; "blocks.0.hook_mlp_out"
+                  "blocks.0.hook_resid_post"; "ln_final.hook_normalized" ]
+            Expect.sequenceEqual (HookPoints.All(Gpt2Config(1, 2, 8, 6, 13, 1e-5))) expected "names and order"
+        }
         testPropertyWithConfig (quick 15) "caching every activation and injecting it back unchanged gives the same logits" <|
             Prop.forAll (Arb.fromGen configAndTokens) (fun (c, tokens) ->
                 use model = Gpt2.Random(c, 11, std = 0.3)

@@ -54,6 +54,11 @@ let tests =
             rawFile (dir.File "t.safetensors") """{"w":{"dtype":"F32","shape":[4,4],"data_offsets":[0,64]}}""" (Array.zeroCreate 20)
             expectRejected (dir.File "t.safetensors") [ "'w'"; "truncated" ]
         }
+        test "a file one byte short of its last tensor is refused as truncated" {
+            use dir = new TempDir()
+            rawFile (dir.File "t.safetensors") """{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}""" (Array.zeroCreate 15)
+            expectRejected (dir.File "t.safetensors") [ "'w'"; "truncated" ]
+        }
         test "a header that is not JSON is refused" {
             use dir = new TempDir()
             rawFile (dir.File "j.safetensors") "{ this is not json" [||]

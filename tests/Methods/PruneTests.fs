@@ -50,6 +50,19 @@ let tests =
                 Expect.floatClose { absolute = 1e-9; relative = 1e-9 } r.Faithfulness faithfulness $"faithfulness, %A{case}"
                 Expect.isLessThanOrEqual (abs (1.0 - r.Faithfulness)) 0.1 "within the floor"
         }
+        test "at floor 1 elimination removes exactly the edges whose removal changes nothing: those of a head whose output projection is zero" {
+            let config = Gpt2Config(2, 2, 8, 6, 13, 1e-5, true)
+            use model = Gpt2.Random(config, 5, dtype = torch.ScalarType.Float64, std = 0.5)
+            // Head a0.h1 then writes exactly 0 on clean and corrupted prompts alike, so none of its edges carries anything.
+            using (torch.no_grad ()) (fun _ -> model.Blocks[0].WO[1L].zero_() |> ignore)
+            use s = new Setup({ Config = config; Seed = 5; Granularity = Granularity.Full }, model)
+            let r = Prune.run 1.0 s.Engine s.Batches Loss.logitDiffMetric
+            let touchesDead (e: Edge) = e.Sender = Head(0, 1) || Receiver.node e.Receiver = Head(0, 1)
+            let kept = Circuit.edges r.Circuit
+            Expect.isFalse (kept |> List.exists touchesDead) "no edge of the silent head is kept"
+            Expect.isNonEmpty kept "the edges that matter stay"
+            Expect.equal r.Faithfulness 1.0 "nothing that changes the metric was removed"
+        }
         test "a floor outside (0, 1] and a metric that ablation cannot move are refused, naming why" {
             use s = new Setup({ Config = Gpt2Config(1, 1, 8, 6, 13, 1e-5, true); Seed = 1; Granularity = Granularity.Full })
             for floor in [ 0.0; 1.5; nan ] do
