@@ -107,8 +107,14 @@ let testRun scratch timeout list =
     run scratch timeout "dotnet" [ dll; "--filter-test-list"; list ]
 
 let main () =
+    let text =
+        try File.ReadAllText listPath
+        with e -> raise (Stop $"{listPath}: {e.Message}")
+    let parsed =
+        try parse text
+        with :? JsonException as e -> raise (Stop $"{listPath}: not valid JSON: {e.Message}")
     let mutations =
-        match parse (File.ReadAllText listPath) with
+        match parsed with
         | Error errors -> raise (Stop (String.Join("\nmutate: ", errors)))
         | Ok all -> all
     match problems mutations with
