@@ -124,6 +124,8 @@ let main () =
     if not unknown.IsEmpty then raise (Stop $"""no mutation is called {String.Join(", ", unknown)}""")
     let chosen = if wanted.IsEmpty then mutations else mutations |> List.filter (fun m -> wanted.Contains m.Id)
     let scratch = Path.Combine(Path.GetTempPath(), $"patchdescent-mutate-{Environment.ProcessId}")
+    // Only a folder this run made is deleted at the end: one left by an interrupted run of the same id is refused.
+    if Directory.Exists scratch then raise (Stop $"{scratch} exists already (an interrupted run's copy?); remove it and run again")
     let clock = Stopwatch.StartNew()
     try
         for f in workingTree () do
