@@ -39,6 +39,8 @@ and [<Sealed>] TriggerTask(vocab: int, triggers: IReadOnlyList<int>, seqLen: int
                 let sum = Enumerable.Sum w
                 w |> Array.map (fun x -> x / sum))
 
+    let bigramRows = lazy [| for row in bigram.Value -> row :> IReadOnlyList<float> |]
+
     static let draw (distribution: float[]) (rng: Random) =
         let rec go i u =
             // Rounding can leave a sliver past the last entry, which the last entry takes.
@@ -81,7 +83,7 @@ and [<Sealed>] TriggerTask(vocab: int, triggers: IReadOnlyList<int>, seqLen: int
 
     member _.IsTrigger(token: int) = triggerSet.Contains token
 
-    member _.Bigram: IReadOnlyList<IReadOnlyList<float>> = [| for row in bigram.Value -> row :> IReadOnlyList<float> |]
+    member _.Bigram: IReadOnlyList<IReadOnlyList<float>> = bigramRows.Value
 
     member _.OutputTokens: IReadOnlyList<int> = outputTokens
 
