@@ -12,6 +12,7 @@ type StepKind =
 /// The options of `bench`.
 type BenchArguments =
     | Quick
+    | Profile
     | [<Unique>] Step of StepKind
     | [<Unique>] Layers of count: int
     | [<Unique>] Batch of pairs: int
@@ -27,6 +28,7 @@ type BenchArguments =
         member a.Usage =
             match a with
             | Quick -> "3 repeats instead of 10"
+            | Profile -> "where one fast step's time goes (--layers, --batch, --positions, --dtype), beside plain forward+backward, in one process on the CPU"
             | Step _ -> "time only this step (used by the bench itself, one child process a step)"
             | Layers _ -> "layers of the GPT-2-small-shaped model for --step (default 12)"
             | Batch _ -> "batch for --step (default 8)"
@@ -40,7 +42,10 @@ type BenchArguments =
 
 /// What `bench` was asked.
 type BenchRequest =
-    { Quick: bool; Step: StepKind option; Layers: int; Batch: int; Positions: int
+    { Quick: bool
+      /// The fast step's profile instead of the benchmark.
+      Profile: bool
+      Step: StepKind option; Layers: int; Batch: int; Positions: int
       /// None: the CPU benchmark of docs/BENCHMARKS.md; Some: the device matrix or one of its steps.
       Device: string option
       DType: string
@@ -55,6 +60,7 @@ module BenchArguments =
     /// The request the parsed options describe.
     let request (r: ParseResults<BenchArguments>) =
         { Quick = r.Contains Quick
+          Profile = r.Contains Profile
           Step = r.TryGetResult Step
           Layers = r.GetResult(Layers, defaultValue = 12) |> Choices.atLeast "bench" "--layers" 1
           Batch = r.GetResult(Batch, defaultValue = 8) |> Choices.atLeast "bench" "--batch" 1

@@ -1,0 +1,148 @@
+using Microsoft.FSharp.Core;
+using PatchDescent.Cli;
+using PatchDescent.Model;
+using PatchDescent.Search;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PatchDescent.Host.Commands;
+
+/// <summary>`patchdescent bench --profile`: where one fast engine step's time goes, set against plain forward+backward, in one process.</summary>
+/// <remarks>
+/// TorchSharp exposes no autograd profiler, so each part of the step is timed alone at the shapes the step gives it:
+/// the contraction of every receiver block with the delta stack, forward and backward, the pushes, the receivers'
+/// LayerNorms and query/key/value products, and libtorch's cost of one call. The whole step is timed beside them, so
+/// what the parts leave over is the model's own forward and activation backward.
+/// </remarks>
+public static class StepProfile
+{
+    /// <summary>Prints the profile for the request's layers, batch, positions and dtype on the CPU.</summary>
+    public static int Run(BenchRequest request)
+    {
+        var repeats = request.Quick ? 3 : 10;
+        var dtype = DeviceChoice.ResolveDType(request.DType);
+        var c = Gpt2Config.Gpt2Small with { Layers = request.Layers };
+        var (batch, pos) = (request.Batch, request.Positions);
+        using var model = Gpt2.Random(c, 0, CPU, dtype);
+        using var generator = new TorchSharp.torch.Generator(1);
+        using var clean = randint(c.VocabSize, [batch, pos], generator: generator);
+        using var corrupted = randint(c.VocabSize, [batch, pos], generator: generator);
+        var shape = Engine.shapeOf(model);
+        var schedule = ScheduleModule.resolve(ScheduleModule.learnAll(shape)).ResultValue;
+        using var engine = Engine.compile(model, schedule, Ablation.Patching);
+        using var prepared = engine.Prepare(clean, FSharpOption<Tensor>.Some(corrupted), FSharpOption<Tensor>.None);
+        using var coefficients = engine.InitialCoefficients().requires_grad_(true);
+
+        var rows = new List<(string What, double Ms)>();
+        double Time(string what, Action step)
+        {
+            var ms = StepBench.MedianMs(CPU, 1, repeats, step);
+            rows.Add((what, ms));
+            return ms;
+        }
+        Console.WriteLine($"profile: {c.Layers} layers x {c.Heads} heads x {c.DModel}, batch {batch} x {pos}, Full graph {Graph.edgeCount(shape):N0} edges, " +
+                          $"{request.DType}, CPU, {Environment.ProcessorCount} cores, torch threads {get_num_threads()}, median of {repeats} after one warm-up");
+
+        using (no_grad()) Time("plain forward, no autograd (every position's logits)", () => { using var s = NewDisposeScope(); model.Forward(clean); });
+        var plain = Time("plain forward+backward, every weight gradient", StepBench.Step(StepKind.Plain, model, engine, schedule, prepared, coefficients, clean));
+        // Frozen weights: the gradient reaches the activations only, through a leaf made of the embedding.
+        var toEmbedding = new Dictionary<string, Hook> { [HookPoints.Embed] = a => a.detach().requires_grad_(true) };
+        Time("plain forward+backward, weights frozen (activation gradients only)", () =>
+        {
+            using var s = NewDisposeScope();
+            model.RunWithHooks(clean, toEmbedding).logsumexp(-1).mean().backward();
+        });
+        using (no_grad()) Time("fast step forward, no autograd", () => { using var s = NewDisposeScope(); engine.Forward(coefficients, prepared); });
+        Time("fast step forward alone (recording for autograd)", () =>
+        {
+            using var s = NewDisposeScope();
+            engine.Forward(coefficients, prepared);
+        });
+        var fast = Time("fast step, forward+backward", StepBench.Step(StepKind.Fast, model, engine, schedule, prepared, coefficients, clean));
+
+        // The step's parts alone, at the step's shapes: n = batch * pos rows, S senders, 3 * heads receivers a layer.
+        long n = batch * pos, d = c.DModel, h = c.Heads, dh = c.DHead;
+        var withMlp = !c.AttnOnly;
+        long SendersBefore(int l) => 1 + l * (h + (withMlp ? 1 : 0));
+        var blocks = new List<(long Rows, long Cols)>();
+        for (var l = 0; l < c.Layers; l++)
+        {
+            blocks.Add((3 * h, SendersBefore(l)));
+            if (withMlp) blocks.Add((1, SendersBefore(l) + h));
+        }
+        blocks.Add((1, SendersBefore(c.Layers)));
+        using var stack = randn([n, SendersBefore(c.Layers), d], dtype: dtype);
+        using var stackGrad = zeros_like(stack);
+        using var senderMajor = zeros([SendersBefore(c.Layers), n * d], dtype: dtype);
+        var ws = blocks.Select(b => randn([b.Rows, b.Cols], dtype: dtype)).ToArray();
+        var grads = blocks.Select(b => randn([n, b.Rows, d], dtype: dtype)).ToArray();
+        using var one = 1.0.ToScalar();
+        using (no_grad())
+        {
+            void EveryBlock(Action<int> part) { using var s = NewDisposeScope(); for (var i = 0; i < blocks.Count; i++) part(i); }
+            Time("  contraction forward, every block: w [R, S] x stack [n, S, d]", () => EveryBlock(i => ws[i].matmul(stack.narrow(1, 0, blocks[i].Cols))));
+            // The two products of the contraction's backward pass, as `DeltaContraction.backward` runs them.
+            void StackGradient(int i) => stackGrad.narrow(1, 0, blocks[i].Cols).add_(ws[i].t().matmul(grads[i]), one);
+            void CoefficientGradient(int i) => grads[i].matmul(stack.narrow(1, 0, blocks[i].Cols).transpose(1, 2)).sum(0);
+            Time("  contraction backward, every block: stack gradient += w^T g, and g stack^T summed", () => EveryBlock(i => { StackGradient(i); CoefficientGradient(i); }));
+            Time("    of which the stack gradient, w^T g, [n, S, d] (a product, then add_)", () => EveryBlock(StackGradient));
+            Time("    of which the coefficient gradient, g stack^T summed over n", () => EveryBlock(CoefficientGradient));
+            // The layout that would let the stack gradient take one in-place product a block instead of a temporary.
+            Time("    the stack gradient laid out sender-major, [S, n * d], added to in place (addmm_)", () =>
+                EveryBlock(i => senderMajor.narrow(0, 0, blocks[i].Cols).addmm_(ws[i].t(), grads[i].permute(1, 0, 2).reshape(blocks[i].Rows, n * d), 1, 1)));
+            using var headDeltas = randn([h, n, d], dtype: dtype);
+            Time("  pushes: each layer's head deltas copied into the stack", () =>
+            {
+                for (var l = 0; l < c.Layers; l++) stack.narrow(1, SendersBefore(l), h).copy_(headDeltas.permute(1, 0, 2));
+            });
+            using var receivers = randn([n, 3 * h, d], dtype: dtype);
+            using var wQkv = randn([3 * h, d, dh], dtype: dtype);
+            using var resid = randn([n, d], dtype: dtype);
+            using var wPlain = randn([d, 3 * d], dtype: dtype);
+            Time("  receivers' inputs, residual minus contraction, every layer ([n, 3 heads, d])", () =>
+            {
+                using var s = NewDisposeScope();
+                for (var l = 0; l < c.Layers; l++) resid.view(n, 1, d).sub(receivers);
+            });
+            Time("  receivers' LayerNorm, forward, every layer ([n, 3 heads, d])", () =>
+            {
+                using var s = NewDisposeScope();
+                for (var l = 0; l < c.Layers; l++) model.LayerNorm(receivers, model.Blocks[l].Ln1W, model.Blocks[l].Ln1B);
+            });
+            Time("  receivers' q, k, v, forward, every layer ([3 heads] bmm [n, d] x [d, d_head])", () =>
+            {
+                using var s = NewDisposeScope();
+                for (var l = 0; l < c.Layers; l++) receivers.permute(1, 0, 2).bmm(wQkv);
+            });
+            Time("  for comparison: plain q, k, v, every layer ([n, d] x [d, 3 d])", () =>
+            {
+                using var s = NewDisposeScope();
+                for (var l = 0; l < c.Layers; l++) resid.matmul(wPlain);
+            });
+        }
+        using (var receivers = randn([n, 3 * h, d], dtype: dtype).requires_grad_(true))
+            Time("  receivers' LayerNorm, forward+backward, every layer", () =>
+            {
+                using var s = NewDisposeScope();
+                for (var l = 0; l < c.Layers; l++) model.LayerNorm(receivers, model.Blocks[l].Ln1W, model.Blocks[l].Ln1B).sum().backward();
+                receivers.grad?.Dispose();
+                receivers.grad = null;
+            });
+        using (no_grad())
+        using (var tiny = zeros(1, dtype: dtype))
+        {
+            const int calls = 10_000;
+            var ms = StepBench.MedianMs(CPU, 1, repeats, () =>
+            {
+                using var s = NewDisposeScope();
+                for (var i = 0; i < calls; i++) tiny.add(tiny, one);
+            });
+            rows.Add(("  one libtorch call on a 1-element tensor, microseconds", ms * 1000 / calls));
+        }
+        foreach (var t in ws.Concat(grads)) t.Dispose();
+
+        foreach (var (what, ms) in rows) Console.WriteLine($"  {what,-92} {ms,10:F1}{(what.EndsWith("microseconds") ? " us" : " ms")}");
+        Console.WriteLine($"  fast / plain forward+backward: {fast / plain:F2}");
+        return 0;
+    }
+}
