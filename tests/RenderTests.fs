@@ -37,10 +37,6 @@ let private matching (pattern: Regex) text =
 let private shape = { Layers = 2; Heads = 2; HasMlp = true }
 let private edge s r = { Sender = s; Receiver = r }
 
-let private dotOnPath () =
-    (Environment.GetEnvironmentVariable "PATH" |> Option.ofObj |> Option.defaultValue "").Split Path.PathSeparator
-    |> Array.exists (fun dir -> dir <> "" && File.Exists(Path.Combine(dir, "dot")))
-
 [<Tests>]
 let tests =
     testList "Render" [
@@ -89,15 +85,5 @@ let tests =
                   "  { rank=same; \"a0.h0\"; \"a0.h1\"; }"
                   "  { rank=same; \"a1.h0\"; \"a1.h1\"; \"m1\"; }"
                   "  { rank=same; \"logits\"; }" ] "ranks top to bottom"
-        }
-        test "without Graphviz, svg says how to install it and writes nothing" {
-            if dotOnPath () then skiptest "Graphviz's dot is on PATH here"
-            use dir = new TempDir()
-            let path = dir.File "circuit.svg"
-            match Render.svg (Render.dot (Circuit.full shape) None) path with
-            | Ok() -> failtest "svg succeeded without dot"
-            | Error e ->
-                for fix in [ path; "apt-get install graphviz"; "brew install graphviz" ] do Expect.stringContains e fix "names the fix"
-                Expect.isEmpty (Directory.GetFileSystemEntries dir.Path) "nothing written"
         }
     ]
