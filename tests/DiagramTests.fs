@@ -47,7 +47,8 @@ let tests =
                 | _ -> ()
         }
         test "reordering does not add crossings to the plain head order, and boxes in a row do not overlap" {
-            let circuit, scores = sample 30
+          for count in [ 12; 20; 30; 45; 60 ] do
+            let circuit, scores = sample count
             let d = Diagram.layout "t" circuit scores
             // The plain head order: each row sorted by head index, at the same x slots as the layout's.
             let slots = d.Nodes |> List.groupBy (fun n -> n.Y) |> List.collect (fun (_, row) ->
