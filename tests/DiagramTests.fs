@@ -74,6 +74,17 @@ let tests =
                 for a, b in row |> List.sortBy (fun n -> n.X) |> List.pairwise do
                     Expect.isGreaterThan (b.X - b.Width / 2.0) (a.X + a.Width / 2.0) "boxes apart"
         }
+        test "a crossing that head order makes is undone: a0.h0 feeds a1.h1 and a0.h1 feeds a1.h0" {
+            let parse name = match Edge.parse name with Ok [ e ] -> e | other -> failwith $"{name}: %A{other}"
+            let circuit =
+                [ "input->a0.h0<q>"; "input->a0.h1<q>"; "a0.h0->a1.h1<q>"; "a0.h1->a1.h0<q>"; "a1.h0->logits"; "a1.h1->logits" ]
+                |> List.map parse |> Circuit.ofEdges shape
+            let d = Diagram.layout "t" circuit (Array.create (Graph.edgeCount shape) 1.0)
+            let x name = (d.Nodes |> List.find (fun n -> n.Name = name)).X
+            // By hand: with a0.h0 left of a0.h1, the two layer-1 heads must swap for the edges not to cross.
+            Expect.equal (Diagram.crossings d) 0 "no crossing left"
+            Expect.equal (compare (x "a0.h0") (x "a0.h1")) (compare (x "a1.h1") (x "a1.h0")) "a1.h1 sits on a0.h0's side"
+        }
         test "the PNG is written, the width of the layout, and not blank" {
             use dir = new TempDir()
             let circuit, scores = sample 30
