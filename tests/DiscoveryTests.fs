@@ -54,7 +54,7 @@ let tests =
             let wall = clock.Elapsed.TotalSeconds
             let shape = Engine.shapeOf model
             Expect.equal [ for l in logs -> l.Step ] [ 49; 99; 149; 199; 249; 299 ] "logged steps"
-            for name in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "circuit.svg"; "circuit.png"; "curve.csv"; "curve.png"; "curve.svg"; "run.log" ] do
+            for name in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "circuit.svg"; "circuit.png"; "report.html"; "curve.csv"; "curve.png"; "curve.svg"; "run.log" ] do
                 Expect.isTrue (File.Exists(Path.Combine(outDir, name))) name
             Expect.equal r.Circuit (Circuit.ofEdges shape [ for n in planted -> Graph.edge shape (edgeId shape n) ]) "threshold circuit"
             let report = Result.defaultWith failwith (CircuitJson.readReport (Path.Combine(outDir, "circuit.json")))

@@ -87,7 +87,7 @@ let tests =
             let code, out, err = discoverTiny dir 10
             Expect.equal code 0 err
             Expect.stringContains out "faithfulness" "prints the figures"
-            for f in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "circuit.svg"; "circuit.png"; "curve.csv"; "curve.png"; "curve.svg"; "run.log" ] do
+            for f in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "circuit.svg"; "circuit.png"; "report.html"; "curve.csv"; "curve.png"; "curve.svg"; "run.log" ] do
                 Expect.isTrue (File.Exists(Path.Combine(dir.File "out", f))) f
         }
         test "discover with output redirected prints a plain progress line per log: steps, loss terms, edges, elapsed time and ETA" {
@@ -262,7 +262,7 @@ let tests =
             let code, stdout, err = runHost [ "discover"; "--model"; dir.File "model"; "--task"; "ioi"; "--pairs"; "8"; "--batch-size"; "8"; "--steps"; "4"; "--out"; out ]
             Expect.equal code 0 err
             Expect.stringContains stdout "faithfulness" "prints the figures"
-            for f in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "circuit.svg"; "circuit.png"; "curve.csv"; "curve.png"; "curve.svg"; "run.log" ] do
+            for f in [ "circuit.json"; "graph.mib.json"; "circuit.dot"; "circuit.svg"; "circuit.png"; "report.html"; "curve.csv"; "curve.png"; "curve.svg"; "run.log" ] do
                 Expect.isTrue (File.Exists(Path.Combine(out, f))) f
             let steps = File.ReadAllLines(Path.Combine(out, "run.log")) |> Array.filter (fun l -> l.StartsWith "step ")
             Expect.isNonEmpty steps "step lines"

@@ -26,7 +26,7 @@ let main argv =
     let printer =
         { inner with
             summary = fun config s -> async {
-                counts <- Some(s.passed.Length, s.failed.Length + s.errored.Length)
+                counts <- Some(s.passed.Length, s.failed.Length + s.errored.Length, [ for t, _ in s.ignored -> t.name |> String.concat "." ])
                 do! inner.summary config s } }
     // `--repeat N` (ours, for `build.fsx stress`): every test N times over, one at a time, so that a rare failure of
     // one property can be sought with `--filter-test-case`; Expecto filters the repeated tree as it would the one.
@@ -40,8 +40,10 @@ let main argv =
         else
             let all = testFromThisAssembly () |> Option.defaultWith (fun () -> failwith "no tests in this assembly")
             runTestsWithCLIArgs options argv (testSequenced (testList "repeat" [ for i in 1 .. repeat -> testLabel $"run {i}" all ]))
-    let passed, failed = defaultArg counts (0, 1)
+    let passed, failed, ignored = defaultArg counts (0, 1, [])
     // Expecto's console writer colours and pads its lines; CI reads this one plain, straight to stdout.
     use stdout = new System.IO.StreamWriter(System.Console.OpenStandardOutput())
+    // A skipped test is neither passed nor failed; each is named, its reason printed where it was skipped.
+    for name in ignored do stdout.Write(sprintf "\nskipped: %s" name)
     stdout.Write(sprintf "\n%d passed, %d failed\n" passed failed)
     exitCode

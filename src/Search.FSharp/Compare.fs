@@ -40,6 +40,30 @@ module Compare =
               let rssText = rss |> Option.map (fixedText 0) |> Option.defaultValue "n/a"
               $"| {name} | {s} | {edges} | {fixedText 3 f} | {fixedText 4 kl} | {fixedText 3 cpr} | {fixedText 3 cmd} | {fixedText 1 seconds} | {rssText} |" ]
 
+    let page (experiment: Experiment) (runs: MethodRun list) =
+        let name (r: MethodRun) = Method.name r.Method
+        let figures =
+            [ for r in runs ->
+                let m, c = r.Result.Metrics, r.Result.Curve
+                [ name r; r.Settings; string (Circuit.edgeCount r.Result.Circuit); ReportPage.number 4 m.Circuit
+                  ReportPage.number 4 m.Full; ReportPage.number 4 m.Empty; ReportPage.number 4 m.Faithfulness
+                  ReportPage.number 4 m.Kl; ReportPage.number 4 c.Cpr; ReportPage.number 4 c.Cmd; ReportPage.number 1 r.Seconds
+                  mib r.PeakRssDelta |> Option.map (ReportPage.number 0) |> Option.defaultValue "n/a" ] ]
+        let report = (List.head runs).Result.Report.Report
+        ReportPage.document $"compare: {ReportPage.modelName report.Model}, {report.Task}"
+            [ "Warnings", ReportPage.warnings [ for r in runs do for w in r.Result.Warnings -> $"{name r}: {w}" ]
+              "Figures",
+              ReportPage.table
+                  [ "method"; "settings"; "edges"; "m(C)"; "m(full)"; "m(empty)"; "faithfulness"; "KL (nats)"; "CPR"; "CMD"; "wall s"; "peak RSS delta MiB" ]
+                  figures
+              "Faithfulness curves", ReportPage.curves "faithfulness against edges" [ for r in runs -> name r, r.Result.Curve ]
+              yield!
+                  [ for r in runs ->
+                      let d = Diagram.layout (ReportPage.diagramTitle r.Result.Report.Report) r.Result.Circuit r.Result.Scores
+                      $"Circuit: {name r}",
+                      ReportPage.diagram d + $"\n<p><a href=\"{ReportPage.escape (name r)}/report.html\">{ReportPage.escape (name r)}'s own report</a></p>" ]
+              "Experiment", "<p>Each method ran this experiment with its own method.</p>\n" + ReportPage.experiment experiment ]
+
     let run (experiment: Experiment) (methods: Method list) (onLog: Method -> StepLog -> unit) =
         if List.isEmpty methods then invalidArg "methods" "compare needs at least one method"
         let names = List.map Method.name methods
@@ -67,4 +91,5 @@ module Compare =
             File.WriteAllLines(file "comparison.md", markdown runs)
             let title = $"{Path.GetFileName folder.FullPath}: faithfulness against edges"
             Plot.faithfulness title [ for r in runs -> Method.name r.Method, r.Result.Curve ] (file "curves.png") (file "curves.svg")
+            AtomicFile.WriteText(file "report.html", page experiment runs)
             runs)

@@ -22,7 +22,7 @@ module Compare =
     /// Claims `OutDir` (`Discovery.claim "compare"`), loads the model once, as `Discovery.run` does (device and
     /// dtype from `Compute`), and runs the experiment once per method, in the order given, each into
     /// `OutDir/<Method.name>` (so the names must differ), then writes `comparison.csv`, `comparison.md` (`table`)
-    /// and `curves.png` / `curves.svg` (`Plot.faithfulness`, one line per method) into `OutDir`. The whole folder
+    /// `curves.png` / `curves.svg` (`Plot.faithfulness`, one line per method) and report.html (`page`) into `OutDir`. The whole folder
     /// appears at once (`OutputFolder.Write`), holding this comparison's files only, or not at all. Fails for no
     /// methods or two of one name.
     val run: Experiment -> methods: Method list -> onLog: (Method -> StepLog -> unit) -> MethodRun list
@@ -31,5 +31,9 @@ module Compare =
     val csv: MethodRun list -> string list
     /// The same table as Markdown lines.
     val markdown: MethodRun list -> string list
+    /// report.html of a comparison (`ReportPage`): every method's warnings, the table with m(C), m(full) and
+    /// m(empty) beside faithfulness, KL, CPR, CMD, time and memory, every curve in one figure, each method's diagram
+    /// with a link to its own report.html, and the experiment.
+    val page: Experiment -> MethodRun list -> string
     /// A method's settings in words: `5 steps`, `tau 0.01`, or the descent run's steps.
     val settings: Experiment -> Method -> string

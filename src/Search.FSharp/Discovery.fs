@@ -15,7 +15,8 @@ type DiscoveryResult =
       Curve: Curve
       CurveCircuits: Circuit list
       Warnings: string list
-      OutDir: string }
+      OutDir: string
+      Report: RunReport }
 
 type SavedEvaluation =
     { Format: CircuitFileFormat
@@ -205,7 +206,8 @@ module Discovery =
             RunFolder.write dir finalDir report
             if experiment.Checkpoint.IsSome then removeCheckpoints checkpoints
             { Circuit = report.Circuit; Scores = report.Scores; Ranking = report.Ranking; Metrics = report.Metrics; Curve = report.Curve
-              CurveCircuits = [ for r in report.Rows -> r.Circuit ]; Warnings = report.Warnings; OutDir = finalDir }
+              CurveCircuits = [ for r in report.Rows -> r.Circuit ]; Warnings = report.Warnings; OutDir = finalDir
+              Report = report }
         finally
             for d in owned do d.Dispose()
 

@@ -25,7 +25,9 @@ type DiscoveryResult =
       /// m(empty) barely differ (`Evaluate.degenerate`), so normalised faithfulness is meaningless.
       Warnings: string list
       /// The folder the run wrote.
-      OutDir: string }
+      OutDir: string
+      /// Everything the folder shows, as `RunFolder.write` wrote it.
+      Report: RunReport }
 
 /// A saved circuit scored again on a dataset.
 type SavedEvaluation =

@@ -7,14 +7,15 @@ open ScottPlot
 module Plot =
     let private width, height = 800, 500
 
-    let faithfulness (title: string) (curves: (string * Curve) list) pngPath svgPath =
+    /// The figure, owned by the caller.
+    let private figure (title: string) (curves: (string * Curve) list) =
         let drawable (c: Curve) =
             [| for p in c.Points do
                  if p.Fraction > 0.0 && not (Double.IsNaN p.Faithfulness) then log10 (100.0 * p.Fraction), p.Faithfulness |]
             |> Array.sortBy fst
         let series = [ for name, c in curves -> name, drawable c ] |> List.filter (fun (_, points) -> points.Length > 0)
         if series.IsEmpty then invalidArg "curves" "no curve has a point with edges and a finite faithfulness to draw"
-        use plot = new ScottPlot.Plot()
+        let plot = new ScottPlot.Plot()
         for name, points in series do
             let line = plot.Add.Scatter(Array.map fst points, Array.map snd points)
             line.LegendText <- name
@@ -38,5 +39,14 @@ module Plot =
         plot.XLabel "edges kept (% of the graph, log scale)"
         plot.YLabel "normalised faithfulness"
         plot.ShowLegend(Alignment.LowerRight) |> ignore
+        plot
+
+    let faithfulness title curves pngPath svgPath =
+        use plot = figure title curves
         PatchDescent.Model.AtomicFile.Write(pngPath, fun p -> plot.SavePng(p, width, height) |> ignore)
         PatchDescent.Model.AtomicFile.Write(svgPath, fun p -> plot.SaveSvg(p, width, height) |> ignore)
+
+    let faithfulnessSvg title curves =
+        use plot = figure title curves
+        // An <svg> element inside HTML takes no XML declaration.
+        Text.RegularExpressions.Regex.Replace(plot.GetSvgHtml(width, height), @"^\s*<\?xml[^>]*\?>\s*", "")

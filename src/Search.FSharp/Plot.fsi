@@ -10,3 +10,5 @@ module Plot =
     /// (no place on a log axis) and points whose faithfulness is NaN are left out. Fails when no curve has a point
     /// left to draw.
     val faithfulness: title: string -> curves: (string * Curve) list -> pngPath: string -> svgPath: string -> unit
+    /// The same figure as an `<svg>` element for an HTML page, with no XML declaration; fails as `faithfulness` does.
+    val faithfulnessSvg: title: string -> curves: (string * Curve) list -> string

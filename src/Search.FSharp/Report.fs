@@ -12,7 +12,8 @@ type RunReport =
       Plotted: (string * Curve) list
       Metrics: CircuitScores
       Log: string list
-      Warnings: string list }
+      Warnings: string list
+      Experiment: Experiment }
 
 module Report =
     let private num (x: float) = (x + 0.0).ToString("R", System.Globalization.CultureInfo.InvariantCulture)
@@ -53,4 +54,5 @@ module Report =
           Plotted = outcome.Plotted
           Metrics = metrics
           Log = outcome.Log
-          Warnings = warnings }
+          Warnings = warnings
+          Experiment = experiment }

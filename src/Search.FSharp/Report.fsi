@@ -22,7 +22,9 @@ type RunReport =
       /// run.log's lines of the method; `RunFolder.write` adds what writing found, the figures and the warnings.
       Log: string list
       /// What a reader of the figures must know.
-      Warnings: string list }
+      Warnings: string list
+      /// The experiment the run did, every setting of it, for report.html.
+      Experiment: Experiment }
 
 /// Building a run's report.
 module Report =

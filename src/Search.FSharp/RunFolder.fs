@@ -7,23 +7,16 @@ open PatchDescent.Model
 module RunFolder =
     let private num (x: float) = (x + 0.0).ToString("R", Globalization.CultureInfo.InvariantCulture)
 
-    /// The diagram's title: the model's folder or name, the task, the edge count and the faithfulness.
-    let private title (r: CircuitReport) =
-        let model = match Path.GetFileName(r.Model.TrimEnd('/', '\\')) with null | "" -> r.Model | m -> m
-        let figure name = r.Metrics |> List.tryFind (fst >> (=) name) |> Option.map snd
-        let edges = figure "edges" |> Option.map (fun e -> $"{int e} edges") |> Option.defaultValue "edges"
-        let faithfulness = figure "faithfulness" |> Option.map (fun f -> $", faithfulness {f:F3}") |> Option.defaultValue ""
-        $"{model}, {r.Task}: {edges}{faithfulness}"
-
     let write (dir: string) (name: string) (report: RunReport) =
         Directory.CreateDirectory dir |> ignore
         let file f = Path.Combine(dir, f)
         CircuitJson.writeReport (file "circuit.json") report.Report
         File.WriteAllText(file "graph.mib.json", CircuitJson.exportMib report.Circuit (Some report.Ranking))
         File.WriteAllText(file "circuit.dot", Render.dot report.Circuit (Some report.Scores))
-        let diagram = Diagram.layout (title report.Report) report.Circuit report.Scores
+        let diagram = Diagram.layout (ReportPage.diagramTitle report.Report) report.Circuit report.Scores
         AtomicFile.WriteText(file "circuit.svg", Diagram.svg diagram)
         Diagram.writePng diagram (file "circuit.png")
+        AtomicFile.WriteText(file "report.html", ReportPage.run report)
         File.WriteAllLines(
             file "curve.csv",
             [ yield "level,k,edges,fraction,faithfulness,kl,source,step"

@@ -36,6 +36,28 @@ module Stability =
               for a, b, j in l.Pairs -> $"{num l.Level},{a},{b},{num j}"
               yield $"{num l.Level},mean,mean,{num l.Mean}" ]
 
+    let page (experiment: Experiment) (runs: (int * DiscoveryResult) list) (levels: LevelStability list) =
+        let n = ReportPage.number 4
+        let figures =
+            [ for seed, r in runs ->
+                [ string seed; string (Circuit.edgeCount r.Circuit); n r.Metrics.Circuit; n r.Metrics.Full; n r.Metrics.Empty
+                  n r.Metrics.Faithfulness; n r.Metrics.Kl; n r.Curve.Cpr; n r.Curve.Cmd ] ]
+        let pairNames = match levels with [] -> [] | l :: _ -> [ for a, b, _ in l.Pairs -> $"seeds {a} and {b}" ]
+        let overlapRows = [ for l in levels -> [ string l.Level ] @ [ for _, _, j in l.Pairs -> n j ] @ [ n l.Mean ] ]
+        let report = (snd (List.head runs)).Report.Report
+        ReportPage.document $"stability over seeds: {ReportPage.modelName report.Model}, {report.Task}"
+            [ "Warnings", ReportPage.warnings [ for seed, r in runs do for w in r.Warnings -> $"seed {seed}: {w}" ]
+              "Figures",
+              ReportPage.table [ "seed"; "edges"; "m(C)"; "m(full)"; "m(empty)"; "faithfulness"; "KL (nats)"; "CPR"; "CMD" ] figures
+              "Faithfulness curves", ReportPage.curves "faithfulness against edges" [ for seed, r in runs -> $"seed {seed}", r.Curve ]
+              "Stability: Jaccard overlap of the pruned top-k circuits",
+              ReportPage.table ([ "level" ] @ pairNames @ [ "mean" ]) overlapRows
+              yield!
+                  [ for seed, r in runs ->
+                      let d = Diagram.layout (ReportPage.diagramTitle r.Report.Report) r.Circuit r.Scores
+                      $"Circuit: seed {seed}", ReportPage.diagram d + $"\n<p><a href=\"seed-{seed}/report.html\">seed {seed}'s own report</a></p>" ]
+              "Experiment", "<p>Each seed ran this experiment with its own seed.</p>\n" + ReportPage.experiment experiment ]
+
     let run (experiment: Experiment) (seeds: int list) (onLog: int -> StepLog -> unit) =
         if seeds.Length < 2 then invalidArg "seeds" $"stability needs at least two seeds, got {seeds.Length}"
         if List.distinct seeds <> seeds then invalidArg "seeds" $"seeds {seeds} repeat one; each seed is one folder"
@@ -49,4 +71,5 @@ module Stability =
                     seed, Discovery.runInto model e (Path.Combine(dir, name)) (onLog seed) ]
             let levels = overlaps experiment.Levels [ for seed, r in results -> seed, r.CurveCircuits ]
             File.WriteAllLines(Path.Combine(dir, "stability.csv"), csv levels)
+            AtomicFile.WriteText(Path.Combine(dir, "report.html"), page experiment results levels)
             results, levels)

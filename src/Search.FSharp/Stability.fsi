@@ -22,8 +22,12 @@ module Stability =
     /// `stability.csv`'s lines: the header `level,seed_a,seed_b,jaccard`, then for each level its pairs and a row
     /// with `mean` in both seed columns; numbers as invariant round-trip text.
     val csv: LevelStability list -> string list
+    /// report.html of a seed sweep (`ReportPage`): every run's warnings, a row of figures per seed, every seed's
+    /// curve in one figure, the overlap table (a column per pair of seeds, then the mean), each seed's diagram with a
+    /// link to its own report.html, and the experiment.
+    val page: Experiment -> runs: (int * DiscoveryResult) list -> LevelStability list -> string
     /// Claims `OutDir` (`Discovery.claim "discover"`), runs the experiment once per seed (the model loaded once)
-    /// into `OutDir/seed-N`, each a complete `Discovery.runInto` run, then writes `OutDir/stability.csv` from the
+    /// into `OutDir/seed-N`, each a complete `Discovery.runInto` run, then writes `OutDir/stability.csv` and `OutDir/report.html` (`page`) from the
     /// pruned top-k circuits of each level (`DiscoveryResult.CurveCircuits`); the whole folder appears at once
     /// (`OutputFolder.Write`), holding this run's files only, or not at all. Fails for fewer than two seeds or a
     /// repeated seed. `onLog` gets the seed with each step log.
