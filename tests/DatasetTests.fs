@@ -108,8 +108,20 @@ let tests =
         test "a null prompt says it must be an array" {
             expectError [ """{"clean_ids": null, "corrupted_ids": [3], "answer_id": 5}""" ] 1 [ "\"clean_ids\" must be an array"; "found null" ]
         }
-        test "text and ids in one line are refused" {
-            expectError [ """{"clean": "a b", "clean_ids": [1, 2], "corrupted": "c d", "answer": " Mary"}""" ] 1 [ "give text or ids, not both" ]
+        test "a line with text beside its ids is its ids, once each text field tokenizes to its id field" {
+            // " Mary" is GPT-2 token 5335 and " John" 1757.
+            let line = """{"clean": " Mary", "corrupted": " John", "answer": " John", "wrong": " Mary", "clean_ids": [5335], "corrupted_ids": [1757], "answer_id": 1757, "wrong_id": 5335}"""
+            match loadLines [ line ] with
+            | Ok d, _ -> Expect.equal d.Pairs [| { Clean = [| 5335 |]; Corrupted = [| 1757 |]; Answer = 1757; Wrong = Some 5335; Threshold = None } |] "the ids"
+            | Error e, _ -> failtest e
+            match loadLines [ """{"clean": " Mary", "clean_ids": [50256, 5335], "corrupted_ids": [50256, 1757], "answer_id": 3, "bos": true}""" ] with
+            | Ok d, _ -> Expect.equal d.Pairs[0].Clean [| 50256; 5335 |] "the text gets its BOS before it is compared"
+            | Error e, _ -> failtest e
+            expectError [ line.Replace("\"clean\": \" Mary\"", "\"clean\": \" John\"") ] 1
+                [ "\"clean\" \" John\" is the tokens [1757], but \"clean_ids\" is [5335]"; "disagree" ]
+            expectError [ line.Replace("\"answer\": \" John\"", "\"answer\": \" Mary\"") ] 1 [ "\"answer\""; "\"answer_id\" is [1757]"; "disagree" ]
+            expectError [ line.Replace(", \"wrong_id\": 5335", "") ] 1 [ "has \"wrong\" but no \"wrong_id\"" ]
+            expectError [ """{"clean": " Mary", "clean_ids": [5335], "answer_id": 3}""" ] 1 [ "lacks the field \"corrupted_ids\"" ]
         }
         test "a misspelt field is refused, naming it and the fields a line has, rather than changing the metric" {
             expectError [ """{"clean_ids": [1], "corrupted_ids": [3], "answer_id": 5, "wrong_ids": 6}""" ] 1
@@ -226,6 +238,35 @@ let tests =
             let lines = File.ReadAllLines path
             Expect.stringContains lines[0] "\"bos\": true" "with BOS"
             Expect.stringContains lines[1] "\"bos\": false" "without"
+        }
+        test "writeWithText writes each generated pair's text beside its ids, and load reads the same pairs back" {
+            use dir = new TempDir()
+            for name, dataset in [ "ioi", Tasks.Ioi.generate { Tasks.Ioi.defaults with Size = 12; Seed = 5 }
+                                   "ioi-bos", Tasks.Ioi.generate { Tasks.Ioi.defaults with Size = 12; Seed = 5; Bos = true }
+                                   "greater-than", Tasks.GreaterThan.generate { Tasks.GreaterThan.defaults with Size = 12; Seed = 5 } ] do
+                let path = dir.File $"{name}.jsonl"
+                Dataset.writeWithText path dataset
+                Expect.equal (Dataset.load path vocab 1024 |> Result.map (fun d -> d.Pairs)) (Ok dataset.Pairs) $"{name}: the same pairs"
+                for line, pair in Seq.zip (File.ReadAllLines path) dataset.Pairs do
+                    use doc = System.Text.Json.JsonDocument.Parse line
+                    let text (field: string) = doc.RootElement.GetProperty(field).GetString()
+                    Expect.equal (text "answer") (Tokenizer.Gpt2.Decode [| pair.Answer |]) $"{name}: the answer's text"
+                    Expect.isFalse (line.Contains "\\u") $"{name}: no escaped characters in {line}"
+                    let bos = if name = "ioi-bos" then [| Tokenizer.EndOfText |] else [||]
+                    Expect.equal (Array.append bos (Tokenizer.Gpt2.Encode(text "clean"))) pair.Clean $"{name}: the clean text is the clean ids, after the BOS"
+            let ioi = File.ReadAllLines(dir.File "ioi.jsonl")[0]
+            Expect.stringContains ioi "\"wrong\": \" " "IOI's wrong name as text"
+        }
+        test "writeWithText refuses ids whose text reads back as other ids, and writes nothing" {
+            use dir = new TempDir()
+            let split = Array.append (Tokenizer.Gpt2.Encode " M") (Tokenizer.Gpt2.Encode "ary")
+            Expect.equal (Tokenizer.Gpt2.Encode " Mary") [| 5335 |] "one token read together"
+            let pair = { Clean = split; Corrupted = split; Answer = 5335; Wrong = None; Threshold = None }
+            let path = dir.File "x.jsonl"
+            Expect.throwsC (fun () -> Dataset.writeWithText path { Source = "x"; Pairs = [| pair; pair |] }) (fun e ->
+                Expect.stringContains e.Message "pair 1: the clean ids" "names the pair and the field"
+                Expect.stringContains e.Message "[5335]" "and what the text reads as")
+            Expect.isFalse (File.Exists path) "no file"
         }
         testProperty "write then load gives the same pairs back, and leaves no temporary file" <|
             Prop.forAll pairs (fun ps ->

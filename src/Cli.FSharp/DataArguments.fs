@@ -20,7 +20,7 @@ type DataArguments =
         member a.Usage =
             match a with
             | Task _ -> "the task"
-            | Out _ -> "the JSONL file to write (token ids, one pair a line; written whole or not at all)"
+            | Out _ -> "the JSONL file to write, one pair a line: IOI and greater-than with their text beside the token ids, induction ids only (written whole or not at all)"
             | Model _ -> "induction: the model folder whose task.json describes the sequences"
             | Pairs _ -> "number of pairs (default 128)"
             | Seed _ -> "the data seed (default 1)"

@@ -103,6 +103,34 @@ module Dataset =
     let textFields = [ "clean"; "corrupted"; "answer"; "wrong"; "above"; "at_or_below"; "bos" ]
     let idFields = [ "clean_ids"; "corrupted_ids"; "answer_id"; "wrong_id"; "above_ids"; "at_or_below_ids"; "bos" ]
 
+    /// A line with text beside its ids (`writeWithText`): the pair its ids give, once every text field given is
+    /// found to have an id field that says the same tokens. The text may be left out field by field, never the ids.
+    let agreeing vocabSize (o: JsonElement) : Pair =
+        let prefix = if bos o then [| Tokenizer.EndOfText |] else [||]
+        let prompt name v = Array.append prefix (Tokenizer.Gpt2.Encode(text v name))
+        let ids =
+            { Pair.Clean = tokenIds vocabSize (required o "clean_ids" idForm) "clean_ids"
+              Corrupted = tokenIds vocabSize (required o "corrupted_ids" idForm) "corrupted_ids"
+              Answer = tokenId vocabSize (required o "answer_id" idForm) "\"answer_id\""
+              Wrong = field o "wrong_id" |> Option.map (fun w -> tokenId vocabSize w "\"wrong_id\"")
+              Threshold = threshold vocabSize o false }
+        let show (a: int[]) = "[" + String.Join(", ", a) + "]"
+        let check textName idName (read: JsonElement -> int[]) (expected: int[] option) =
+            match field o textName, expected with
+            | None, _ -> ()
+            | Some _, None -> fail $"has \"{textName}\" but no \"{idName}\"; a line with text beside its ids gives every id field its text stands for"
+            | Some v, Some want ->
+                let got = read v
+                if got <> want then
+                    fail $"\"{textName}\" {v.GetRawText()} is the tokens {show got}, but \"{idName}\" is {show want}; the text and the ids disagree, so one of them was edited: correct it, or drop the text"
+        check "clean" "clean_ids" (prompt "clean") (Some ids.Clean)
+        check "corrupted" "corrupted_ids" (prompt "corrupted") (Some ids.Corrupted)
+        check "answer" "answer_id" (fun v -> [| singleToken v "answer" |]) (Some [| ids.Answer |])
+        check "wrong" "wrong_id" (fun v -> [| singleToken v "wrong" |]) (ids.Wrong |> Option.map (fun w -> [| w |]))
+        check "above" "above_ids" (fun v -> Array.ofList (tokenTexts v "above")) (ids.Threshold |> Option.map (fun t -> Array.ofList t.Above))
+        check "at_or_below" "at_or_below_ids" (fun v -> Array.ofList (tokenTexts v "at_or_below")) (ids.Threshold |> Option.map (fun t -> Array.ofList t.AtOrBelow))
+        ids
+
     let parse vocabSize positions lineNumber (line: string) : Pair =
         use doc =
             match StrictJson.parse lineNumber line with
@@ -111,16 +139,19 @@ module Dataset =
         let o = doc.RootElement
         if o.ValueKind <> JsonValueKind.Object then fail $"is not a JSON object; a line is {textForm} or {idForm}"
         let isText, isIds = (field o "clean").IsSome, (field o "clean_ids").IsSome
-        if isText && isIds then fail "has both \"clean\" and \"clean_ids\"; give text or ids, not both"
         // A misspelt optional field would otherwise change the inferred metric without a word. A line with neither
         // prompt gets the error that names both forms instead.
-        let allowed, form = if isText then textFields, "text" else idFields, "token-id"
+        let allowed, form =
+            if isText && isIds then List.distinct (idFields @ textFields), "text-and-id"
+            elif isText then textFields, "text"
+            else idFields, "token-id"
         for p in o.EnumerateObject() do
             if (isText || isIds) && not (List.contains p.Name allowed) then
                 let list = String.Join(", ", allowed)
                 fail $"has the field \"{p.Name}\", which a {form} line does not have; its fields are {list}"
         let names, pair =
             match field o "clean", field o "clean_ids" with
+            | Some _, Some _ -> ("clean_ids", "corrupted_ids", "answer_id", "wrong_id"), agreeing vocabSize o
             | Some clean, _ ->
                 let prefix = if bos o then [| Tokenizer.EndOfText |] else [||]
                 let tokens name v = Array.append prefix (Tokenizer.Gpt2.Encode(text v name))
@@ -181,17 +212,43 @@ module Dataset =
                     | Some e, _ | None, Some e -> Error e
                     | None, None -> Ok { Source = path; Pairs = Array.map snd lines }
 
-    let write (path: string) (dataset: PairDataset) =
+    // Names and numbers stay as typed (no \u escapes of quotes or non-ASCII letters); the file is read as JSON only.
+    let private readableJson = JsonSerializerOptions(Encoder = Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
+
+    /// A pair's token-id line, with the text of its prompts and answers first when `text` decodes ids.
+    let private line (text: (int[] -> string) option) (index: int) (p: Pair) =
         let ids (a: int[]) = String.Join(", ", a)
-        let line (p: Pair) =
-            let wrong = p.Wrong |> Option.map (fun w -> $", \"wrong_id\": {w}") |> Option.defaultValue ""
-            let threshold =
-                p.Threshold
-                |> Option.map (fun t -> $", \"above_ids\": [{ids (Array.ofList t.Above)}], \"at_or_below_ids\": [{ids (Array.ofList t.AtOrBelow)}]")
-                |> Option.defaultValue ""
-            let bos = if p.Clean[0] = Tokenizer.EndOfText && p.Corrupted[0] = Tokenizer.EndOfText then "true" else "false"
-            $$"""{"clean_ids": [{{ids p.Clean}}], "corrupted_ids": [{{ids p.Corrupted}}], "answer_id": {{p.Answer}}{{wrong}}{{threshold}}, "bos": {{bos}}}"""
-        AtomicFile.WriteLines(path, Array.map line dataset.Pairs)
+        let bosFirst = p.Clean[0] = Tokenizer.EndOfText && p.Corrupted[0] = Tokenizer.EndOfText
+        let readable =
+            match text with
+            | None -> ""
+            | Some decode ->
+                let json (s: string) = JsonSerializer.Serialize(s, readableJson)
+                // The text a reader sees must read back as these ids, or the file would disagree with itself.
+                let spelled name (tokens: int[]) =
+                    let t = decode tokens
+                    let again = Tokenizer.Gpt2.Encode t
+                    if again <> tokens then
+                        failwith $"pair {index + 1}: the {name} ids [{ids tokens}] decode to {json t}, which tokenizes as [{ids again}]; that pair cannot be written as text that reads back the same"
+                    json t
+                let prompt name (tokens: int[]) = spelled name (if bosFirst then tokens[1..] else tokens)
+                let clean, corrupted, answer = prompt "clean" p.Clean, prompt "corrupted" p.Corrupted, spelled "answer" [| p.Answer |]
+                let wrong = p.Wrong |> Option.map (fun w -> ", \"wrong\": " + spelled "wrong" [| w |]) |> Option.defaultValue ""
+                $"\"clean\": {clean}, \"corrupted\": {corrupted}, \"answer\": {answer}{wrong}, "
+        let wrong = p.Wrong |> Option.map (fun w -> $", \"wrong_id\": {w}") |> Option.defaultValue ""
+        let threshold =
+            p.Threshold
+            |> Option.map (fun t -> $", \"above_ids\": [{ids (Array.ofList t.Above)}], \"at_or_below_ids\": [{ids (Array.ofList t.AtOrBelow)}]")
+            |> Option.defaultValue ""
+        let bos = if bosFirst then "true" else "false"
+        $$"""{{{readable}}"clean_ids": [{{ids p.Clean}}], "corrupted_ids": [{{ids p.Corrupted}}], "answer_id": {{p.Answer}}{{wrong}}{{threshold}}, "bos": {{bos}}}"""
+
+    let write (path: string) (dataset: PairDataset) =
+        AtomicFile.WriteLines(path, Array.mapi (line None) dataset.Pairs)
+
+    let writeWithText (path: string) (dataset: PairDataset) =
+        let lines = Array.mapi (line (Some (fun (ids: int[]) -> Tokenizer.Gpt2.Decode ids))) dataset.Pairs
+        AtomicFile.WriteLines(path, lines)
 
     let batches (batchSize: int) (dataset: PairDataset) : PairBatch list =
         if batchSize < 1 then invalidArg "batchSize" $"a batch needs at least one pair, got batch size {batchSize}"

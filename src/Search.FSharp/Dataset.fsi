@@ -55,13 +55,20 @@ module Dataset =
     /// [...]` (single tokens) or `"above_ids"` and `"at_or_below_ids"`. `"bos": true` records that the prompts begin
     /// with `<|endoftext|>`: a text line gets it prepended, an id line must start with id 50256. The error names the
     /// file and the 1-based line and says what is wrong: among others a field the line's form does not have (a typo
-    /// would change the inferred metric), a key given twice, both `clean` and `clean_ids`, a null, an id outside
-    /// [0, vocabSize), a prompt longer than `positions`, a folder instead of a file.
+    /// would change the inferred metric), a key given twice, a null, an id outside
+    /// [0, vocabSize), a prompt longer than `positions`, a folder instead of a file. A line may hold both forms
+    /// (`writeWithText`): the ids are the pair, and each text field given must tokenize to its id field (with the
+    /// BOS prepended as above), else the error names both fields and their tokens.
     val load: path: string -> vocabSize: int -> positions: int -> Result<PairDataset, string>
     /// Writes the dataset in the token-id form (with `"bos"` true when both prompts start with `<|endoftext|>`, else
     /// false), through a temporary file renamed into place, so that a reader never
     /// sees half a file and `load` gives the same pairs back.
     val write: path: string -> PairDataset -> unit
+    /// Writes as `write` does, with the text of each pair's prompts (after a leading `<|endoftext|>` when `"bos"` is
+    /// true), answer and wrong answer before its ids, GPT-2-decoded, so that a person can read the file and `load`
+    /// checks the two agree. Fails naming the pair, before anything is written, when a decoded text does not
+    /// tokenize back to its ids (ids of another vocabulary than GPT-2's).
+    val writeWithText: path: string -> PairDataset -> unit
     /// Sorts the pairs by token count (stable: dataset order within a length), cuts them into batches of
     /// batchSize (the last may be smaller), and right-pads each batch to its longest prompt.
     val batches: batchSize: int -> PairDataset -> PairBatch list
