@@ -190,6 +190,18 @@ let tests =
             Expect.stringContains (usageError ("discover" :: base' @ [ "--method"; "eap"; "--prune-floor"; "0.9" ])) "--prune-floor applies to prune and to descent's refinement only" "a floor without prune"
             Expect.stringContains (usageError ("discover" :: base' @ [ "--loss"; "l2" ])) "--loss" "choice"
         }
+        test "--metric on discover, compare and evaluate names the metric to score with" {
+            let r = discover [ "--model"; "m"; "--data"; "d.jsonl"; "--out"; "o"; "--metric"; "answer-logit" ]
+            Expect.equal r.Experiment.Metric (Some Metric.AnswerLogit) "discover"
+            Expect.equal (discover [ "--model"; "m"; "--data"; "d.jsonl"; "--out"; "o" ]).Experiment.Metric None "none asked: the data's"
+            match CommandLine.parse [| "compare"; "--model"; "m"; "--data"; "d.jsonl"; "--out"; "o"; "--metric"; "prob-diff" |] with
+            | Invocation.Compare c -> Expect.equal c.Experiment.Metric (Some Metric.PairProbDiff) "compare: each pair's thresholds"
+            | other -> failtest $"%A{other}"
+            match CommandLine.parse [| "evaluate"; "--model"; "m"; "--circuit"; "c.json"; "--data"; "d.jsonl"; "--metric"; "logit-diff" |] with
+            | Invocation.Evaluate e -> Expect.equal e.Metric (Some Metric.LogitDiff) "evaluate"
+            | other -> failtest $"%A{other}"
+            Expect.stringContains (usageError [ "discover"; "--model"; "m"; "--data"; "d"; "--out"; "o"; "--metric"; "kl" ]) "--metric" "an unknown metric"
+        }
         test "discover --task ioi --pairs N trains on the IOI generator's train split, seeded by --seed, and scores with the logit difference" {
             let r = discover [ "--model"; "m"; "--task"; "ioi"; "--pairs"; "20"; "--seed"; "3"; "--out"; "o" ]
             let expected = IoiPairs { Ioi.defaults with Size = 20; Seed = 3; Split = Split.Train }

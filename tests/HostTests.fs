@@ -110,6 +110,33 @@ let tests =
             Expect.equal code 1 err
             Expect.stringContains err (dir.File "out.checkpoint") "names the folder"
         }
+        test "evaluate --metric scores with the metric asked for, as an independent forward computes it; discover refuses one the data lacks a field for" {
+            use dir = new TempDir()
+            discoverTiny dir 1 |> ignore
+            let w = randomHfWeights tiny 5 |> List.map (fun (n, v, _) -> n, Array.map float v) |> Map.ofList
+            let shape : Gpt2Reference.Shape = { Layers = 2; Heads = 2; DModel = 8; DMlp = 32; Vocab = 23; Eps = 1e-5; AttnOnly = false }
+            // discoverTiny's pairs: clean prompts and answers.
+            let last ids = Gpt2Reference.forward shape (fun n -> w[n]) ids |> Array.last
+            let prompts = [ [| 1; 2; 3; 4 |], 3; [| 4; 3; 2 |], 2 ]
+            let answerLogit = prompts |> List.averageBy (fun (ids, a) -> (last ids)[a])
+            let minusCe = prompts |> List.averageBy (fun (ids, a) -> let l = last ids in l[a] - log (Array.sumBy exp l))
+            for name, recorded, expected in [ "answer-logit", "answer_logit", answerLogit; "minus-cross-entropy", "minus_cross_entropy", minusCe ] do
+                let code, out, err =
+                    runHost [ "evaluate"; "--model"; dir.File "model"; "--circuit"; Path.Combine(dir.File "out", "circuit.json"); "--data"; dir.File "pairs.jsonl"; "--metric"; name; "--json"; "--device"; "cpu" ]
+                Expect.equal code 0 err
+                use doc = JsonDocument.Parse out
+                Expect.equal (doc.RootElement.GetProperty("metric").GetString()) recorded name
+                Expect.floatClose { absolute = 1e-4; relative = 1e-4 } (doc.RootElement.GetProperty("full").GetDouble()) expected $"{name}: m(full) as the reference computes it"
+            let code, _, err =
+                runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "pairs.jsonl"; "--out"; dir.File "pd"; "--steps"; "1"; "--metric"; "prob-diff" ]
+            Expect.equal code 1 "refused"
+            for fragment in [ "pairs.jsonl"; "prob_diff"; "\"above\" and \"at_or_below\""; "pair 1" ] do Expect.stringContains err fragment "names the file, metric, field and pair"
+            Expect.isFalse (Directory.Exists(dir.File "pd")) "nothing written"
+            let code, _, err =
+                runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "pairs.jsonl"; "--out"; dir.File "ml"; "--steps"; "1"; "--metric"; "minus-cross-entropy" ]
+            Expect.equal code 0 err
+            Expect.stringContains (File.ReadAllText(Path.Combine(dir.File "ml", "circuit.json"))) "\"minus_cross_entropy\"" "discover records the metric asked for"
+        }
         test "discover and evaluate take --ablation mean, over the data's clean prompts or --mean-data's; evaluate warns when faithfulness means nothing" {
             use dir = new TempDir()
             writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false

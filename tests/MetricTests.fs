@@ -21,6 +21,18 @@ let private pair wrong = { Clean = [| 1; 2 |]; Corrupted = [| 1; 3 |]; Answer = 
 [<Tests>]
 let tests =
     testList "Metric" [
+        test "check refuses a metric whose field a pair lacks, naming the dataset, the field and the first such pair" {
+            let pair wrong threshold = { Clean = [| 1 |]; Corrupted = [| 2 |]; Answer = 3; Wrong = wrong; Threshold = threshold }
+            let data = { Source = "s.jsonl"; Pairs = [| pair (Some 4) None; pair None None |] }
+            match Metric.check Metric.LogitDiff data with
+            | Ok () -> failtest "pair 2 has no wrong answer"
+            | Error e -> for f in [ "s.jsonl: "; "logit_diff"; "\"wrong_id\""; "pair 2" ] do Expect.stringContains e f "says what is missing"
+            match Metric.check Metric.PairProbDiff { data with Pairs = [| pair None None |] } with
+            | Ok () -> failtest "no thresholds"
+            | Error e -> Expect.stringContains e "pair 1" "the first pair"
+            Expect.equal (Metric.check Metric.PairProbDiff { data with Pairs = [| pair None (Some { Above = [ 1 ]; AtOrBelow = [ 2 ] }) |] }) (Ok ()) "thresholds given"
+            for m in [ Metric.AnswerLogit; Metric.MinusCrossEntropy ] do Expect.equal (Metric.check m data) (Ok ()) "reads only the answer"
+        }
         testProperty "logit_diff is the mean of logit[answer] - logit[wrong] at the last position" <|
             agrees Metric.LogitDiff (fun c -> -(handLogitDiff c))
         testProperty "prob_diff is the probability above minus at or below, summed by hand" <|

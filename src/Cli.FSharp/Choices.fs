@@ -40,6 +40,14 @@ type MethodName =
     | Acdc
     | Prune
 
+/// `--metric`: what a circuit is scored by, when not the one the data's fields imply.
+[<RequireQualifiedAccess>]
+type MetricName =
+    | Logit_Diff
+    | Prob_Diff
+    | Answer_Logit
+    | Minus_Cross_Entropy
+
 /// The help text of the options several verbs share, written once.
 module SharedUsage =
     /// `--device`.
@@ -48,6 +56,9 @@ module SharedUsage =
     let dtype = "compute dtype (default float32)"
     /// `--strict-fp32`.
     let strictFp32 = "on CUDA, no TF32 tensor-core matrix products for float32 (slower, float32-exact)"
+    /// `--metric`.
+    let metric =
+        "the metric circuits are scored by (default: prob-diff where every pair has above/at_or_below, else logit-diff where every pair has a wrong answer, else minus-cross-entropy; a task's own); refused when the data lacks the field it reads"
     /// `--force`.
     let force = "replace an --out folder that holds another verb's run (never one that holds an input)"
 
@@ -65,6 +76,14 @@ module Choices =
         match name with
         | Float32 -> "float32"
         | Bfloat16 -> "bfloat16"
+
+    /// The metric `--metric` names; prob-diff reads each pair's own threshold set.
+    let metric name =
+        match name with
+        | MetricName.Logit_Diff -> Metric.LogitDiff
+        | MetricName.Prob_Diff -> Metric.PairProbDiff
+        | MetricName.Answer_Logit -> Metric.AnswerLogit
+        | MetricName.Minus_Cross_Entropy -> Metric.MinusCrossEntropy
 
     /// The precision an experiment computes in.
     let precision name =

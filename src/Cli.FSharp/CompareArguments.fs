@@ -16,6 +16,7 @@ type CompareArguments =
     | [<Unique>] Steps of count: int
     | [<Unique>] Seed of int
     | [<Unique>] Batch_Size of pairs: int
+    | [<Unique>] Metric of MetricName
     | [<Unique>] Ig_Steps of steps: int
     | [<Unique>] Acdc_Tau of nats: float
     | [<Unique>] Prune_Floor of floor: float
@@ -31,12 +32,13 @@ type CompareArguments =
             | Data _ -> "clean/corrupted pairs, JSONL (text or token ids, one pair a line); or --task"
             | Task _ -> "generate the pairs of a task instead of reading --data, and score with its metric"
             | Pairs _ -> "how many pairs --task generates (default 128, seeded by --seed)"
-            | Out _ -> "the folder: one subfolder per method, comparison.csv, comparison.md, curves.png and curves.svg"
+            | Out _ -> "the folder: one subfolder per method, comparison.csv, comparison.md, curves.png, curves.svg and report.html"
             | Methods _ -> "comma-separated methods to run: descent, eap, eap-ig, acdc, prune (default descent,eap,eap-ig,acdc)"
             | Granularity _ -> "the graph: full (the default) or heads"
             | Steps _ -> "descent's training steps (default 300)"
             | Seed _ -> "descent's seed (default 1)"
             | Batch_Size _ -> "pairs per batch (default 16)"
+            | Metric _ -> SharedUsage.metric
             | Ig_Steps _ -> "EAP-IG's integration steps (default 5)"
             | Acdc_Tau _ -> "ACDC's KL threshold in nats (default 0.01)"
             | Prune_Floor _ -> "the floor in (0, 1] of prune and of descent's refinement (default 0.9)"
@@ -73,6 +75,7 @@ module CompareArguments =
                 Granularity = Choices.granularity (r.GetResult(Granularity, defaultValue = Full))
                 Train = { e.Train with Seed = r.GetResult(Seed, defaultValue = e.Train.Seed) }
                 BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "compare" "--batch-size" 1
+                Metric = r.TryGetResult Metric |> Option.map Choices.metric
                 Compute = Choices.compute (r.TryGetResult Device) (r.TryGetResult Dtype) (r.Contains Strict_Fp32)
                 // The floor is the refinement's as much as prune's, so descent's run uses it too.
                 Refine = r.TryGetResult Prune_Floor |> Option.map PruneRefinement |> Option.defaultValue e.Refine

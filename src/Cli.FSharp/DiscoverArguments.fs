@@ -17,6 +17,7 @@ type DiscoverArguments =
     | [<Unique>] Seeds of list: string
     | [<Unique>] Batch_Size of pairs: int
     | [<Unique>] Ablation of AblationName
+    | [<Unique>] Metric of MetricName
     | [<Unique>] Mean_Data of file: string
     | [<Unique>] Loss of LossName
     | [<Unique>] Target_Edges of count: int
@@ -48,6 +49,7 @@ type DiscoverArguments =
             | Seeds _ -> "several seeds, comma-separated: one run each into OUT/seed-N and their overlaps in OUT/stability.csv"
             | Batch_Size _ -> "pairs per batch (default 16)"
             | Ablation _ -> "what a removed edge carries (default patching; mean: the mean over the clean prompts of --data or --mean-data)"
+            | Metric _ -> SharedUsage.metric
             | Mean_Data _ -> "JSONL pairs whose clean prompts --ablation mean averages over, instead of --data's"
             | Loss _ -> "the faithfulness loss (default kl)"
             | Target_Edges _ -> "the edges (learnable parameters, in heads granularity) the target sparsity anneals to; default 5% of them"
@@ -118,6 +120,7 @@ module DiscoverArguments =
                         Seed = r.GetResult(Seed, defaultValue = e.Train.Seed)
                         Loss = r.TryGetResult Loss |> Option.map Choices.loss |> Option.defaultValue e.Train.Loss }
                 BatchSize = r.GetResult(Batch_Size, defaultValue = e.BatchSize) |> Choices.atLeast "discover" "--batch-size" 1
+                Metric = r.TryGetResult Metric |> Option.map Choices.metric
                 CurveMode = if r.Contains Per_Point_Runs then PerPointRuns else e.CurveMode
                 TargetEdges = r.TryGetResult Target_Edges |> Option.map (Choices.atLeast "discover" "--target-edges" 1)
                 Checkpoint =

@@ -14,6 +14,7 @@ type EvaluateArguments =
     | [<Unique>] Seed of int
     | [<Unique>] Split of SplitName
     | [<Unique>] Ablation of AblationName
+    | [<Unique>] Metric of MetricName
     | [<Unique>] Mean_Data of file: string
     | Json
     | [<Unique>] Device of DeviceName
@@ -31,6 +32,7 @@ type EvaluateArguments =
             | Seed _ -> "the seed --task generates with (default 1, as discover's)"
             | Split _ -> "ioi and greater-than: test (held-out prompts; the default) or train (discover's)"
             | Ablation _ -> "what a removed edge carries (default patching; mean: the mean over the clean prompts of --data or --mean-data)"
+            | Metric _ -> SharedUsage.metric
             | Mean_Data _ -> "JSONL pairs whose clean prompts --ablation mean averages over, instead of --data's"
             | Json -> "print one JSON object {edges, metric, circuit, full, empty, faithfulness, kl}"
             | Device _ -> SharedUsage.device
@@ -40,6 +42,8 @@ type EvaluateArguments =
 /// What `evaluate` was asked.
 type EvaluateRequest =
     { ModelDir: string; CircuitFile: string; Data: DataSource; Ablation: AblationChoice; AblationName: string; Json: bool
+      /// `--metric`; None scores with the data's or the task's own.
+      Metric: Metric option
       /// Where and how precisely the model computes, as `discover --device --dtype --strict-fp32` give it.
       Compute: Compute }
 
@@ -70,4 +74,5 @@ module EvaluateArguments =
           Ablation = Choices.ablation "evaluate" ablation (r.TryGetResult Mean_Data)
           AblationName = (sprintf "%A" ablation).ToLowerInvariant()
           Json = r.Contains Json
+          Metric = r.TryGetResult Metric |> Option.map Choices.metric
           Compute = Choices.compute (r.TryGetResult Device) (r.TryGetResult Dtype) (r.Contains Strict_Fp32) }

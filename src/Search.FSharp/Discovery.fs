@@ -54,10 +54,14 @@ module Discovery =
 
     /// The metric a run scores with: the one asked for, else the task's, else the one the pairs' fields allow.
     let private metricOf asked source data =
-        match asked, source with
-        | Some m, _ -> m
-        | None, Task request -> Tasks.TaskRequest.metric request
-        | None, _ -> Metric.defaultFor data
+        let metric =
+            match asked, source with
+            | Some m, _ -> m
+            | None, Task request -> Tasks.TaskRequest.metric request
+            | None, _ -> Metric.defaultFor data
+        match Metric.check metric data with
+        | Ok () -> metric
+        | Error message -> failwith message
 
     /// Every batch of the data prepared for the engine with its full-model targets, and its pair count; the tensors
     /// go into `owned`, which the caller disposes once it is done with the batches.

@@ -65,7 +65,8 @@ module Discovery =
     /// `checkpointDir OutDir` when asked: a resume without that folder fails naming it, a run that does not resume
     /// deletes it first, and a run that succeeds deletes it; on any failure nothing is left behind, an old `OutDir`
     /// is left as it was, and the checkpoints stay. A marked old `OutDir` loses the files its mark lists and keeps
-    /// every other. The metric is the experiment's, or `Metric.defaultFor` the data.
+    /// every other. The metric is the experiment's, else the task's, else `Metric.defaultFor` the data; one the data
+    /// cannot support fails before any work, naming the field it lacks (`Metric.check`).
     /// Fails naming the setting for `TargetEdges` outside 1 .. the learnable parameters, for `TargetEdges` or
     /// `PerPointRuns` without a `TargetLagrangian`, and for `PerPointRuns`, `TargetEdges` or `Checkpoint` with a
     /// method other than `Descent`.
@@ -73,7 +74,7 @@ module Discovery =
     /// The folder of a run's checkpoints: `OutDir` with `.checkpoint` appended, beside it.
     val checkpointDir: outDir: string -> string
     /// Scores a saved circuit on a model and data as `runOn` scores its circuit: the Full graph's `learnAll`
-    /// schedule with the given ablation (a mean over the clean prompts of its reference, or of `data`), the given metric (None: `Metric.defaultFor` the data), every batch, figures weighted by pairs (so a
+    /// schedule with the given ablation (a mean over the clean prompts of its reference, or of `data`), the given metric (None: the task's, else `Metric.defaultFor` the data; refused as `runOn` refuses it), every batch, figures weighted by pairs (so a
     /// circuit `runOn` wrote, on the run's data and ablation, scores its `circuit.json` figures again). The file is
     /// read by `CircuitJson.readCircuit` (only its `edges` are needed); a `model` it records other than `modelDir`
     /// adds a warning naming both. Every error names the file: a folder, one missing or not JSON, a malformed report

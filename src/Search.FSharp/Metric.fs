@@ -23,6 +23,17 @@ module Metric =
         elif data.Pairs |> Array.forall (fun p -> p.Wrong.IsSome) then Metric.LogitDiff
         else Metric.MinusCrossEntropy
 
+    let check metric (data: PairDataset) =
+        let lacking (has: Pair -> bool) (field: string) =
+            match Array.tryFindIndex (has >> not) data.Pairs with
+            | None -> Ok()
+            | Some i ->
+                Error $"{data.Source}: the metric {name metric} reads {field} of every pair, and pair {i + 1} (in file order) has none; choose another --metric, or give every pair {field}"
+        match metric with
+        | Metric.LogitDiff -> lacking (fun p -> p.Wrong.IsSome) "a wrong answer (\"wrong\" or \"wrong_id\")"
+        | Metric.PairProbDiff -> lacking (fun p -> p.Threshold.IsSome) "a threshold set (\"above\" and \"at_or_below\", or \"above_ids\" and \"at_or_below_ids\")"
+        | Metric.ProbDiff _ | Metric.AnswerLogit | Metric.MinusCrossEntropy -> Ok()
+
     let private answerLogit (inputs: LossInputs) =
         let logits = inputs.Patched
         if logits.dim() <> 3L then invalidArg "inputs" $"the answer_logit metric needs logits [batch, pos, vocab], got %A{logits.shape}"

@@ -27,6 +27,10 @@ module Metric =
     /// threshold set, else the logit difference when every pair has a wrong answer, otherwise minus the
     /// cross-entropy of the answer.
     val defaultFor: PairDataset -> Metric
+    /// Whether every pair has what the metric reads: logit_diff a wrong answer (`wrong` / `wrong_id`), the per-pair
+    /// prob_diff a threshold set (`above` and `at_or_below`, or their `_ids`); the error names the metric, the
+    /// field, the dataset and the first pair without it.
+    val check: Metric -> PairDataset -> Result<unit, string>
     /// The metric of `Patched` as a 0-dim tensor, without reading it back; fails naming the metric when an input
     /// it needs is missing or misshapen.
     val evaluate: Metric -> LossInputs -> torch.Tensor

@@ -5,13 +5,13 @@ using PatchDescent.Search;
 
 namespace PatchDescent.Host.Commands;
 
-/// <summary>`patchdescent evaluate --model DIR --circuit FILE (--data FILE.jsonl | --task ioi|greater-than|induction [--pairs N] [--split test|train]) [--ablation patching|mean|zero] [--mean-data FILE.jsonl] [--json]`: re-scores a saved circuit.</summary>
+/// <summary>`patchdescent evaluate --model DIR --circuit FILE (--data FILE.jsonl | --task ioi|greater-than|induction [--pairs N] [--split test|train]) [--ablation patching|mean|zero] [--mean-data FILE.jsonl] [--metric logit-diff|prob-diff|answer-logit|minus-cross-entropy] [--json]`: re-scores a saved circuit.</summary>
 public static class Evaluate
 {
     /// <summary>Runs the verb: <see cref="Discovery.evaluateSaved"/> on a `circuit.json` or MIB graph, printed as lines or one JSON object.</summary>
     public static int Run(EvaluateRequest request)
     {
-        var result = Discovery.evaluateSaved(request.ModelDir, request.CircuitFile, request.Data, request.Ablation, FSharpOption<Metric>.None, request.Compute);
+        var result = Discovery.evaluateSaved(request.ModelDir, request.CircuitFile, request.Data, request.Ablation, request.Metric, request.Compute);
         var s = result.Scores;
         var edges = result.Circuit.Edges.Count;
         if (request.Json)
