@@ -50,10 +50,14 @@ let tests =
     testList "CircuitJson" [
         testProperty "exporting to MIB JSON and importing gives back the circuit and the scores" <|
             Prop.forAll CircuitTests.scoredCircuits (fun (circuit, scores) ->
-                CircuitJson.importMib circuit.Shape (CircuitJson.exportMib circuit scores) = Ok(circuit, scores))
-        testProperty "the export lists every Full-graph edge and marks exactly the ends of circuit edges as nodes in the graph" <|
+                CircuitJson.importMib circuit.Shape (CircuitJson.exportMib 8 circuit scores) = Ok(circuit, scores))
+        testProperty "the export lists every Full-graph edge and marks exactly the ends of circuit edges as nodes in the graph, with EAP-IG's cfg and nodes" <|
             Prop.forAll CircuitTests.scoredCircuits (fun (circuit, scores) ->
-                use doc = JsonDocument.Parse(CircuitJson.exportMib circuit scores)
+                use doc = JsonDocument.Parse(CircuitJson.exportMib 8 circuit scores)
+                // EAP-IG's Graph.from_json builds the graph from cfg.d_model and stores any node "score" in a tensor.
+                let cfg = doc.RootElement.GetProperty "cfg"
+                let nodeFields = set [ for p in doc.RootElement.GetProperty("nodes").EnumerateObject() do for f in p.Value.EnumerateObject() -> f.Name ]
+                cfg.GetProperty("d_model").GetInt32() = 8 && nodeFields = set [ "in_graph" ] &&
                 let root = doc.RootElement
                 let edgeNames = [ for p in root.GetProperty("edges").EnumerateObject() -> p.Name ]
                 let inGraph = set [ for p in root.GetProperty("nodes").EnumerateObject() do if p.Value.GetProperty("in_graph").GetBoolean() then p.Name ]
@@ -113,7 +117,7 @@ let tests =
         }
         test "an MLP edge out of the graph is skipped for an attention-only shape, as MIB lists them" {
             let attentionOnly = { shape with HasMlp = false }
-            let exported = CircuitJson.exportMib (Circuit.empty attentionOnly) None
+            let exported = CircuitJson.exportMib 8 (Circuit.empty attentionOnly) None
             let withMlp = exported.Replace("\"edges\": {", "\"edges\": {\"a0.h0->m0\": {\"score\": null, \"in_graph\": false}, ")
             Expect.notEqual withMlp exported "the MLP edge was spliced in"
             match CircuitJson.importMib attentionOnly withMlp with
@@ -193,7 +197,7 @@ let tests =
         }
         test "readCircuit takes a report or an MIB graph from its edges alone, and gives the model a report records" {
             let kept = Circuit.ofEdges shape [ edge Input LogitsIn; edge (Head(0, 1)) (MlpIn 1) ]
-            let mib = CircuitJson.exportMib kept None
+            let mib = CircuitJson.exportMib 8 kept None
             // MIB's graph without its cfg and nodes: the edges alone.
             use doc = JsonDocument.Parse mib
             let edgesText = doc.RootElement.GetProperty("edges").GetRawText()

@@ -168,7 +168,7 @@ let tests =
             for a, b in List.pairwise circuits do Expect.isTrue (Set.isSubset a.Edges b.Edges) "nested"
             for row, c in Seq.zip rows circuits do
                 let file = tmp.File $"level-{row[0]}.json"
-                File.WriteAllText(file, CircuitJson.exportMib c None)
+                File.WriteAllText(file, CircuitJson.exportMib 8 c None)
                 let saved = Discovery.evaluateSaved modelDir file (Pairs pairs) AblationChoice.Patching None Compute.auto
                 if c.Edges.IsEmpty then Expect.equal saved.Scores.Faithfulness 0.0 $"level {row[0]}, empty"
                 else Expect.floatClose { absolute = 1e-5; relative = 1e-5 } saved.Scores.Faithfulness (float row[4]) $"level {row[0]}"

@@ -304,7 +304,7 @@ let tests =
             let graph = { Layers = 2; Heads = 2; HasMlp = true }
             for name, circuit, expected in [ "full", Circuit.full graph, 1.0; "empty", Circuit.empty graph, 0.0 ] do
                 let file = dir.File $"{name}.mib.json"
-                File.WriteAllText(file, CircuitJson.exportMib circuit None)
+                File.WriteAllText(file, CircuitJson.exportMib 8 circuit None)
                 let code, stdout, err =
                     runHost [ "evaluate"; "--model"; dir.File "model"; "--circuit"; file; "--task"; "ioi"; "--pairs"; "8"; "--split"; "train"; "--json" ]
                 Expect.equal code 0 err

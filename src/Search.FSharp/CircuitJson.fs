@@ -38,7 +38,7 @@ module CircuitJson =
             body writer
         Encoding.UTF8.GetString(stream.ToArray())
 
-    let exportMib (circuit: Circuit) (scores: float[] option) =
+    let exportMib (dModel: int) (circuit: Circuit) (scores: float[] option) =
         let shape = circuit.Shape
         let edges = Graph.edges shape
         scores |> Option.iter (fun s ->
@@ -54,12 +54,13 @@ module CircuitJson =
             w.WriteNumber("n_layers", shape.Layers)
             w.WriteNumber("n_heads", shape.Heads)
             w.WriteBoolean("parallel_attn_mlp", false)
+            w.WriteNumber("d_model", dModel)
             w.WriteEndObject()
             w.WriteStartObject "nodes"
             for node in Array.append (Graph.senders shape) [| Logits |] do
                 w.WriteStartObject(Node.name node)
+                // A node score of null would stop EAP-IG's reader, which stores every score it finds in a tensor.
                 w.WriteBoolean("in_graph", inGraph.Contains node)
-                w.WriteNull "score"
                 w.WriteEndObject()
             w.WriteEndObject()
             w.WriteStartObject "edges"

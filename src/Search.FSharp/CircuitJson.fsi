@@ -32,11 +32,12 @@ type CircuitFileFormat =
 
 /// Writing and reading circuits as JSON.
 module CircuitJson =
-    /// MIB's graph JSON: `cfg` (n_layers, n_heads, parallel_attn_mlp false; d_model is left out, a circuit does not
-    /// know it), `nodes` (every sender and `logits`, in_graph when it is an end of a circuit edge, score null) and
-    /// `edges` (every Full-graph edge by MIB name, in id order, with its score or null and in_graph). Fails, naming
-    /// the edge, when the scores are not one per edge id or a score is not finite (JSON has no NaN).
-    val exportMib: Circuit -> scores: float[] option -> string
+    /// MIB's graph JSON as EAP-IG's `Graph.to_json` writes it and its `Graph.from_json` reads it: `cfg` (n_layers,
+    /// n_heads, parallel_attn_mlp false, d_model), `nodes` (every sender and `logits`, each with only in_graph: true
+    /// when it is an end of a circuit edge) and `edges` (every Full-graph edge by MIB name, in id order, with its
+    /// score, or null without scores, and in_graph). Fails, naming the edge, when the scores are not one per edge id
+    /// or a score is not finite (JSON has no NaN).
+    val exportMib: dModel: int -> Circuit -> scores: float[] option -> string
     /// Reads MIB's graph JSON for a shape (a `cfg` is optional; when present, it must agree): the circuit is the edges whose `in_graph` is true, and the scores are
     /// Some (one per edge id) when every edge of the shape has a numeric score, None when none has one. A port-less
     /// head edge `a3.h7->a5.h1` stands for its q, k and v edges. `nodes` is not read: a node's membership follows

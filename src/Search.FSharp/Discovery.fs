@@ -206,7 +206,7 @@ module Discovery =
                   yield! outcome.Timings
                   "the circuit's figures", scoreSeconds ]
             let time = "time: " + String.Join(", ", [ for name, s in phases -> $"{name} {s:F1} s" ])
-            let report = Report.ofRun experiment data.Source metric (string model.Device) { outcome with Log = outcome.Log @ [ time ] } metrics
+            let report = Report.ofRun experiment data.Source metric (string model.Device) model.Config.DModel { outcome with Log = outcome.Log @ [ time ] } metrics
             RunFolder.write dir finalDir report
             if experiment.Checkpoint.IsSome then removeCheckpoints checkpoints
             { Circuit = report.Circuit; Scores = report.Scores; Ranking = report.Ranking; Metrics = report.Metrics; Curve = report.Curve

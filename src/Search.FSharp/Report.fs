@@ -13,7 +13,8 @@ type RunReport =
       Metrics: CircuitScores
       Log: string list
       Warnings: string list
-      Experiment: Experiment }
+      Experiment: Experiment
+      DModel: int }
 
 module Report =
     let private num (x: float) = (x + 0.0).ToString("R", System.Globalization.CultureInfo.InvariantCulture)
@@ -24,7 +25,7 @@ module Report =
         $"m(full) = {num s.Full} and m(empty) = {num s.Empty} ({Metric.name metric}) barely differ, so normalised faithfulness, "
         + "CPR and CMD are meaningless here: ablating every edge does not change the metric; choose a metric or pairs on which it does"
 
-    let ofRun (experiment: Experiment) task metric device (outcome: MethodOutcome) (metrics: CircuitScores) =
+    let ofRun (experiment: Experiment) task metric device dModel (outcome: MethodOutcome) (metrics: CircuitScores) =
         let circuit = outcome.Circuit
         let curve = Curve.ofRows outcome.Rows
         let shape = circuit.Shape
@@ -55,4 +56,5 @@ module Report =
           Metrics = metrics
           Log = outcome.Log
           Warnings = warnings
-          Experiment = experiment }
+          Experiment = experiment
+          DModel = dModel }

@@ -24,7 +24,9 @@ type RunReport =
       /// What a reader of the figures must know.
       Warnings: string list
       /// The experiment the run did, every setting of it, for report.html.
-      Experiment: Experiment }
+      Experiment: Experiment
+      /// The model's d_model, which MIB's graph JSON records in its cfg.
+      DModel: int }
 
 /// Building a run's report.
 module Report =
@@ -34,4 +36,4 @@ module Report =
     /// are the method, the ablation, the method's settings, then the batch size, levels, compute, device and metric;
     /// its figures are edges, faithfulness, KL, m(C), m(full), m(empty), CPR and CMD; the warnings are the method's,
     /// then the degenerate one when the figures are.
-    val ofRun: Experiment -> task: string -> Metric -> device: string -> MethodOutcome -> metrics: CircuitScores -> RunReport
+    val ofRun: Experiment -> task: string -> Metric -> device: string -> dModel: int -> MethodOutcome -> metrics: CircuitScores -> RunReport

@@ -11,7 +11,7 @@ module RunFolder =
         Directory.CreateDirectory dir |> ignore
         let file f = Path.Combine(dir, f)
         CircuitJson.writeReport (file "circuit.json") report.Report
-        File.WriteAllText(file "graph.mib.json", CircuitJson.exportMib report.Circuit (Some report.Ranking))
+        File.WriteAllText(file "graph.mib.json", CircuitJson.exportMib report.DModel report.Circuit (Some report.Ranking))
         File.WriteAllText(file "circuit.dot", Render.dot report.Circuit (Some report.Scores))
         let diagram = Diagram.layout (ReportPage.diagramTitle report.Report) report.Circuit report.Scores
         AtomicFile.WriteText(file "circuit.svg", Diagram.svg diagram)
