@@ -15,6 +15,7 @@ type Verb =
     | [<CliPrefix(CliPrefix.None); SubCommand>] Bench of ParseResults<BenchArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Data of ParseResults<DataArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Doctor of ParseResults<DoctorArguments>
+    | [<CliPrefix(CliPrefix.None); SubCommand>] Export_Mib of ParseResults<ExportMibArguments>
     | [<CliPrefix(CliPrefix.None); SubCommand>] Toy of ParseResults<ToyArguments>
 
     interface IArgParserTemplate with
@@ -29,6 +30,7 @@ type Verb =
             | Bench _ -> "print benchmark figures"
             | Data _ -> "write a task's generated pairs (ioi, greater-than, induction) as JSONL"
             | Doctor _ -> "which libtorch runs, CUDA, the GPUs, and the fix when something is missing"
+            | Export_Mib _ -> "write a run's or a comparison's scores as MIB's circuit-localization submission folder"
             | Toy _ -> "build, train and check the small models whose circuits are known"
 
 /// What the user asked the host to do.
@@ -44,6 +46,7 @@ type Invocation =
     | Bench of BenchRequest
     | Data of DataRequest
     | Doctor of DoctorRequest
+    | ExportMib of ExportMibRequest
     | Toy of ToyRequest
 
 /// Parsing command lines.
@@ -75,6 +78,7 @@ module CommandLine =
                 | Verb.Bench r -> Bench(BenchArguments.request r)
                 | Verb.Data r -> Data(DataArguments.request r)
                 | Verb.Doctor r -> Doctor(DoctorArguments.request r)
+                | Verb.Export_Mib r -> ExportMib(ExportMibArguments.request r)
                 | Verb.Toy r -> Toy(ToyArguments.request r)
             with
             | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText -> Help e.Message

@@ -34,6 +34,7 @@ try
         Invocation.Bench bench => Bench.Run(bench.Item),
         Invocation.Data data => Data.Run(data.Item),
         Invocation.Doctor doctor => Doctor.Run(doctor.Item),
+        Invocation.ExportMib exportMib => ExportMib.Run(exportMib.Item),
         Invocation.Toy toy => Toy.Run(toy.Item),
         var other => throw new InvalidOperationException($"the host has no command for {other}"),
     };
