@@ -43,7 +43,8 @@ public static class StepProfile
         Console.WriteLine($"profile: {c.Layers} layers x {c.Heads} heads x {c.DModel}, batch {batch} x {pos}, Full graph {Graph.edgeCount(shape):N0} edges, " +
                           $"{request.DType}, CPU, {Environment.ProcessorCount} cores, torch threads {get_num_threads()}, median of {repeats} after one warm-up");
 
-        using (no_grad()) Time("plain forward, no autograd (every position's logits)", () => { using var s = NewDisposeScope(); model.Forward(clean); });
+        double plainForward;
+        using (no_grad()) plainForward = Time("plain forward, no autograd (every position's logits)", () => { using var s = NewDisposeScope(); model.Forward(clean); });
         var plain = Time("plain forward+backward, every weight gradient", StepBench.Step(StepKind.Plain, model, engine, schedule, prepared, coefficients, clean));
         // Frozen weights: the gradient reaches the activations only, through a leaf made of the embedding.
         var toEmbedding = new Dictionary<string, Hook> { [HookPoints.Embed] = a => a.detach().requires_grad_(true) };
@@ -59,6 +60,16 @@ public static class StepProfile
             engine.Forward(coefficients, prepared);
         });
         var fast = Time("fast step, forward+backward", StepBench.Step(StepKind.Fast, model, engine, schedule, prepared, coefficients, clean));
+        // Scoring a circuit, as the refinement's trials and the curve do: hard 0/1 coefficients, no autograd.
+        var scoring = new List<(double Percent, double Ms)>();
+        foreach (var percent in new[] { 1.0, 10.0, 50.0 })
+        {
+            using var order = randperm(engine.ParamCount, generator: generator);
+            using var hard = zeros(engine.ParamCount, dtype: dtype);
+            hard.index_fill_(0, order.narrow(0, 0, (long)(engine.ParamCount * percent / 100)), 1.0);
+            using (no_grad())
+                scoring.Add((percent, Time($"scoring a circuit of {percent} % of the edges (hard 0/1, no autograd)", () => { using var s = NewDisposeScope(); engine.Forward(hard, prepared); })));
+        }
 
         // The step's parts alone, at the step's shapes: n = batch * pos rows, S senders, 3 * heads receivers a layer.
         long n = batch * pos, d = c.DModel, h = c.Heads, dh = c.DHead;
@@ -143,6 +154,8 @@ public static class StepProfile
 
         foreach (var (what, ms) in rows) Console.WriteLine($"  {what,-92} {ms,10:F1}{(what.EndsWith("microseconds") ? " us" : " ms")}");
         Console.WriteLine($"  fast / plain forward+backward: {fast / plain:F2}");
+        foreach (var (percent, ms) in scoring)
+            Console.WriteLine($"  scoring a {percent} % circuit / plain forward (which unembeds every position; scoring, the last): {ms / plainForward:F2} forward passes");
         return 0;
     }
 }
