@@ -96,6 +96,16 @@ let tests =
             let colours = set [ for x in 0 .. 4 .. bitmap.Width - 1 do for y in 0 .. 4 .. bitmap.Height - 1 -> uint (bitmap.GetPixel(x, y)) ]
             Expect.isGreaterThan colours.Count 10 "more than a few colours: something is drawn"
         }
+        test "a circuit of more than 2,000 edges is drawn whole, its rows in head order" {
+            let big = { Layers = 6; Heads = 8; HasMlp = true }
+            let n = Graph.edgeCount big
+            Expect.isGreaterThan n 2000 "the whole graph is over the bound"
+            let d = Diagram.layout "t" { Shape = big; Edges = set [ 0 .. n - 1 ] } (Array.init n float)
+            Expect.equal d.Edges.Length n "every edge drawn"
+            for row in 0 .. big.Layers - 1 do
+                let xs = [ for node in d.Nodes do match node.Node with Head(l, h) when l = row -> h, node.X | _ -> () ]
+                Expect.equal (List.sortBy snd xs |> List.map fst) [ 0 .. big.Heads - 1 ] $"layer {row} in head order"
+        }
         test "scores that are not one per edge id are refused" {
             let circuit, scores = sample 5
             Expect.throwsT<System.ArgumentException> (fun () -> Diagram.layout "t" circuit scores[1..] |> ignore) "refused"

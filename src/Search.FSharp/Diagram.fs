@@ -60,7 +60,7 @@ module Diagram =
 
     /// The title in at most two lines: what the circuit is of, then its figures.
     let private titleLines (title: string) =
-        match title.IndexOf ": " with
+        match title.IndexOf(": ", StringComparison.Ordinal) with
         | -1 -> [ title ]
         | i -> [ title.Substring(0, i); title.Substring(i + 2) ]
 
@@ -80,14 +80,22 @@ module Diagram =
         | HeadIn(_, _, V) -> boxWidth / 4.0
         | _ -> 0.0
 
+    // Counting crossings compares every pair of edges; above this many edges the sweeps are not scored, and the
+    // rows keep head order (a circuit that large is read from its files, not its picture).
+    let private sweptEdges = 2000
+
     let private crossingCount (segments: ((Node * Node) * ((float * float) * (float * float))) list) =
         let orient (px, py) (qx, qy) (rx, ry) = (qx - px) * (ry - py) - (qy - py) * (rx - px)
         let cross (a1, a2) (b1, b2) = orient b1 b2 a1 * orient b1 b2 a2 < 0.0 && orient a1 a2 b1 * orient a1 a2 b2 < 0.0
-        let indexed = List.indexed segments
-        [ for i, ((s1, r1), a) in indexed do
-              for j, ((s2, r2), b) in indexed do
-                  if i < j && s1 <> s2 && s1 <> r2 && r1 <> s2 && r1 <> r2 && cross a b then 1 ]
-        |> List.length
+        let all = Array.ofList segments
+        // Counted as a sequence, never listed: a large circuit has hundreds of millions of crossings.
+        seq {
+            for i in 0 .. all.Length - 1 do
+                let (s1, r1), a = all[i]
+                for j in i + 1 .. all.Length - 1 do
+                    let (s2, r2), b = all[j]
+                    if s1 <> s2 && s1 <> r2 && r1 <> s2 && r1 <> r2 && cross a b then 1 }
+        |> Seq.length
 
     let layout (title: string) (circuit: Circuit) (scores: float[]) =
         let shape = circuit.Shape
@@ -137,12 +145,12 @@ module Diagram =
                         r, heads @ (members |> List.filter (fun n -> Node.kind n <> NodeKind.Head)))) orders
         let score orders = crossingCount (segments (fst (positions orders)))
         let candidates =
-            [ 1 .. 4 ]
+            [ 1 .. (if edges.Length > sweptEdges then 0 else 4) ]
             |> List.scan (fun orders _ ->
                 let up = sweep orders used (fun other row -> other < row)
                 sweep up (List.rev used) (fun other row -> other > row)) initial
         // The first order with the fewest crossings: the head order itself when sweeping does not help.
-        let best = candidates |> List.minBy score
+        let best = match candidates with [ only ] -> only | _ -> candidates |> List.minBy score
         let xs, width = positions best
         let height = header + topExtra + float (max 0 (used.Length - 1)) * rowGap + boxHeight / 2.0 + bottom
         let largest = edges |> List.fold (fun m (id, _) -> max m (abs scores[id])) 0.0
@@ -204,15 +212,17 @@ module Diagram =
         for name, y in d.Rows do line $"""<text x="12" y="{n (y + 4.0)}">{escape name}</text>"""
         line "</g>"
         line """<g class="edges" fill="none">"""
+        // Counted once: the edges are a list, and a length per edge would be quadratic in a large circuit.
+        let total = d.Edges.Length
         for e in d.Edges do
             let p = e.Points |> List.map (fun (x, y) -> $"{n x} {n y}")
-            let sender, receiver = let i = e.Name.IndexOf "->" in e.Name.Substring(0, i), e.Name.Substring(i + 2)
+            let sender, receiver = let i = e.Name.IndexOf("->", StringComparison.Ordinal) in e.Name.Substring(0, i), e.Name.Substring(i + 2)
             let receiverNode = let i = receiver.IndexOf '<' in if i < 0 then receiver else receiver.Substring(0, i)
             let score = e.Score.ToString("G4", CultureInfo.InvariantCulture)
             line (
                 $"""<path class="edge" data-edge="{escape e.Name}" data-sender="{escape sender}" data-receiver="{escape receiverNode}" data-score="{e.Score.ToString("R", CultureInfo.InvariantCulture)}" data-rank="{e.Rank}" """
                 + $"""d="M {p[0]} C {p[1]}, {p[2]}, {p[3]}" stroke="{e.Colour}" stroke-width="{n e.Width}" stroke-opacity="0.85">"""
-                + $"""<title>{escape e.Name}&#10;score {score}, rank {e.Rank} of {d.Edges.Length}</title></path>""")
+                + $"""<title>{escape e.Name}&#10;score {score}, rank {e.Rank} of {total}</title></path>""")
         line "</g>"
         line """<g class="nodes" font-size="12">"""
         for node in d.Nodes do

@@ -132,7 +132,7 @@ pre.experiment { font-size: 12px; background: #f7f7f7; padding: 8px; overflow-x:
           [ "faithfulness"; number 4 s.Faithfulness ]; [ "KL(full || C), nats"; number 4 s.Kl ]
           [ "CPR"; number 4 curve.Cpr ]; [ "CMD"; number 4 curve.Cmd ] ]
 
-    let run (r: RunReport) =
+    let run (r: RunReport) (d: Diagram) =
         let c = r.Report
         let curveRows =
             [ for row in r.Rows ->
@@ -140,7 +140,7 @@ pre.experiment { font-size: 12px; background: #f7f7f7; padding: 8px; overflow-x:
                 [ string row.Level; string p.K; string p.Edges; number 5 p.Fraction; number 4 p.Faithfulness; number 4 p.Kl; Curve.sourceName row.Source ] ]
         document $"{diagramTitle c}"
             [ "Warnings", warnings r.Warnings
-              "Circuit", diagram (Diagram.layout (diagramTitle c) r.Circuit r.Scores)
+              "Circuit", diagram d
               "Faithfulness curve",
               curves "faithfulness against edges" r.Plotted
               + "\n" + table [ "level"; "k"; "edges"; "fraction"; "faithfulness"; "KL"; "source" ] curveRows

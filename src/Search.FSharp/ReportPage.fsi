@@ -28,6 +28,7 @@ module ReportPage =
     /// A whole page: the title, then each section as a heading and its HTML, with the page's style and script
     /// inline; the script marks `<body data-ready="true">` once every diagram is wired.
     val document: title: string -> sections: (string * string) list -> string
-    /// A run's page: warnings, the circuit's diagram, the curve and its rows, the figures (m(C), m(full), m(empty),
-    /// faithfulness, KL, CPR, CMD, edges), the settings circuit.json records, and the experiment.
-    val run: RunReport -> string
+    /// A run's page: warnings, the circuit's diagram (laid out once by the caller, `Diagram.layout`), the curve and
+    /// its rows, the figures (m(C), m(full), m(empty), faithfulness, KL, CPR, CMD, edges), the settings circuit.json
+    /// records, and the experiment.
+    val run: RunReport -> Diagram -> string

@@ -16,7 +16,7 @@ module RunFolder =
         let diagram = Diagram.layout (ReportPage.diagramTitle report.Report) report.Circuit report.Scores
         AtomicFile.WriteText(file "circuit.svg", Diagram.svg diagram)
         Diagram.writePng diagram (file "circuit.png")
-        AtomicFile.WriteText(file "report.html", ReportPage.run report)
+        AtomicFile.WriteText(file "report.html", ReportPage.run report diagram)
         File.WriteAllLines(
             file "curve.csv",
             [ yield "level,k,edges,fraction,faithfulness,kl,source,step"
