@@ -305,6 +305,29 @@ let tests =
             l.backward()
             Expect.isTrue ((nonNull a.grad).isnan().any().item<bool>()) "poisoned gradient"
         }
+        test "the engine's stack serves every batch: batches of other sizes in turn give each its own logits and gradient, and a stale backward pass after a longer batch's forward pass gives NaN" {
+            use s = new Setup({ Config = Gpt2Config(2, 2, 8, 6, 13, 1e-5); Seed = 4; Granularity = Granularity.Full; Ablation = "patching" })
+            use g = new torch.Generator(5UL)
+            use longClean = torch.randint(13L, [| 3L; 6L |], generator = g)
+            use longCorrupted = torch.randint(13L, [| 3L; 6L |], generator = g)
+            use longBatch = s.Engine.Prepare(longClean, Some longCorrupted, None)
+            use a = s.RandomCoefficients()
+            // Each batch alone first, then interleaved: the shared stack must give the same figures either way.
+            use shortAlone = gradient (fun x -> s.Engine.Forward(x, s.Batch)) a
+            use longAlone = gradient (fun x -> s.Engine.Forward(x, longBatch)) a
+            use shortAgain = gradient (fun x -> s.Engine.Forward(x, s.Batch)) a
+            Expect.equal (maxAbsDiff shortAgain shortAlone) 0.0 "the short batch's gradient after the long one's"
+            use shortReference = s.Reference a
+            use shortLogits = s.Engine.Forward(a, s.Batch)
+            Expect.isLessThan (maxAbsDiff shortLogits shortReference) 1e-4 "the short batch's logits after the long one grew the stack"
+            use x = a.detach().requires_grad_(true)
+            use first = s.Engine.Forward(x, s.Batch)
+            use second = s.Engine.Forward(x, longBatch)
+            use l = loss first
+            l.backward()
+            Expect.isTrue ((nonNull x.grad).isnan().any().item<bool>()) "poisoned, not an error or a wrong gradient"
+            Expect.isFalse (longAlone.isnan().any().item<bool>()) "the long batch's own gradient is a number"
+        }
         test "an evaluation pass between a forward pass and its backward pass leaves the gradient intact" {
             use s = new Setup({ Config = Gpt2Config(2, 2, 8, 6, 13, 1e-5); Seed = 3; Granularity = Granularity.Full; Ablation = "patching" })
             use a = s.RandomCoefficients()

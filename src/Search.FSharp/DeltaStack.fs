@@ -14,10 +14,20 @@ open TorchSharp
 /// a push copies a group's deltas into the stack and hands autograd a token; a contraction reads the stack, and in
 /// the backward pass adds its share of the stack's gradient into one gradient buffer; the push's backward pass, which
 /// autograd runs after every contraction that read the group, returns the group's slice of that buffer.
-type DeltaStack(positions: int64, senders: int, dModel: int64, dtype: torch.ScalarType, device: torch.Device) =
-    // Owned here, not by whatever dispose scope is open when the stack is made.
-    let buffer = torch.empty([| positions; int64 senders; dModel |], dtype = dtype, device = device).DetachFromDisposeScope()
-    let gradient = lazy (torch.zeros([| positions; int64 senders; dModel |], dtype = dtype, device = device).DetachFromDisposeScope())
+///
+/// One stack serves every batch of an engine, one pass at a time: its storage grows to the largest batch seen, and
+/// each pass works in the first batch * pos rows of it.
+type DeltaStack(senders: int, dModel: int64, dtype: torch.ScalarType, device: torch.Device) =
+    // Owned here, not by whatever dispose scope is open when a pass begins: the storage, its gradient (made by the
+    // first backward pass), and the views of the rows the current pass uses.
+    let mutable capacity = 0L
+    let mutable storage: torch.Tensor option = None
+    let mutable gradientStorage: torch.Tensor option = None
+    let mutable rows = 0L
+    let mutable buffer: torch.Tensor option = None
+    let mutable gradient: torch.Tensor option = None
+    let dispose (t: torch.Tensor option) = t |> Option.iter (fun t -> t.Dispose())
+    let zeros () = torch.zeros([| capacity; int64 senders; dModel |], dtype = dtype, device = device).DetachFromDisposeScope()
     let tokens = List<torch.Tensor>()
     let sizes = List<int64>()
     // Tensors handed to autograd from a backward pass: the native side holds its own reference once the node
@@ -27,22 +37,41 @@ type DeltaStack(positions: int64, senders: int, dModel: int64, dtype: torch.Scal
     let mutable filled = 0L
     let mutable generation = 0
 
-    /// The stored deltas, [batch * pos, senders, d_model].
-    member _.Buffer = buffer
+    /// The stored deltas of the current pass, [batch * pos, senders, d_model].
+    member _.Buffer = match buffer with Some b -> b | None -> invalidOp "the stack is read before its first pass began"
     /// The gradient of the loss with respect to the stored deltas, accumulated during a backward pass.
-    member _.Gradient = gradient.Value
+    member _.Gradient =
+        match gradient with
+        | Some g -> g
+        | None ->
+            let whole = match gradientStorage with Some g -> g | None -> zeros ()
+            gradientStorage <- Some whole
+            let g = whole.narrow(0L, 0L, rows).DetachFromDisposeScope()
+            g.zero_() |> ignore
+            gradient <- Some g
+            g
     /// Counts passes: a backward pass must use the stack of its own forward pass.
     member _.Generation = generation
 
-    /// Starts a new forward pass.
-    member this.Begin() =
+    /// Starts a new forward pass over `positions` = batch * pos rows.
+    member this.Begin(positions: int64) =
         generation <- generation + 1
         filled <- 0L
         for t in tokens do t.Dispose()
         tokens.Clear()
         sizes.Clear()
         this.ReleaseHandedOver()
-        if gradient.IsValueCreated then gradient.Value.zero_() |> ignore
+        dispose buffer
+        dispose gradient
+        gradient <- None
+        if positions > capacity then
+            dispose storage
+            dispose gradientStorage
+            gradientStorage <- None
+            storage <- Some(torch.empty([| positions; int64 senders; dModel |], dtype = dtype, device = device).DetachFromDisposeScope())
+            capacity <- positions
+        rows <- positions
+        buffer <- storage |> Option.map (fun s -> s.narrow(0L, 0L, positions).DetachFromDisposeScope())
 
     /// Appends the deltas of the next group of senders, [batch * pos, senders in group, d_model].
     member this.Push(delta: torch.Tensor) =
@@ -76,15 +105,14 @@ type DeltaStack(positions: int64, senders: int, dModel: int64, dtype: torch.Scal
         member this.Dispose() =
             this.ReleaseHandedOver()
             for t in tokens do t.Dispose()
-            buffer.Dispose()
-            if gradient.IsValueCreated then gradient.Value.Dispose()
+            for t in [ buffer; gradient; storage; gradientStorage ] do dispose t
 
 /// Shared by both nodes: the check that a backward pass reads the stack of its own forward pass.
 and private Stale =
     /// NaN of the given shape, with a message: an exception cannot cross the native autograd engine, so the gradient
     /// is poisoned for the run's NaN guard to stop, and stderr says why.
     static member Poison(like: torch.Tensor, shape: int64[]) =
-        eprintfn "error: the engine ran another gradient-recording forward pass on this batch before this one's backward pass; call backward first"
+        eprintfn "error: the engine ran another gradient-recording forward pass (on any of its batches) before this one's backward pass; call backward first"
         use nan = Double.NaN.ToScalar()
         torch.full(shape, nan, dtype = like.dtype, device = like.device)
 
@@ -104,6 +132,7 @@ and DeltaPush() =
         ctx.save_data("generation", vars[2])
         ctx.save_data("offset", offset)
         ctx.save_data("size", delta.shape[1])
+        ctx.save_data("rows", delta.shape[0])
         torch.zeros([| 1L |], dtype = delta.dtype, device = delta.device)
 
     override _.backward(ctx, grad) =
@@ -113,7 +142,8 @@ and DeltaPush() =
         let none = Unchecked.defaultof<torch.Tensor>                        // the stack, generation and offset are no tensors
         let slice =
             if stack.Generation <> (ctx.get_data "generation" :?> int) then
-                Stale.Poison(grad, [| stack.Buffer.shape[0]; size; stack.Buffer.shape[2] |])
+                // The pass's own rows: a later pass on another batch may use a different number of them.
+                Stale.Poison(grad, [| ctx.get_data "rows" :?> int64; size; stack.Buffer.shape[2] |])
             else stack.Gradient.narrow(1L, offset, size)
         grad.Dispose()
         List [ stack.HandOver slice; none; none; none ]

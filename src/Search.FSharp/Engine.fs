@@ -8,15 +8,9 @@ open PatchDescent.Model
 
 /// One batch made ready for the engine: the clean input, what removed edges carry, the attention mask, and where
 /// each prompt's last real token is.
-type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMask: torch.Tensor, lastPositions: torch.Tensor, ownsCarried: bool, senders: int) =
-    let newStack () = new DeltaStack(clean.shape[0] * clean.shape[1], senders, clean.shape[2], clean.dtype, clean.device)
-    let recording = newStack ()
-    // Passes that record no gradient get their own stack, so evaluating between a forward and its backward is safe.
-    let scratch = lazy (newStack ())
+type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMask: torch.Tensor, lastPositions: torch.Tensor, ownsCarried: bool) =
     /// The clean token + position embeddings, [batch, pos, d_model].
     member _.CleanInput = clean
-    /// Where a pass stores its sender deltas.
-    member internal _.Stack(recordsGradient: bool) = if recordsGradient then recording else scratch.Value
     /// What each sender carries on a removed edge.
     member _.Carried = carried
     /// True where attention may not look, [batch|1, 1, query, key].
@@ -28,8 +22,6 @@ type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMas
             clean.Dispose()
             keyMask.Dispose()
             lastPositions.Dispose()
-            (recording :> IDisposable).Dispose()
-            if scratch.IsValueCreated then (scratch.Value :> IDisposable).Dispose()
             if ownsCarried then (carried :> IDisposable).Dispose()
 
 /// A contiguous block of edge coefficients: the edges into `Rows` receivers from the first `Cols` senders.
@@ -49,6 +41,11 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
     let headBlocks = Array.init layers (fun l -> block (HeadIn(l, 0, Q)) (3 * heads))
     let mlpBlocks = if c.AttnOnly then [||] else Array.init layers (fun l -> block (MlpIn l) 1)
     let logitsBlock = block LogitsIn 1
+    // Where passes store their sender deltas, shared by every batch: a recording pass's stack lives until its
+    // backward pass, and passes that record no gradient get their own, so evaluating in between is safe.
+    let newStack () = new DeltaStack(Graph.senderCount shape, int64 c.DModel, dtype, device)
+    let recording = newStack ()
+    let scratch = newStack ()
 
     // Constructed in a dispose scope: a temporary outside one is only reachable through its native handle, and
     // the finalizer thread may free it while the next native call still reads it. The scope is a `use`, so that a
@@ -122,7 +119,7 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
         let keyMask = model.CausalAndPaddingMask(clean.shape[1], Option.toObj mask)
         scope.MoveToOuter(input, keyMask, lastPositions) |> ignore
         if owns then for t in carried.All do t.MoveToOuterDisposeScope() |> ignore
-        new PreparedBatch(input, carried, keyMask, lastPositions, owns, Graph.senderCount shape)
+        new PreparedBatch(input, carried, keyMask, lastPositions, owns)
 
     /// Logits at each prompt's last real token, [batch, 1, vocab], with every edge interpolated by its coefficient;
     /// differentiable in `coefficients` [params].
@@ -135,8 +132,8 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
         let xIn = batch.CleanInput
         let b, p, d = xIn.shape[0], xIn.shape[1], xIn.shape[2]
         let n = b * p
-        let stack = batch.Stack(torch.is_grad_enabled() && coefficients.requires_grad)
-        stack.Begin()
+        let stack = if torch.is_grad_enabled() && coefficients.requires_grad then recording else scratch
+        stack.Begin n
         // Senders are pushed in groups (the input; per layer its heads, then its MLP) as x_s - xc_s.
         stack.Push((xIn - batch.Carried.Input).view(n, 1L, d))
         // The block's receivers read resid - sum_s (1 - a_rs) (x_s - xc_s): [batch * pos, receivers, d_model].
@@ -176,6 +173,7 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
             for t in [ isParam; paramIndex; fixedValue ] do t.Dispose()
             for t in Seq.append wQkv bQkv do t.Dispose()
             means |> Option.iter (fun m -> (m :> IDisposable).Dispose())
+            for s in [ recording; scratch ] do (s :> IDisposable).Dispose()
 
 /// Compiles a resolved schedule and an ablation against a model. The schedule's shape must be the model's.
 let compile (model: Gpt2) (schedule: ResolvedSchedule) (ablation: Ablation) : CompiledEngine =
