@@ -138,7 +138,7 @@ pre.experiment { font-size: 12px; background: #f7f7f7; padding: 8px; overflow-x:
             [ for row in r.Rows ->
                 let p = row.Point
                 [ string row.Level; string p.K; string p.Edges; number 5 p.Fraction; number 4 p.Faithfulness; number 4 p.Kl; Curve.sourceName row.Source ] ]
-        document $"{diagramTitle c}"
+        document (diagramTitle c)
             [ "Warnings", warnings r.Warnings
               "Circuit", diagram d
               "Faithfulness curve",
