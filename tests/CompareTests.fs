@@ -10,7 +10,7 @@ open PatchDescent.Tests.Fixtures
 let private tiny = Gpt2Config(2, 2, 8, 8, 17, 1e-5)
 
 /// Writes a tiny checkpoint and pairs with wrong answers into `dir`; the experiment compares into `dir/cmp`.
-let private setup (dir: TempDir) =
+let setup (dir: TempDir) =
     writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 3) false
     let rng = System.Random 4
     let row () = Array.init 5 (fun _ -> rng.Next 17)

@@ -10,16 +10,8 @@ open PatchDescent.Model
 open PatchDescent.Search
 open PatchDescent.Tests.Fixtures
 
-let private tiny = Gpt2Config(2, 2, 8, 8, 17, 1e-5)
-
-/// A tiny checkpoint in `dir/model` and six pairs with wrong answers; the experiment writes `dir/out`.
-let private setup (dir: TempDir) =
-    writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 3) false
-    let rng = Random 4
-    let row () = Array.init 5 (fun _ -> rng.Next 17)
-    let pairs = { Source = "tiny"; Pairs = Array.init 6 (fun i -> { Clean = row (); Corrupted = row (); Answer = i; Wrong = Some(i + 1); Threshold = None }) }
-    let e = Experiment.defaults (dir.File "model") (Pairs pairs) (dir.File "out") |> Experiment.withSteps 10
-    { e with Levels = [ 0.0; 0.1; 0.5; 1.0 ] }
+/// CompareTests' tiny checkpoint and six pairs with wrong answers; the experiment writes `dir/cmp`.
+let private setup = CompareTests.setup
 
 /// The `data-edge` names of the page's edge paths, in order.
 let private drawnEdges (html: string) =
