@@ -21,12 +21,18 @@ let private engineConfig =
         return Gpt2Config(layers, heads, heads * dHead, 6, 13, 1e-5, attnOnly)
     }
 
+/// Tiny Llama-family shapes for the engine, at the GPT-2 shapes' 6 positions and 13 tokens.
+let private llamaEngineConfig =
+    tinyLlamaConfig |> Gen.map (fun c ->
+        LlamaConfig(c.ModelType, c.Layers, c.Heads, c.KvHeads, c.DModel, c.DHead, c.DMlp, 13, 6, c.RmsNormEpsilon, c.RopeTheta,
+                    c.RopeScaling, c.QkvBias, c.OutputBias, c.TiedEmbeddings))
+
 type private Case =
-    { Config: Gpt2Config; Seed: int; Granularity: Granularity; Ablation: string }
+    { Config: TinyShape; Seed: int; Granularity: Granularity; Ablation: string }
 
 let private cases =
     gen {
-        let! c = engineConfig
+        let! c = Gen.oneof [ engineConfig |> Gen.map Gpt2Shape; llamaEngineConfig |> Gen.map LlamaShape ]
         let! seed = Gen.choose (0, 10_000)
         let! g = Gen.elements [ Granularity.Full; Granularity.Heads ]
         let! a = Gen.elements [ "patching"; "mean"; "zero" ]
@@ -51,7 +57,7 @@ type private Setup(case: Case, ?dtype: torch.ScalarType, ?device: torch.Device) 
     let device = defaultArg device torch.CPU
     let c = case.Config
     let generator = new torch.Generator(uint64 case.Seed)
-    let model = Gpt2.Random(c, case.Seed, device = device, dtype = dtype, std = 0.3)
+    let model = c.Build(case.Seed, device, dtype, 0.3)
     let tokens () = torch.randint(int64 c.VocabSize, [| 2L; 5L |], generator = generator)
     let clean, corrupted = tokens (), tokens ()
     let reference = tokens ()
@@ -64,6 +70,7 @@ type private Setup(case: Case, ?dtype: torch.ScalarType, ?device: torch.Device) 
         | _ -> Ablation.Patching
     let engine = Engine.compile model schedule ablation
     let batch = engine.Prepare(clean, Some corrupted, None)
+    member _.Case = case
     member _.Model = model
     member _.Engine = engine
     member _.Batch = batch
@@ -124,7 +131,7 @@ let private onCuda (setting: string) (dtype: torch.ScalarType) (tf32: bool) (rel
         use plain = atLast (s.Model.Forward s.Clean)
         within patched plain)
       property "all Full-graph coefficients at 0 reproduce the corrupted logits under patching" (fun s ->
-        use full = new Setup({ Config = s.Model.Config; Seed = 7; Granularity = Granularity.Full; Ablation = "patching" }, dtype, torch.CUDA)
+        use full = new Setup({ Config = s.Case.Config; Seed = 7; Granularity = Granularity.Full; Ablation = "patching" }, dtype, torch.CUDA)
         use zeros = torch.zeros([| int64 full.Schedule.ParamCount |], dtype = dtype, device = torch.CUDA)
         use patched = full.Engine.Forward(zeros, full.Batch)
         use corrupted = atLast (full.Model.Forward full.Corrupted)
@@ -177,8 +184,8 @@ let tests =
 
         testPropertyWithConfig (quick 30) "one edge at 0, all others at 1, equals an explicit path patch of that edge written with hooks" <|
             Prop.forAll (Arb.fromGen (Gen.zip engineConfig (Gen.choose (0, 1_000_000)))) (fun (config, pick) ->
-                use s = new Setup({ Config = config; Seed = pick; Granularity = Granularity.Full; Ablation = "patching" })
-                let m = s.Model
+                use s = new Setup({ Config = Gpt2Shape config; Seed = pick; Granularity = Granularity.Full; Ablation = "patching" })
+                let m = s.Model :?> Gpt2
                 let edge = Graph.edge s.Shape (pick % Graph.edgeCount s.Shape)
                 use a = torch.ones([| int64 s.Schedule.ParamCount |])
                 a[int64 (Graph.edgeId s.Shape edge)] <- torch.tensor(0.0f)
@@ -291,13 +298,13 @@ let tests =
                 |> Prop.label $"lengths %A{lengths}: logits diffs %A{diffs}, metric {fastMetric} / {slowMetric} vs one by one {expectedMetric}")
 
         test "a mask that is not right padding is refused" {
-            use s = new Setup({ Config = Gpt2Config(1, 2, 8, 6, 13, 1e-5); Seed = 2; Granularity = Granularity.Full; Ablation = "patching" })
+            use s = new Setup({ Config = Gpt2Shape(Gpt2Config(1, 2, 8, 6, 13, 1e-5)); Seed = 2; Granularity = Granularity.Full; Ablation = "patching" })
             use mask = torch.tensor([| 0L; 1L; 1L; 1L; 1L; 1L; 1L; 1L; 1L; 1L |]).reshape(2L, 5L)
             Expect.throwsC (fun () -> (s.Engine.Prepare(s.Clean, Some s.Corrupted, Some mask) :> System.IDisposable).Dispose())
                 (fun e -> Expect.stringContains e.Message "right padding" "message")
         }
         test "a backward pass after another recording forward pass on the same batch gives NaN, never a silently wrong gradient" {
-            use s = new Setup({ Config = Gpt2Config(1, 2, 8, 6, 13, 1e-5); Seed = 2; Granularity = Granularity.Full; Ablation = "patching" })
+            use s = new Setup({ Config = Gpt2Shape(Gpt2Config(1, 2, 8, 6, 13, 1e-5)); Seed = 2; Granularity = Granularity.Full; Ablation = "patching" })
             use a = s.RandomCoefficients().requires_grad_(true)
             use first = s.Engine.Forward(a, s.Batch)
             use second = s.Engine.Forward(a, s.Batch)
@@ -306,7 +313,7 @@ let tests =
             Expect.isTrue ((nonNull a.grad).isnan().any().item<bool>()) "poisoned gradient"
         }
         test "the engine's stack serves every batch: batches of other sizes in turn give each its own logits and gradient, and a stale backward pass after a longer batch's forward pass gives NaN" {
-            use s = new Setup({ Config = Gpt2Config(2, 2, 8, 6, 13, 1e-5); Seed = 4; Granularity = Granularity.Full; Ablation = "patching" })
+            use s = new Setup({ Config = Gpt2Shape(Gpt2Config(2, 2, 8, 6, 13, 1e-5)); Seed = 4; Granularity = Granularity.Full; Ablation = "patching" })
             use g = new torch.Generator(5UL)
             use longClean = torch.randint(13L, [| 3L; 6L |], generator = g)
             use longCorrupted = torch.randint(13L, [| 3L; 6L |], generator = g)
@@ -329,7 +336,7 @@ let tests =
             Expect.isFalse (longAlone.isnan().any().item<bool>()) "the long batch's own gradient is a number"
         }
         test "an evaluation pass between a forward pass and its backward pass leaves the gradient intact" {
-            use s = new Setup({ Config = Gpt2Config(2, 2, 8, 6, 13, 1e-5); Seed = 3; Granularity = Granularity.Full; Ablation = "patching" })
+            use s = new Setup({ Config = Gpt2Shape(Gpt2Config(2, 2, 8, 6, 13, 1e-5)); Seed = 3; Granularity = Granularity.Full; Ablation = "patching" })
             use a = s.RandomCoefficients()
             use expected = gradient (fun x -> s.Engine.Forward(x, s.Batch)) a
             use x = a.detach().requires_grad_(true)
@@ -340,7 +347,7 @@ let tests =
             Expect.equal (maxAbsDiff (nonNull x.grad) expected) 0.0 "same gradient"
         }
         test "a forward step leaves the number of live tensors unchanged" {
-            use s = new Setup({ Config = Gpt2Config(2, 2, 8, 6, 13, 1e-5); Seed = 1; Granularity = Granularity.Full; Ablation = "patching" })
+            use s = new Setup({ Config = Gpt2Shape(Gpt2Config(2, 2, 8, 6, 13, 1e-5)); Seed = 1; Granularity = Granularity.Full; Ablation = "patching" })
             use a = s.RandomCoefficients()
             let step () =
                 use scope = torch.NewDisposeScope()

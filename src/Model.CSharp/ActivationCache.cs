@@ -2,7 +2,7 @@ using static TorchSharp.torch;
 
 namespace PatchDescent.Model;
 
-/// <summary>Activations recorded by <see cref="Gpt2.RunWithCache"/>, by TransformerLens hook name; owns and disposes them.</summary>
+/// <summary>Activations recorded by <see cref="Decoder.RunWithCache"/>, by TransformerLens hook name; owns and disposes them.</summary>
 public sealed class ActivationCache : IDisposable
 {
     readonly Dictionary<string, Tensor> _activations = new();

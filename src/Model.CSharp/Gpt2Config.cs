@@ -44,43 +44,15 @@ public sealed record Gpt2Config(
     /// <summary>Reads a Hugging Face GPT-2 config.json; unknown fields are ignored, missing required ones are an error.</summary>
     public static Gpt2Config Load(string path)
     {
-        if (!System.IO.File.Exists(path)) throw new ModelFormatException(path, null, "file not found");
-        JsonObject json;
-        try
-        {
-            json = JsonNode.Parse(System.IO.File.ReadAllText(path)) as JsonObject
-                   ?? throw new ModelFormatException(path, null, "is not a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new ModelFormatException(path, null, $"is not valid JSON: {e.Message}");
-        }
-
-        JsonNode Required(string name) =>
-            json[name] ?? throw new ModelFormatException(path, name, "required field is missing");
-        // Each field's type is checked by name, so that "n_layer": "2" says which field and what it must be.
-        T Typed<T>(string name, JsonNode node, string what)
-        {
-            try
-            {
-                return node.GetValue<T>();
-            }
-            catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException)
-            {
-                throw new ModelFormatException(path, name, $"must be {what}, found {node.ToJsonString()}");
-            }
-        }
-        int Int(string name) => Typed<int>(name, Required(name), "an integer");
-
-        var activation = Typed<string>("activation_function", Required("activation_function"), "a string");
+        var json = ConfigJson.Read(path);
+        if (json.OptionalString("model_type") is { } type && type != "gpt2")
+            throw new ModelFormatException(path, "model_type", $"'{type}' is not GPT-2; load the folder as a model of its own type");
+        var activation = json.String("activation_function");
         if (activation is not ("gelu_new" or "gelu_pytorch_tanh"))
             throw new ModelFormatException(path, "activation_function", $"'{activation}' is not supported; GPT-2 uses gelu_new");
-        int? inner = json["n_inner"] is JsonNode n ? Typed<int>("n_inner", n, "an integer or null") : null;
         return new Gpt2Config(
-            Int("n_layer"), Int("n_head"), Int("n_embd"), Int("n_positions"), Int("vocab_size"),
-            Typed<double>("layer_norm_epsilon", Required("layer_norm_epsilon"), "a number"),
-            json["attn_only"] is JsonNode a && Typed<bool>("attn_only", a, "true or false"),
-            inner).Validate(path);
+            json.Int("n_layer"), json.Int("n_head"), json.Int("n_embd"), json.Int("n_positions"), json.Int("vocab_size"),
+            json.Number("layer_norm_epsilon"), json.OptionalBool("attn_only") ?? false, json.OptionalInt("n_inner")).Validate(path);
     }
 
     /// <summary>The config.json text Hugging Face transformers reads for this shape.</summary>

@@ -20,6 +20,10 @@ public static class HookPoints
     public static string K(int layer) => $"blocks.{layer}.attn.hook_k";
     /// <summary>Values, [batch, pos, head, d_head].</summary>
     public static string V(int layer) => $"blocks.{layer}.attn.hook_v";
+    /// <summary>Queries after the rotary embedding (Llama family), [batch, pos, head, d_head].</summary>
+    public static string RotQ(int layer) => $"blocks.{layer}.attn.hook_rot_q";
+    /// <summary>Keys after the rotary embedding (Llama family, ungrouped), [batch, pos, head, d_head].</summary>
+    public static string RotK(int layer) => $"blocks.{layer}.attn.hook_rot_k";
     /// <summary>Attention probabilities, [batch, head, query, key].</summary>
     public static string Pattern(int layer) => $"blocks.{layer}.attn.hook_pattern";
     /// <summary>Pattern-weighted values, [batch, pos, head, d_head].</summary>
@@ -32,9 +36,11 @@ public static class HookPoints
     public static string ResidMid(int layer) => $"blocks.{layer}.hook_resid_mid";
     /// <summary>Second LayerNorm's output, [batch, pos, d_model].</summary>
     public static string Ln2Normalized(int layer) => $"blocks.{layer}.ln2.hook_normalized";
-    /// <summary>MLP pre-activation, [batch, pos, d_mlp].</summary>
+    /// <summary>MLP pre-activation (a gated MLP's gate branch, x W_gate), [batch, pos, d_mlp].</summary>
     public static string MlpPre(int layer) => $"blocks.{layer}.mlp.hook_pre";
-    /// <summary>MLP post-activation, [batch, pos, d_mlp].</summary>
+    /// <summary>A gated MLP's linear branch, x W_up (Llama family), [batch, pos, d_mlp].</summary>
+    public static string MlpPreLinear(int layer) => $"blocks.{layer}.mlp.hook_pre_linear";
+    /// <summary>MLP post-activation (gated: silu(pre) * pre_linear), [batch, pos, d_mlp].</summary>
     public static string MlpPost(int layer) => $"blocks.{layer}.mlp.hook_post";
     /// <summary>MLP output, [batch, pos, d_model].</summary>
     public static string MlpOut(int layer) => $"blocks.{layer}.hook_mlp_out";
@@ -52,6 +58,18 @@ public static class HookPoints
                 names.AddRange([ResidMid(l), Ln2Normalized(l), MlpPre(l), MlpPost(l), MlpOut(l)]);
             names.Add(ResidPost(l));
         }
+        names.Add(LnFinalNormalized);
+        return names;
+    }
+
+    /// <summary>Every hook point of a Llama-family model of this shape, in the order the forward pass reaches them (no position embedding; rotary q and k).</summary>
+    public static IReadOnlyList<string> All(LlamaConfig config)
+    {
+        var names = new List<string> { Embed };
+        for (var l = 0; l < config.Layers; l++)
+            names.AddRange([
+                ResidPre(l), Ln1Normalized(l), Q(l), K(l), V(l), RotQ(l), RotK(l), Pattern(l), Z(l), Result(l), AttnOut(l),
+                ResidMid(l), Ln2Normalized(l), MlpPre(l), MlpPreLinear(l), MlpPost(l), MlpOut(l), ResidPost(l)]);
         names.Add(LnFinalNormalized);
         return names;
     }

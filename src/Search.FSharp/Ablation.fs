@@ -42,26 +42,31 @@ module SenderOutputs =
         o
 
     /// The sender outputs of an ordinary forward pass on `tokens`, detached.
-    let ofRun (model: Gpt2) (tokens: torch.Tensor) (mask: torch.Tensor option) : SenderOutputs =
+    let ofRun (model: Decoder) (tokens: torch.Tensor) (mask: torch.Tensor option) : SenderOutputs =
         use scope = torch.NewDisposeScope()
         use _ = torch.no_grad()
-        let layers = model.Config.Layers
+        let layers = model.Layers
+        // The input node sends what block 0 reads: the embeddings (token plus position for GPT-2).
         let names =
-            [ yield HookPoints.Embed; yield HookPoints.PosEmbed
+            [ yield HookPoints.ResidPre 0
               for l in 0 .. layers - 1 do
                   yield HookPoints.Result l
-                  if not model.Config.AttnOnly then yield HookPoints.MlpOut l ]
+                  if model.HasMlp then yield HookPoints.MlpOut l ]
         let struct (logits, cache) = model.RunWithCache(tokens, names, Option.toObj mask)
         use _ = logits
         use cache = cache
         // The sum's alpha held (see `Gate`'s note on TorchSharp's own conversions).
         use one = 1.0.ToScalar()
         handOut
-            { Input = cache[HookPoints.Embed].add(cache[HookPoints.PosEmbed], one)
+            { Input = cache[HookPoints.ResidPre 0].alias()
               Heads = Array.init layers (fun l -> cache[HookPoints.Result l].permute(2, 0, 1, 3).contiguous())
               Mlps =
-                if model.Config.AttnOnly then [||]
-                else Array.init layers (fun l -> cache[HookPoints.MlpOut l] - model.Blocks[l].BOut) }
+                if not model.HasMlp then [||]
+                else
+                    Array.init layers (fun l ->
+                        match model.MlpOutputBias l with
+                        | null -> cache[HookPoints.MlpOut l].alias()
+                        | bias -> cache[HookPoints.MlpOut l] - bias) }
 
     /// The mean over sequences (and over positions unless per position), kept broadcastable against a batch.
     let mean (perPosition: bool) (o: SenderOutputs) : SenderOutputs =
@@ -77,7 +82,7 @@ module SenderOutputs =
     /// The mean sender outputs of a reference set: per position for sequences of one length, else over every
     /// (sequence, position) of sequences of any lengths, each length run as one batch and the sums pooled, so every
     /// token weighs the same whatever its sequence's length.
-    let meanOf (model: Gpt2) (source: MeanSource) : SenderOutputs =
+    let meanOf (model: Decoder) (source: MeanSource) : SenderOutputs =
         if source.Tokens.Length = 0 then invalidArg "source" "mean ablation needs at least one reference sequence"
         let groups = source.Tokens |> Array.groupBy Array.length
         if source.PerPosition && groups.Length > 1 then
@@ -108,9 +113,9 @@ module SenderOutputs =
                   Mlps = Array.init sums.Head.Mlps.Length (fun l -> pooled (fun o -> o.Mlps[l])) }
 
     /// Zeros shaped to broadcast against any batch.
-    let zeros (model: Gpt2) : SenderOutputs =
-        let c = model.Config
+    let zeros (model: Decoder) : SenderOutputs =
         let z (shape: int64[]) = torch.zeros(shape, dtype = model.DType, device = model.Device)
-        { Input = z [| 1L; 1L; int64 c.DModel |]
-          Heads = Array.init c.Layers (fun _ -> z [| int64 c.Heads; 1L; 1L; int64 c.DModel |])
-          Mlps = if c.AttnOnly then [||] else Array.init c.Layers (fun _ -> z [| 1L; 1L; int64 c.DModel |]) }
+        let d = int64 model.DModel
+        { Input = z [| 1L; 1L; d |]
+          Heads = Array.init model.Layers (fun _ -> z [| int64 model.Heads; 1L; 1L; d |])
+          Mlps = if not model.HasMlp then [||] else Array.init model.Layers (fun _ -> z [| 1L; 1L; d |]) }

@@ -72,7 +72,7 @@ module Compare =
             invalidArg "methods" $"methods {listed} repeat a name; each method writes the folder of its name"
         let folder = Discovery.claim "compare" experiment
         let device = Compute.apply experiment.Compute
-        use model = Checkpoint.Load(experiment.ModelDir, device, Compute.dtype experiment.Compute.Precision)
+        use model = ModelFolder.Load(experiment.ModelDir, device, Compute.dtype experiment.Compute.Precision)
         folder.Write(fun dir ->
             let runs =
                 [ for method in methods ->

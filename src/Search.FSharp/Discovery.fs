@@ -30,16 +30,16 @@ module Discovery =
         use scope = torch.NewDisposeScope()
         torch.tensor(Array.concat rows, device = device).reshape(int64 rows.Length, int64 rows[0].Length).MoveToOuterDisposeScope()
 
-    let private loadData modelDir (config: Gpt2Config) (source: DataSource) =
+    let private loadData modelDir (model: Decoder) (source: DataSource) =
         let fitting (d: PairDataset) =
-            let outside t = t < 0 || t >= config.VocabSize
+            let outside t = t < 0 || t >= model.VocabSize
             let foreign (p: Pair) =
                 Seq.concat [ Seq.ofArray p.Clean; Seq.ofArray p.Corrupted; seq { p.Answer }; Option.toList p.Wrong |> Seq.ofList ] |> Seq.tryFind outside
-            match d.Pairs |> Array.tryFindIndex (fun p -> p.Clean.Length > config.Positions), d.Pairs |> Array.tryPick foreign with
-            | Some i, _ -> failwith $"{d.Source}: pair {i + 1} is {d.Pairs[i].Clean.Length} tokens, more than the model's {config.Positions} positions (n_positions in its config.json)"
+            match d.Pairs |> Array.tryFindIndex (fun p -> p.Clean.Length > model.Positions), d.Pairs |> Array.tryPick foreign with
+            | Some i, _ -> failwith $"{d.Source}: pair {i + 1} is {d.Pairs[i].Clean.Length} tokens, more than the model's {model.Positions} positions (n_positions or max_position_embeddings in its config.json)"
             | None, Some t ->
                 let i = d.Pairs |> Array.findIndex (foreign >> Option.isSome)
-                failwith $"{d.Source}: pair {i + 1} holds token id {t}, outside the model's vocabulary [0, {config.VocabSize}) (vocab_size in its config.json); is the task meant for another model?"
+                failwith $"{d.Source}: pair {i + 1} holds token id {t}, outside the model's vocabulary [0, {model.VocabSize}) (vocab_size in its config.json); is the task meant for another model?"
             | None, None -> d
         match source with
         | Pairs d -> fitting d
@@ -48,7 +48,7 @@ module Discovery =
             | Ok d -> fitting d
             | Error message -> failwith message
         | JsonlFile path ->
-            match Dataset.load path config.VocabSize config.Positions with
+            match Dataset.load path model.VocabSize model.Positions with
             | Ok d -> d
             | Error message -> failwith message
 
@@ -73,7 +73,7 @@ module Discovery =
             let clean, corrupted, mask = tokens device b.Clean, tokens device b.Corrupted, tokens device (Dataset.mask b)
             let answers = torch.tensor(b.Answers, device = device)
             let wrongs = b.Wrongs |> Option.map (fun w -> torch.tensor(w, device = device))
-            let thresholds = b.Thresholds |> Option.map (fun s -> Loss.thresholdWeights s model.Config.VocabSize device)
+            let thresholds = b.Thresholds |> Option.map (fun s -> Loss.thresholdWeights s model.VocabSize device)
             let batch = engine.Prepare(clean, Some corrupted, Some mask)
             let t = Train.withTargets engine batch answers wrongs thresholds
             owned.AddRange [ clean; corrupted; mask; answers; batch; t.FullLogits ]
@@ -116,18 +116,18 @@ module Discovery =
             $"mean{where} over prompts {digest tokens}"
 
     /// The engine of a granularity's schedule; a schedule that does not resolve is a bug here, not bad input.
-    let private engineFor (model: Gpt2) granularity ablation =
+    let private engineFor (model: Decoder) granularity ablation =
         match Schedule.resolve (Schedule.ofGranularity (Engine.shapeOf model) granularity) with
         | Ok schedule -> Engine.compile model schedule ablation
         | Error e -> failwith e
 
     /// The engine's ablation for an experiment's choice; a mean reads the clean prompts of its reference data.
-    let private ablationOf modelDir config (data: PairDataset) choice =
+    let private ablationOf modelDir model (data: PairDataset) choice =
         match choice with
         | AblationChoice.Patching -> Ablation.Patching
         | AblationChoice.Zero -> Ablation.Zero
         | AblationChoice.Mean reference ->
-            let d = reference |> Option.map (loadData modelDir config) |> Option.defaultValue data
+            let d = reference |> Option.map (loadData modelDir model) |> Option.defaultValue data
             Ablation.Mean { Tokens = [| for p in d.Pairs -> Array.map int64 p.Clean |]; PerPosition = false }
 
     /// Where a run keeps its checkpoints: a sibling of the output folder, so that the atomic swap of the output
@@ -157,9 +157,9 @@ module Discovery =
         OutputFolder.Claim("--out", experiment.OutDir, verb, inputsOf experiment, experiment.Force)
 
     /// The run into `dir`; `loaded` is the seconds the model took to load, when this run loaded it.
-    let private runWith (loaded: float option) (model: Gpt2) (experiment: Experiment) (dir: string) (onLog: StepLog -> unit) =
+    let private runWith (loaded: float option) (model: Decoder) (experiment: Experiment) (dir: string) (onLog: StepLog -> unit) =
         Directory.CreateDirectory dir |> ignore
-        let data, dataSeconds = Outcome.timed (fun () -> loadData experiment.ModelDir model.Config experiment.Data)
+        let data, dataSeconds = Outcome.timed (fun () -> loadData experiment.ModelDir model experiment.Data)
         let metric = metricOf experiment.Metric experiment.Data data
         if experiment.Method <> Descent then
             let descentOnly =
@@ -175,7 +175,7 @@ module Discovery =
             if c.Resume && not (Directory.Exists checkpoints) then
                 failwith $"{checkpoints}: no checkpoint to resume from; run without resuming to start afresh"
             if not c.Resume then removeCheckpoints checkpoints)
-        let ablation = ablationOf experiment.ModelDir model.Config data experiment.Ablation
+        let ablation = ablationOf experiment.ModelDir model data experiment.Ablation
         use engine = engineFor model experiment.Granularity ablation
         let settings = Outcome.trainSettings engine experiment
         let owned = ResizeArray<IDisposable>()
@@ -206,7 +206,7 @@ module Discovery =
                   yield! outcome.Timings
                   "the circuit's figures", scoreSeconds ]
             let time = "time: " + String.Join(", ", [ for name, s in phases -> $"{name} {s:F1} s" ])
-            let report = Report.ofRun experiment data.Source metric (string model.Device) model.Config.DModel { outcome with Log = outcome.Log @ [ time ] } metrics
+            let report = Report.ofRun experiment data.Source metric (string model.Device) model.DModel { outcome with Log = outcome.Log @ [ time ] } metrics
             RunFolder.write dir finalDir report
             if experiment.Checkpoint.IsSome then removeCheckpoints checkpoints
             { Circuit = report.Circuit; Scores = report.Scores; Ranking = report.Ranking; Metrics = report.Metrics; Curve = report.Curve
@@ -217,13 +217,13 @@ module Discovery =
 
     let runInto model experiment dir onLog = runWith None model experiment dir onLog
 
-    let runOn (model: Gpt2) (experiment: Experiment) onLog =
+    let runOn (model: Decoder) (experiment: Experiment) onLog =
         (claim "discover" experiment).Write(fun dir -> runInto model experiment dir onLog)
 
     let run experiment onLog =
         let folder = claim "discover" experiment
         let device = Compute.apply experiment.Compute
-        let loaded, loadSeconds = Outcome.timed (fun () -> Checkpoint.Load(experiment.ModelDir, device, Compute.dtype experiment.Compute.Precision))
+        let loaded, loadSeconds = Outcome.timed (fun () -> ModelFolder.Load(experiment.ModelDir, device, Compute.dtype experiment.Compute.Precision))
         use model = loaded
         folder.Write(fun dir -> runWith (Some loadSeconds) model experiment dir onLog)
 
@@ -244,12 +244,12 @@ module Discovery =
 
     let evaluateSaved modelDir circuitFile data ablation metric compute =
         let device = Compute.apply compute
-        use model = Checkpoint.Load(modelDir, device, Compute.dtype compute.Precision)
+        use model = ModelFolder.Load(modelDir, device, Compute.dtype compute.Precision)
         let shape = Engine.shapeOf model
         let format, circuit, circuitWarnings = loadCircuit modelDir shape circuitFile
-        let pairs = loadData modelDir model.Config data
+        let pairs = loadData modelDir model data
         let metric = metricOf metric data pairs
-        use engine = engineFor model Granularity.Full (ablationOf modelDir model.Config pairs ablation)
+        use engine = engineFor model Granularity.Full (ablationOf modelDir model pairs ablation)
         let owned = ResizeArray<IDisposable>()
         try
             // The figures are means over pairs, so the batch size changes only how much memory a pass takes.

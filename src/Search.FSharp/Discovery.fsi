@@ -54,7 +54,7 @@ module Discovery =
     /// Runs the experiment as `runOn` does, but writes its files into `dir` (made if missing) as they are, with no
     /// claim, mark or swap: for a caller whose own `OutputFolder.Write` holds several runs (`Compare`, `Stability`).
     /// `OutDir` still names the run (the checkpoints' folder, the titles, `DiscoveryResult.OutDir`).
-    val runInto: Gpt2 -> Experiment -> dir: string -> onLog: (StepLog -> unit) -> DiscoveryResult
+    val runInto: Decoder -> Experiment -> dir: string -> onLog: (StepLog -> unit) -> DiscoveryResult
     /// Runs the experiment on a model already in memory, which stays the caller's; `ModelDir` only names it.
     /// `OutDir` is claimed first (`claim "discover"`). A run is a composition: the data read with the model's
     /// vocabulary size (a load error names the file and line), the engine with the experiment's ablation (a mean
@@ -70,7 +70,7 @@ module Discovery =
     /// Fails naming the setting for `TargetEdges` outside 1 .. the learnable parameters, for `TargetEdges` or
     /// `PerPointRuns` without a `TargetLagrangian`, and for `PerPointRuns`, `TargetEdges` or `Checkpoint` with a
     /// method other than `Descent`.
-    val runOn: Gpt2 -> Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult
+    val runOn: Decoder -> Experiment -> onLog: (StepLog -> unit) -> DiscoveryResult
     /// The folder of a run's checkpoints: `OutDir` with `.checkpoint` appended, beside it.
     val checkpointDir: outDir: string -> string
     /// Scores a saved circuit on a model and data as `runOn` scores its circuit: the Full graph's `learnAll`

@@ -28,10 +28,9 @@ type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMas
 type private Block = { Offset: int; Rows: int; Cols: int }
 
 /// A schedule and an ablation compiled against one model: the only place these values become tensors.
-type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation: Ablation) =
-    let c = model.Config
+type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablation: Ablation) =
     let shape = resolved.Shape
-    let heads, layers = c.Heads, c.Layers
+    let heads, layers = model.Heads, model.Layers
     let device, dtype = model.Device, model.DType
 
     // Edge ids are ordered by receiver, then sender; a layer's q, k, v receivers are adjacent, so each
@@ -39,11 +38,11 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
     let block (first: Receiver) rows =
         { Offset = Graph.receiverOffset shape first; Rows = rows; Cols = Graph.upstreamCount shape first }
     let headBlocks = Array.init layers (fun l -> block (HeadIn(l, 0, Q)) (3 * heads))
-    let mlpBlocks = if c.AttnOnly then [||] else Array.init layers (fun l -> block (MlpIn l) 1)
+    let mlpBlocks = if not model.HasMlp then [||] else Array.init layers (fun l -> block (MlpIn l) 1)
     let logitsBlock = block LogitsIn 1
     // Where passes store their sender deltas, shared by every batch: a recording pass's stack lives until its
     // backward pass, and passes that record no gradient get their own, so evaluating in between is safe.
-    let newStack () = new DeltaStack(Graph.senderCount shape, int64 c.DModel, dtype, device)
+    let newStack () = new DeltaStack(Graph.senderCount shape, int64 model.DModel, dtype, device)
     let recording = newStack ()
     let scratch = newStack ()
 
@@ -57,16 +56,16 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
         let isParam = torch.tensor(src |> Array.map (function Param _ -> true | Fixed _ -> false), device = device)
         let index = torch.tensor(src |> Array.map (function Param i -> int64 i | Fixed _ -> 0L), device = device)
         let fixedV = torch.tensor(src |> Array.map (function Fixed v -> float32 v | Param _ -> 0.0f), device = device).``to``(dtype)
-        // Per-head projections batched over heads: [3 * head, d_model, d_head] and [3 * head, 1, d_head].
-        let wQkv = model.Blocks |> Seq.map (fun b -> b.WQkv.permute(1, 2, 0, 3).reshape(3L * int64 heads, int64 c.DModel, int64 c.DHead)) |> Array.ofSeq
-        let bQkv = model.Blocks |> Seq.map (fun b -> b.BQkv.reshape(3L * int64 heads, 1L, int64 c.DHead)) |> Array.ofSeq
+        // Per-head projections batched over heads: [3 * head, d_model, d_head] and [3 * head, 1, d_head] (or none).
+        let wQkv = Array.init layers model.QkvWeights
+        let bQkv = Array.init layers (model.QkvBias >> Option.ofObj)
         let means =
             match ablation with
             | Ablation.Mean source -> Some(SenderOutputs.meanOf model source)
             | Ablation.Patching -> None
             | Ablation.Zero -> Some(SenderOutputs.zeros model)
         // Detached only once everything is built, so that a throw above leaves nothing outside the scope.
-        for t in [ isParam; index; fixedV ] @ List.ofArray wQkv @ List.ofArray bQkv @ (means |> Option.map (fun m -> List.ofSeq m.All) |> Option.defaultValue []) do
+        for t in [ isParam; index; fixedV ] @ List.ofArray wQkv @ List.choose id (List.ofArray bQkv) @ (means |> Option.map (fun m -> List.ofSeq m.All) |> Option.defaultValue []) do
             t.DetachFromDisposeScope() |> ignore
         isParam, index, fixedV, wQkv, bQkv, means
 
@@ -145,43 +144,47 @@ type CompiledEngine internal (model: Gpt2, resolved: ResolvedSchedule, ablation:
             // Autograd keeps what the backward pass needs; this scope frees the rest of the layer as soon as it is
             // done instead of at the end of the pass (about 70 MB a layer for GPT-2 small at batch 8 x 32).
             use layerScope = torch.NewDisposeScope()
-            let blk = model.Blocks[l]
             let inputs = receiverInputs resid headBlocks[l]                     // [batch * pos, 3 * head, d_model]
-            let normalized = model.LayerNorm(inputs, blk.Ln1W, blk.Ln1B).permute(1L, 0L, 2L) // [3 * head, batch * pos, d_model]
-            let qkv = normalized.bmm(wQkv[l]).add(bQkv[l], one)                // [3 * head, batch * pos, d_head]
+            let normalized = model.NormalizeAttentionInput(l, inputs).permute(1L, 0L, 2L) // [3 * head, batch * pos, d_model]
+            let projected = normalized.bmm(wQkv[l])                             // [3 * head, batch * pos, d_head]
+            let qkv = match bQkv[l] with Some bias -> projected.add(bias, one) | None -> projected
             let qkv = qkv.view(3L, int64 heads, b, p, -1L).permute(0L, 2L, 1L, 3L, 4L) // [3, batch, head, pos, d_head]
-            let z = model.Attention(qkv[0], qkv[1], qkv[2], batch.KeyMask)    // [batch, head, pos, d_head]
-            let results = z.permute(1L, 0L, 2L, 3L).reshape(int64 heads, n, -1L).bmm(blk.WO) // [head, batch * pos, d_model]
+            let z = model.Attention(l, qkv[0], qkv[1], qkv[2], batch.KeyMask)  // [batch, head, pos, d_head]
+            let results = z.permute(1L, 0L, 2L, 3L).reshape(int64 heads, n, -1L).bmm(model.HeadOutputWeights l) // [head, batch * pos, d_model]
             let deltas = results.view(int64 heads, b, p, d) - batch.Carried.Heads[l] // [head, batch, pos, d_model]
             stack.Push(deltas.view(int64 heads, n, d).permute(1L, 0L, 2L))
-            resid <- resid.add(results.sum(0L).view(b, p, d), one).add(blk.BO, one)
-            if blk.HasMlp then
+            resid <- resid.add(results.sum(0L).view(b, p, d), one)
+            match model.AttentionOutputBias l with
+            | null -> ()
+            | bias -> resid <- resid.add(bias, one)
+            if model.HasMlp then
                 let input = (receiverInputs resid mlpBlocks[l]).view(b, p, d)
-                let out = model.Mlp(blk, model.LayerNorm(input, nonNull blk.Ln2W, nonNull blk.Ln2B)) // [batch, pos, d_model]
-                stack.Push((out - nonNull blk.BOut - batch.Carried.Mlps[l]).view(n, 1L, d))
+                let out = model.MlpOutput(l, input)                               // [batch, pos, d_model]
+                // The sender is the MLP without its output bias, which belongs to the receivers' constant part.
+                let sent = match model.MlpOutputBias l with null -> out | bias -> out - bias
+                stack.Push((sent - batch.Carried.Mlps[l]).view(n, 1L, d))
                 resid <- resid.add(out, one)
             resid <- resid.MoveToOuterDisposeScope()
         let final = (receiverInputs resid logitsBlock).view(b, p, d)
         // Every loss and metric reads the last real token alone, so the unembedding, the largest product of a short
-        // GPT-2 prompt (d_model x 50,257 a position), runs there alone.
+        // prompt (d_model x 50,257 a position for GPT-2), runs there alone.
         let last = final.gather(1L, batch.LastPositions.view(-1L, 1L, 1L).expand(b, 1L, d)) // [batch, 1, d_model]
-        let logits = model.LayerNorm(last, model.LnFW, model.LnFB).matmul(model.WE.t()) // [batch, 1, vocab]
+        let logits = model.Unembed last                                         // [batch, 1, vocab]
         logits.MoveToOuterDisposeScope()
 
     interface IDisposable with
         member _.Dispose() =
             for t in [ isParam; paramIndex; fixedValue ] do t.Dispose()
-            for t in Seq.append wQkv bQkv do t.Dispose()
+            for t in Seq.append wQkv (Seq.choose id bQkv) do t.Dispose()
             means |> Option.iter (fun m -> (m :> IDisposable).Dispose())
             for s in [ recording; scratch ] do (s :> IDisposable).Dispose()
 
 /// Compiles a resolved schedule and an ablation against a model. The schedule's shape must be the model's.
-let compile (model: Gpt2) (schedule: ResolvedSchedule) (ablation: Ablation) : CompiledEngine =
-    let c = model.Config
-    let expected = { Layers = c.Layers; Heads = c.Heads; HasMlp = not c.AttnOnly }
+let compile (model: Decoder) (schedule: ResolvedSchedule) (ablation: Ablation) : CompiledEngine =
+    let expected = { Layers = model.Layers; Heads = model.Heads; HasMlp = model.HasMlp }
     if schedule.Shape <> expected then
         invalidArg "schedule" $"the schedule is for %A{schedule.Shape}, the model is %A{expected}"
     new CompiledEngine(model, schedule, ablation)
 
 /// The graph shape of a model.
-let shapeOf (model: Gpt2) = { Layers = model.Config.Layers; Heads = model.Config.Heads; HasMlp = not model.Config.AttnOnly }
+let shapeOf (model: Decoder) = { Layers = model.Layers; Heads = model.Heads; HasMlp = model.HasMlp }

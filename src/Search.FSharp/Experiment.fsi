@@ -65,7 +65,7 @@ type Compute =
 
 /// Everything one discovery run needs.
 type Experiment =
-    { /// A Hugging Face GPT-2 folder (config.json + model.safetensors).
+    { /// A Hugging Face model folder (config.json + model.safetensors or its shards): GPT-2, Llama or Qwen2.
       ModelDir: string
       /// The prompt pairs the coefficients are trained and evaluated on.
       Data: DataSource

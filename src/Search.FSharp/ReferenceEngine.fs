@@ -1,5 +1,5 @@
 /// The seed's algorithm, kept as the oracle and the baseline. For each receiver it runs an ordinary hooked
-/// forward pass in which the embeddings, head results and MLP outputs upstream of the receiver are overwritten,
+/// forward pass in which the input embedding (block 0's residual input), head results and MLP outputs upstream of the receiver are overwritten,
 /// per receiver, with a_e x_s + (1 - a_e) xc_s, so that the receiver reads exactly
 /// const + sum over senders s of (a_e x_s + (1 - a_e) xc_s); the receiver's output is read from that pass.
 /// The heads of one layer (q, k, v inputs separately) are stacked in the batch dimension. Slow on purpose.
@@ -10,12 +10,11 @@ open TorchSharp
 open PatchDescent.Model
 
 /// Logits [batch, pos, vocab] of the interpolated model, differentiable in `coefficients` [params].
-let forward (model: Gpt2) (schedule: ResolvedSchedule) (carried: SenderOutputs) (coefficients: torch.Tensor)
+let forward (model: Decoder) (schedule: ResolvedSchedule) (carried: SenderOutputs) (coefficients: torch.Tensor)
             (clean: torch.Tensor) (mask: torch.Tensor option) : torch.Tensor =
     use scope = torch.NewDisposeScope()
     let shape = schedule.Shape
-    let c = model.Config
-    let batch, pos = clean.shape[0], clean.shape[1]
+    let batch = clean.shape[0]
     // Held for the whole pass: TorchSharp's `1.0 - a` and `a + b` make Scalars only the finalizer frees (see `Gate`).
     use one = 1.0.ToScalar()
 
@@ -37,20 +36,22 @@ let forward (model: Gpt2) (schedule: ResolvedSchedule) (carried: SenderOutputs) 
         let a = coefficient sender receiver
         (a * current[sender]).add(a.neg().add(one, one) * carriedBy sender, one)
 
+    let withMlpBias l (sent: torch.Tensor) = match model.MlpOutputBias l with null -> sent | bias -> sent.add(bias, one)
+    let withoutMlpBias l (out: torch.Tensor) = match model.MlpOutputBias l with null -> out.alias() | bias -> out - bias
+
     let isUpstream receiver sender = Graph.senderIndex shape sender < Graph.upstreamCount shape receiver
 
     /// Hooks that overwrite every upstream sender's output, copy i of the batch reading as receivers[i].
     let upstreamHooks (receivers: Receiver list) : (string * Hook) list =
         let stacked (perReceiver: Receiver -> torch.Tensor) = torch.cat([| for r in receivers -> perReceiver r |], 0L)
-        let posEmbed = model.WPos.narrow(0L, 0L, pos)
         let r0 = List.head receivers
-        [ yield HookPoints.Embed, Hook(fun _ -> stacked (fun r -> interpolated Input r - posEmbed))
-          for l in 0 .. c.Layers - 1 do
+        [ yield HookPoints.ResidPre 0, Hook(fun _ -> stacked (interpolated Input))
+          for l in 0 .. model.Layers - 1 do
               if isUpstream r0 (Head(l, 0)) then
                   yield HookPoints.Result l,
-                        Hook(fun _ -> stacked (fun r -> torch.stack([| for h in 0 .. c.Heads - 1 -> interpolated (Head(l, h)) r |], 2L)))
+                        Hook(fun _ -> stacked (fun r -> torch.stack([| for h in 0 .. model.Heads - 1 -> interpolated (Head(l, h)) r |], 2L)))
               if shape.HasMlp && isUpstream r0 (Mlp l) then
-                  yield HookPoints.MlpOut l, Hook(fun _ -> stacked (fun r -> (interpolated (Mlp l) r).add(model.Blocks[l].BOut, one))) ]
+                  yield HookPoints.MlpOut l, Hook(fun _ -> stacked (fun r -> withMlpBias l (interpolated (Mlp l) r))) ]
 
     let run (receivers: Receiver list) (extra: (string * Hook) list) =
         let copies = int64 receivers.Length
@@ -60,16 +61,16 @@ let forward (model: Gpt2) (schedule: ResolvedSchedule) (carried: SenderOutputs) 
         model.RunWithHooks(clean.repeat(copies, 1L), hooks, Option.toObj maskCopies)
 
     let copy (t: torch.Tensor) i = t.narrow(0L, int64 i * batch, batch)
-    for l in 0 .. c.Layers - 1 do
+    for l in 0 .. model.Layers - 1 do
         // One pass for all 3 * heads receivers of the layer: copy port * heads + h reads as head h's port input.
-        let receivers = [ for port in [ Q; K; V ] do for h in 0 .. c.Heads - 1 -> HeadIn(l, h, port) ]
+        let receivers = [ for port in [ Q; K; V ] do for h in 0 .. model.Heads - 1 -> HeadIn(l, h, port) ]
         let assemble portIndex =
             Hook(fun (x: torch.Tensor) ->                                        // [copies * batch, pos, head, d_head]
-                let own = torch.stack([| for h in 0 .. c.Heads - 1 -> (copy x (portIndex * c.Heads + h)).select(2L, int64 h) |], 2L)
+                let own = torch.stack([| for h in 0 .. model.Heads - 1 -> (copy x (portIndex * model.Heads + h)).select(2L, int64 h) |], 2L)
                 own.repeat(int64 receivers.Length, 1L, 1L, 1L))
         let readHeads =
             Hook(fun (result: torch.Tensor) ->                                   // [copies * batch, pos, head, d_model]
-                for h in 0 .. c.Heads - 1 do
+                for h in 0 .. model.Heads - 1 do
                     current[Head(l, h)] <- (copy result 0).select(2L, int64 h).MoveToOuterDisposeScope()
                 result)
         (run receivers [ HookPoints.Q l, assemble 0; HookPoints.K l, assemble 1; HookPoints.V l, assemble 2
@@ -77,7 +78,7 @@ let forward (model: Gpt2) (schedule: ResolvedSchedule) (carried: SenderOutputs) 
         if shape.HasMlp then
             let readMlp =
                 Hook(fun (out: torch.Tensor) ->
-                    current[Mlp l] <- (out - model.Blocks[l].BOut).MoveToOuterDisposeScope()
+                    current[Mlp l] <- (withoutMlpBias l out).MoveToOuterDisposeScope()
                     out)
             (run [ MlpIn l ] [ HookPoints.MlpOut l, readMlp ]).Dispose()
     let logits = run [ LogitsIn ] []

@@ -14,7 +14,7 @@ type SoakReport =
 module Soak =
     /// Runs the experiment's discovery on a model in memory (`Discovery.runInto`, into a temporary folder removed
     /// afterwards) and samples the process's RSS after every `every` steps; fails where /proc is missing.
-    val run: PatchDescent.Model.Gpt2 -> Experiment -> every: int -> SoakReport
+    val run: PatchDescent.Model.Decoder -> Experiment -> every: int -> SoakReport
     /// The report's lines: the first, last and largest sample and how far the last and the largest lie above the
     /// first, against the target of 5 %.
     val lines: SoakReport -> string list

@@ -62,7 +62,7 @@ module Stability =
         if seeds.Length < 2 then invalidArg "seeds" $"stability needs at least two seeds, got {seeds.Length}"
         if List.distinct seeds <> seeds then invalidArg "seeds" $"seeds {seeds} repeat one; each seed is one folder"
         let folder = Discovery.claim "discover" experiment
-        use model = Checkpoint.Load experiment.ModelDir
+        use model = ModelFolder.Load experiment.ModelDir
         folder.Write(fun dir ->
             let results =
                 [ for seed in seeds ->
