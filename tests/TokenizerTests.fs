@@ -4,6 +4,7 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open PatchDescent.Model
+open PatchDescent.Tests.Reference
 
 let private gpt2 = Tokenizer.Gpt2
 
@@ -30,4 +31,115 @@ let tests =
         }
         testProperty "decode (encode s) = s for arbitrary Unicode text" <|
             Prop.forAll unicodeText (fun s -> gpt2.Decode(gpt2.Encode s) = s)
+    ]
+
+/// A tokenizer.json in Hugging Face's format for a byte-level BPE vocabulary: Llama 3's layout (its regex, merges
+/// ignored for whole pieces, a BOS template) or Qwen2's (its regex, NFC, no BOS).
+let private tokenizerJson (style: string) (vocab: Map<string, int>) (merges: (string * string) list) =
+    let llama = style = "llama3"
+    let str (s: string) = System.Text.Json.JsonSerializer.Serialize s
+    let bos = vocab.Count
+    let entries = [ for KeyValue(k, v) in vocab -> $"{str k}: {v}" ]
+    let mergeList = [ for a, b in merges -> str (a + " " + b) ]
+    let pattern = if llama then ByteLevelBpe.llama3Pattern else ByteLevelBpe.qwen2Pattern
+    let special = if llama then "<|begin_of_text|>" else "<|endoftext|>"
+    let post =
+        if llama then
+            $"""{{"type": "TemplateProcessing", "single": [{{"SpecialToken": {{"id": "{special}", "type_id": 0}}}}, {{"Sequence": {{"id": "A", "type_id": 0}}}}],
+                "pair": [{{"SpecialToken": {{"id": "{special}", "type_id": 0}}}}, {{"Sequence": {{"id": "A", "type_id": 0}}}}, {{"Sequence": {{"id": "B", "type_id": 1}}}}],
+                "special_tokens": {{"{special}": {{"id": "{special}", "ids": [{bos}], "tokens": ["{special}"]}}}}}}"""
+        else """{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}"""
+    let normalizer = if llama then "null" else """{"type": "NFC"}"""
+    $"""{{"version": "1.0", "truncation": null, "padding": null,
+  "added_tokens": [{{"id": {bos}, "content": "{special}", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}}],
+  "normalizer": {normalizer},
+  "pre_tokenizer": {{"type": "Sequence", "pretokenizers": [{{"type": "Split", "pattern": {{"Regex": {str pattern}}}, "behavior": "Isolated", "invert": false}},
+    {{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}}]}},
+  "post_processor": {post},
+  "decoder": {{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}},
+  "model": {{"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
+    "fuse_unk": false, "byte_fallback": false, "ignore_merges": {(if llama then "true" else "false")},
+    "vocab": {{{System.String.Join(", ", entries)}}}, "merges": [{System.String.Join(", ", mergeList)}]}}}}"""
+
+let private corpus =
+    [ "When Mary and John went to the store, John gave a drink to Mary."
+      "The war lasted from the year 1732 to the year 1738. It's the 1740s now; they'll say we've won."
+      "  Indented lines,\ttabs and\n\nnew lines; numbers 123456789 and 3.14159!"
+      "Café, naïve, façade — über straße; 東京 and 北京; emoji 🙂🙂." ]
+
+/// A few dozen strings: words, spacing, digit runs, contractions, punctuation, accents (composed and not), CJK, emoji.
+let private samples =
+    [ "Hello world"; " Mary"; "When Mary and John went to the store"; "John gave a drink to"; "the year 1732 to 17"
+      "123456789"; "3.14159"; "It's"; "IT'S"; "they'll"; "we've"; "I'm"; "you'd"; "  two spaces"; "trailing   "
+      "\ttab"; "a\n\nb"; "line\r\nbreak"; "!!!"; " ?!"; "(parens)"; "Café"; "Cafe\u0301"; "naïve façade"; "über straße"
+      "東京"; "北京 and 東京"; "🙂"; "emoji 🙂🙂."; ""; " "; "x"; "The war lasted from the year 1732 to the year 1738."
+      "mixedCASE words"; "a1b2c3"; "—" ]
+
+let private hfTokenizerTests style =
+    let pattern = if style = "llama3" then ByteLevelBpe.llama3Pattern else ByteLevelBpe.qwen2Pattern
+    let trained, merges = ByteLevelBpe.train pattern corpus 120
+    // For Llama 3, a whole piece in the vocabulary that no merge builds: with its ignore_merges it is one id,
+    // without it its bytes merge as they may.
+    let unmerged = System.String.Concat(List.head (ByteLevelBpe.pieces pattern " façade"))
+    let vocab = if style = "llama3" && not (trained.ContainsKey unmerged) then trained.Add(unmerged, trained.Count) else trained
+    let withTokenizer f =
+        use dir = new PatchDescent.Tests.Fixtures.TempDir()
+        System.IO.File.WriteAllText(dir.File "tokenizer.json", tokenizerJson style vocab merges)
+        use t = Tokenizer.Load(dir.File "tokenizer.json")
+        f t
+    testList style [
+        test $"ids equal the byte-level BPE reference on {samples.Length} strings" {
+            withTokenizer (fun t ->
+                for s in samples do
+                    let text = if style = "qwen2" then s.Normalize System.Text.NormalizationForm.FormC else s
+                    let expected = ByteLevelBpe.encode vocab merges pattern (style = "llama3") text
+                    Expect.sequenceEqual (t.Encode s) expected $"ids of %A{s}")
+        }
+        test "the vocabulary learnt merges, so the comparison is not of bytes alone" {
+            Expect.isGreaterThan merges.Length 100 "merges"
+            if style = "llama3" then
+                Expect.isFalse (trained.ContainsKey unmerged) "the whole piece is no merge's result"
+                let merged = ByteLevelBpe.encode vocab merges pattern false " façade"
+                Expect.isGreaterThan merged.Length 1 "merges alone do not build the whole piece"
+            let ids = ByteLevelBpe.encode vocab merges pattern (style = "llama3") "When Mary and John went to the store"
+            Expect.isLessThan ids.Length 20 "merged pieces"
+        }
+        test "decode (encode s) gives the text back (NFC for qwen2)" {
+            withTokenizer (fun t ->
+                for s in samples do
+                    let text = if style = "qwen2" then s.Normalize System.Text.NormalizationForm.FormC else s
+                    Expect.equal (t.Decode(t.Encode s)) text $"round trip of %A{s}")
+        }
+        test "BOS is what the post-processor would put first, and Encode leaves it out" {
+            withTokenizer (fun t ->
+                if style = "llama3" then Expect.equal t.Bos (Some vocab.Count |> Option.toNullable) "Llama 3's <|begin_of_text|>"
+                else Expect.isFalse t.Bos.HasValue "Qwen2 adds none"
+                Expect.isFalse (t.Encode "Hello" |> Array.contains vocab.Count) "no special token in the text's ids")
+        }
+    ]
+
+[<Tests>]
+let tokenizerJsonTests =
+    testList "tokenizer.json" [
+        hfTokenizerTests "llama3"
+        hfTokenizerTests "qwen2"
+        test "a folder without tokenizer.json has GPT-2's tokenizer when it is GPT-2, and is refused by name otherwise" {
+            use dir = new PatchDescent.Tests.Fixtures.TempDir()
+            System.IO.File.WriteAllText(dir.File "config.json", """{"model_type": "qwen2"}""")
+            let e = Expect.throwsC (fun () -> Tokenizer.ForModel dir.Path |> ignore) id
+            Expect.stringContains e.Message dir.Path "the folder"
+            Expect.stringContains e.Message "no tokenizer.json" "what is missing"
+            System.IO.File.WriteAllText(dir.File "config.json", """{"model_type": "gpt2"}""")
+            Expect.isTrue (obj.ReferenceEquals(Tokenizer.ForModel dir.Path, Tokenizer.Gpt2)) "GPT-2's"
+        }
+        test "a tokenizer.json that is not JSON, or not BPE, is refused naming the file" {
+            use dir = new PatchDescent.Tests.Fixtures.TempDir()
+            System.IO.File.WriteAllText(dir.File "tokenizer.json", "{not json")
+            let e = Expect.throwsC (fun () -> Tokenizer.Load(dir.File "tokenizer.json") |> ignore) id
+            Expect.stringContains e.Message "tokenizer.json: is not valid JSON" "not JSON"
+            System.IO.File.WriteAllText(dir.File "tokenizer.json", """{"model": {"type": "WordPiece"}}""")
+            let e = Expect.throwsC (fun () -> Tokenizer.Load(dir.File "tokenizer.json") |> ignore) id
+            Expect.stringContains e.Message "model.type" "the field"
+            Expect.stringContains e.Message "WordPiece" "the type"
+        }
     ]
