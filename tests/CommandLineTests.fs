@@ -206,7 +206,7 @@ let tests =
             let r = discover [ "--model"; "m"; "--task"; "ioi"; "--pairs"; "20"; "--seed"; "3"; "--out"; "o" ]
             let expected = IoiPairs { Ioi.defaults with Size = 20; Seed = 3; Split = Split.Train }
             Expect.equal r.Experiment.Data (Task expected) "data: a request, resolved by the run"
-            Expect.equal (TaskRequest.resolve "m" expected) (Ok (Ioi.generate { Ioi.defaults with Size = 20; Seed = 3; Split = Split.Train })) "which gives the generator's pairs"
+            Expect.equal (TaskRequest.resolve "" expected) (Ok (Ioi.generate PatchDescent.Model.Tokenizer.Gpt2 { Ioi.defaults with Size = 20; Seed = 3; Split = Split.Train })) "which gives the generator's pairs"
             Expect.equal (r.Experiment.Metric, TaskRequest.metric expected) (None, Metric.LogitDiff) "metric: the task's"
             Expect.equal r.Experiment.Train.Steps (Experiment.defaults "m" (Task expected) "o").Train.Steps "the rest as for --data"
         }
@@ -227,7 +227,11 @@ let tests =
             Expect.stringContains (usageError (base' @ [ "--task"; "ioi"; "--pairs"; "0" ])) "--pairs" "range"
             Expect.stringContains (usageError [ "data"; "greater-than"; "--out"; "f"; "--corruption"; "abc" ]) "IOI's" "IOI only"
             Expect.stringContains (usageError [ "data"; "induction"; "--out"; "f" ]) "--model" "induction needs its model"
-            Expect.stringContains (usageError [ "data"; "ioi"; "--out"; "f"; "--model"; "m" ]) "goes with induction" "ioi needs none"
+        }
+        test "data ioi --model names the model whose tokenizer writes the prompts" {
+            match CommandLine.parse [| "data"; "ioi"; "--out"; "f.jsonl"; "--model"; "m" |] with
+            | Invocation.Data d -> Expect.equal d.ModelDir "m" "the model"
+            | other -> failtest $"%A{other}"
         }
         test "data reads the task, the IOI options and the split" {
             match CommandLine.parse [| "data"; "ioi"; "--pairs"; "7"; "--seed"; "3"; "--out"; "f.jsonl"; "--split"; "test"; "--corruption"; "s2-io"; "--prompt-type"; "abba"; "--bos" |] with

@@ -7,6 +7,7 @@ open FsCheck.FSharp
 open PatchDescent.Model
 open PatchDescent.Search
 open PatchDescent.Tests.Fixtures
+open PatchDescent.Tests.Reference
 
 let private vocab = Tokenizer.VocabSize
 
@@ -15,7 +16,7 @@ let private loadLines (lines: string list) =
     use dir = new TempDir()
     let path = dir.File "pairs.jsonl"
     File.WriteAllLines(path, lines)
-    Dataset.load path vocab 1024, path
+    Dataset.load path vocab 1024 (lazy Tokenizer.Gpt2), path
 
 let private errorOf lines =
     match loadLines lines with
@@ -76,7 +77,7 @@ let tests =
         test "a missing file is named" {
             use dir = new TempDir()
             let path = dir.File "absent.jsonl"
-            match Dataset.load path vocab 1024 with
+            match Dataset.load path vocab 1024 (lazy Tokenizer.Gpt2) with
             | Ok _ -> failtest "loaded a missing file"
             | Error e -> Expect.equal e $"{path}: no such file" "message"
         }
@@ -91,7 +92,7 @@ let tests =
             use dir = new TempDir()
             let path = dir.File "pairs.jsonl"
             File.WriteAllLines(path, [ ids; """{"clean_ids": [1, 2, 3, 4, 5], "corrupted_ids": [1, 2, 3, 4, 6], "answer_id": 7}""" ])
-            match Dataset.load path vocab 4 with
+            match Dataset.load path vocab 4 (lazy Tokenizer.Gpt2) with
             | Ok _ -> failtest "loaded a prompt past the positions"
             | Error e ->
                 Expect.stringStarts e $"{path}:2: " "names the file and the line"
@@ -134,7 +135,7 @@ let tests =
         }
         test "a folder given for the data file says so" {
             use dir = new TempDir()
-            match Dataset.load dir.Path vocab 1024 with
+            match Dataset.load dir.Path vocab 1024 (lazy Tokenizer.Gpt2) with
             | Ok _ -> failtest "loaded a folder"
             | Error e -> Expect.equal e $"{dir.Path}: is a folder; give a JSONL file of pairs" "message"
         }
@@ -190,7 +191,7 @@ let tests =
             use dir = new TempDir()
             let path = dir.File "pairs.jsonl"
             File.WriteAllLines(path, [ """{"clean": " Mary", "corrupted": " John", "answer": " Mary"}""" ])
-            match Dataset.load path 13 1024 with
+            match Dataset.load path 13 1024 (lazy Tokenizer.Gpt2) with
             | Ok _ -> failtest "loaded ids outside a 13-token vocabulary"
             | Error e -> Expect.stringContains e $"{path}:1: \"clean\" token 0 is id 5335, outside the vocabulary [0, 13)" "message"
         }
@@ -241,12 +242,12 @@ let tests =
         }
         test "writeWithText writes each generated pair's text beside its ids, and load reads the same pairs back" {
             use dir = new TempDir()
-            for name, dataset in [ "ioi", Tasks.Ioi.generate { Tasks.Ioi.defaults with Size = 12; Seed = 5 }
-                                   "ioi-bos", Tasks.Ioi.generate { Tasks.Ioi.defaults with Size = 12; Seed = 5; Bos = true }
-                                   "greater-than", Tasks.GreaterThan.generate { Tasks.GreaterThan.defaults with Size = 12; Seed = 5 } ] do
+            for name, dataset in [ "ioi", Tasks.Ioi.generate Tokenizer.Gpt2 { Tasks.Ioi.defaults with Size = 12; Seed = 5 }
+                                   "ioi-bos", Tasks.Ioi.generate Tokenizer.Gpt2 { Tasks.Ioi.defaults with Size = 12; Seed = 5; Bos = true }
+                                   "greater-than", Tasks.GreaterThan.generate Tokenizer.Gpt2 { Tasks.GreaterThan.defaults with Size = 12; Seed = 5 } ] do
                 let path = dir.File $"{name}.jsonl"
-                Dataset.writeWithText path dataset
-                Expect.equal (Dataset.load path vocab 1024 |> Result.map (fun d -> d.Pairs)) (Ok dataset.Pairs) $"{name}: the same pairs"
+                Dataset.writeWithText Tokenizer.Gpt2 path dataset
+                Expect.equal (Dataset.load path vocab 1024 (lazy Tokenizer.Gpt2) |> Result.map (fun d -> d.Pairs)) (Ok dataset.Pairs) $"{name}: the same pairs"
                 for line, pair in Seq.zip (File.ReadAllLines path) dataset.Pairs do
                     use doc = System.Text.Json.JsonDocument.Parse line
                     let text (field: string) = doc.RootElement.GetProperty(field).GetString()
@@ -263,7 +264,7 @@ let tests =
             Expect.equal (Tokenizer.Gpt2.Encode " Mary") [| 5335 |] "one token read together"
             let pair = { Clean = split; Corrupted = split; Answer = 5335; Wrong = None; Threshold = None }
             let path = dir.File "x.jsonl"
-            Expect.throwsC (fun () -> Dataset.writeWithText path { Source = "x"; Pairs = [| pair; pair |] }) (fun e ->
+            Expect.throwsC (fun () -> Dataset.writeWithText Tokenizer.Gpt2 path { Source = "x"; Pairs = [| pair; pair |] }) (fun e ->
                 Expect.stringContains e.Message "pair 1: the clean ids" "names the pair and the field"
                 Expect.stringContains e.Message "[5335]" "and what the text reads as")
             Expect.isFalse (File.Exists path) "no file"
@@ -274,7 +275,7 @@ let tests =
                 let path = dir.File "out.jsonl"
                 Dataset.write path { Source = "generated"; Pairs = ps }
                 let files = Directory.GetFiles dir.Path |> Array.map Path.GetFileName
-                Dataset.load path vocab 1024 = Ok { Source = path; Pairs = ps } && files = [| "out.jsonl" |])
+                Dataset.load path vocab 1024 (lazy Tokenizer.Gpt2) = Ok { Source = path; Pairs = ps } && files = [| "out.jsonl" |])
 
         testProperty "batches hold each pair once, sorted by length (dataset order within one), right-padded with 0 to the batch's longest" <|
             Prop.forAll (Arb.fromGen (Gen.zip pairs.Generator (Gen.choose (1, 5)))) (fun (ps, size) ->
@@ -313,5 +314,25 @@ let tests =
         }
         test "a batch size below 1 is refused" {
             Expect.throws (fun () -> Dataset.batches 0 { Source = "x"; Pairs = [||] } |> ignore) "batch size 0"
+        }
+        test "token-id lines need no tokenizer: loading them never asks for one" {
+            use dir = new TempDir()
+            let path = dir.File "ids.jsonl"
+            File.WriteAllText(path, "{\"clean_ids\": [1, 2], \"corrupted_ids\": [1, 3], \"answer_id\": 4}\n")
+            let none = lazy (failwith "asked for a tokenizer")
+            Expect.equal (Dataset.load path 13 1024 none |> Result.map (fun d -> d.Pairs.Length)) (Ok 1) "loaded"
+        }
+        test "text lines are tokenized with the model's tokenizer, not GPT-2's" {
+            use dir = new TempDir()
+            let vocab, merges = writeTokenizer dir.Path "llama3" [ "When Mary and John went to the store" ] 40
+            use tokenizer = Tokenizer.Load(dir.File "tokenizer.json")
+            let path = dir.File "text.jsonl"
+            File.WriteAllText(path, "{\"clean\": \"When Mary went\", \"corrupted\": \"When John went\", \"answer\": \" and\"}\n")
+            match Dataset.load path 1000 1024 (lazy tokenizer) with
+            | Ok d ->
+                let expected = ByteLevelBpe.encode vocab merges ByteLevelBpe.llama3Pattern true "When Mary went"
+                Expect.sequenceEqual d.Pairs[0].Clean expected "the reference BPE's ids"
+                Expect.notEqual d.Pairs[0].Clean (Tokenizer.Gpt2.Encode "When Mary went") "not GPT-2's"
+            | Error e -> failtest e
         }
     ]

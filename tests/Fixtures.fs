@@ -7,6 +7,7 @@ open FsCheck
 open FsCheck.FSharp
 open TorchSharp
 open PatchDescent.Model
+open PatchDescent.Tests.Reference
 
 /// A fresh folder under the system temp directory, deleted on dispose.
 type TempDir() =
@@ -179,3 +180,39 @@ type TinyShape =
         match s with
         | Gpt2Shape c -> Gpt2.Random(c, seed, device = device, dtype = dtype, std = std)
         | LlamaShape c -> Llama.Random(c, seed, device = device, dtype = dtype, std = std)
+
+/// A tokenizer.json in Hugging Face's format for a byte-level BPE vocabulary: Llama 3's layout (its regex, merges
+/// ignored for whole pieces, a BOS template) or Qwen2's (its regex, NFC, no BOS).
+let tokenizerJson (style: string) (vocab: Map<string, int>) (merges: (string * string) list) =
+    let llama = style = "llama3"
+    let str (s: string) = System.Text.Json.JsonSerializer.Serialize s
+    let bos = vocab.Count
+    let entries = [ for KeyValue(k, v) in vocab -> $"{str k}: {v}" ]
+    let mergeList = [ for a, b in merges -> str (a + " " + b) ]
+    let pattern = if llama then ByteLevelBpe.llama3Pattern else ByteLevelBpe.qwen2Pattern
+    let special = if llama then "<|begin_of_text|>" else "<|endoftext|>"
+    let post =
+        if llama then
+            $"""{{"type": "TemplateProcessing", "single": [{{"SpecialToken": {{"id": "{special}", "type_id": 0}}}}, {{"Sequence": {{"id": "A", "type_id": 0}}}}],
+                "pair": [{{"SpecialToken": {{"id": "{special}", "type_id": 0}}}}, {{"Sequence": {{"id": "A", "type_id": 0}}}}, {{"Sequence": {{"id": "B", "type_id": 1}}}}],
+                "special_tokens": {{"{special}": {{"id": "{special}", "ids": [{bos}], "tokens": ["{special}"]}}}}}}"""
+        else """{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}"""
+    let normalizer = if llama then "null" else """{"type": "NFC"}"""
+    $"""{{"version": "1.0", "truncation": null, "padding": null,
+  "added_tokens": [{{"id": {bos}, "content": "{special}", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}}],
+  "normalizer": {normalizer},
+  "pre_tokenizer": {{"type": "Sequence", "pretokenizers": [{{"type": "Split", "pattern": {{"Regex": {str pattern}}}, "behavior": "Isolated", "invert": false}},
+    {{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}}]}},
+  "post_processor": {post},
+  "decoder": {{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}},
+  "model": {{"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
+    "fuse_unk": false, "byte_fallback": false, "ignore_merges": {(if llama then "true" else "false")},
+    "vocab": {{{System.String.Join(", ", entries)}}}, "merges": [{System.String.Join(", ", mergeList)}]}}}}"""
+
+/// A folder holding a tokenizer.json of a vocabulary learnt from `corpus` (`ByteLevelBpe.train`), in Llama 3's or
+/// Qwen2's layout, with the vocabulary and merges the reference encodes with.
+let writeTokenizer (dir: string) (style: string) (corpus: string list) (merges: int) =
+    let pattern = if style = "llama3" then ByteLevelBpe.llama3Pattern else ByteLevelBpe.qwen2Pattern
+    let vocab, learnt = ByteLevelBpe.train pattern corpus merges
+    File.WriteAllText(Path.Combine(dir, "tokenizer.json"), tokenizerJson style vocab learnt)
+    vocab, learnt

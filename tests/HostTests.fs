@@ -322,8 +322,8 @@ let tests =
             Expect.equal code 0 err
             Expect.stringContains stdout "prob_diff" "names the metric"
             Expect.stringContains (File.ReadLines(dir.File "gt.jsonl") |> Seq.head) "\"clean\": \"The " "the text beside the ids"
-            Expect.equal (Dataset.load (dir.File "gt.jsonl") Tokenizer.VocabSize 1024 |> Result.map (fun d -> d.Pairs))
-                (Ok (Tasks.GreaterThan.generate { Tasks.GreaterThan.defaults with Size = 6; Seed = 2 }).Pairs) "the generator's pairs"
+            Expect.equal (Dataset.load (dir.File "gt.jsonl") Tokenizer.VocabSize 1024 (lazy Tokenizer.Gpt2) |> Result.map (fun d -> d.Pairs))
+                (Ok (Tasks.GreaterThan.generate Tokenizer.Gpt2 { Tasks.GreaterThan.defaults with Size = 6; Seed = 2 }).Pairs) "the generator's pairs"
             let code, _, err = runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "gt.jsonl"; "--steps"; "2"; "--out"; dir.File "out" ]
             Expect.equal code 0 err
             use report = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File "out", "circuit.json")))

@@ -5,6 +5,7 @@ open FsCheck
 open FsCheck.FSharp
 open PatchDescent.Model
 open PatchDescent.Tests.Reference
+open PatchDescent.Tests.Fixtures
 
 let private gpt2 = Tokenizer.Gpt2
 
@@ -32,34 +33,6 @@ let tests =
         testProperty "decode (encode s) = s for arbitrary Unicode text" <|
             Prop.forAll unicodeText (fun s -> gpt2.Decode(gpt2.Encode s) = s)
     ]
-
-/// A tokenizer.json in Hugging Face's format for a byte-level BPE vocabulary: Llama 3's layout (its regex, merges
-/// ignored for whole pieces, a BOS template) or Qwen2's (its regex, NFC, no BOS).
-let private tokenizerJson (style: string) (vocab: Map<string, int>) (merges: (string * string) list) =
-    let llama = style = "llama3"
-    let str (s: string) = System.Text.Json.JsonSerializer.Serialize s
-    let bos = vocab.Count
-    let entries = [ for KeyValue(k, v) in vocab -> $"{str k}: {v}" ]
-    let mergeList = [ for a, b in merges -> str (a + " " + b) ]
-    let pattern = if llama then ByteLevelBpe.llama3Pattern else ByteLevelBpe.qwen2Pattern
-    let special = if llama then "<|begin_of_text|>" else "<|endoftext|>"
-    let post =
-        if llama then
-            $"""{{"type": "TemplateProcessing", "single": [{{"SpecialToken": {{"id": "{special}", "type_id": 0}}}}, {{"Sequence": {{"id": "A", "type_id": 0}}}}],
-                "pair": [{{"SpecialToken": {{"id": "{special}", "type_id": 0}}}}, {{"Sequence": {{"id": "A", "type_id": 0}}}}, {{"Sequence": {{"id": "B", "type_id": 1}}}}],
-                "special_tokens": {{"{special}": {{"id": "{special}", "ids": [{bos}], "tokens": ["{special}"]}}}}}}"""
-        else """{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}"""
-    let normalizer = if llama then "null" else """{"type": "NFC"}"""
-    $"""{{"version": "1.0", "truncation": null, "padding": null,
-  "added_tokens": [{{"id": {bos}, "content": "{special}", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}}],
-  "normalizer": {normalizer},
-  "pre_tokenizer": {{"type": "Sequence", "pretokenizers": [{{"type": "Split", "pattern": {{"Regex": {str pattern}}}, "behavior": "Isolated", "invert": false}},
-    {{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}}]}},
-  "post_processor": {post},
-  "decoder": {{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}},
-  "model": {{"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
-    "fuse_unk": false, "byte_fallback": false, "ignore_merges": {(if llama then "true" else "false")},
-    "vocab": {{{System.String.Join(", ", entries)}}}, "merges": [{System.String.Join(", ", mergeList)}]}}}}"""
 
 let private corpus =
     [ "When Mary and John went to the store, John gave a drink to Mary."

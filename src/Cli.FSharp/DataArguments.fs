@@ -21,15 +21,16 @@ type DataArguments =
             match a with
             | Task _ -> "the task"
             | Out _ -> "the JSONL file to write, one pair a line: IOI and greater-than with their text beside the token ids, induction ids only (written whole or not at all)"
-            | Model _ -> "induction: the model folder whose task.json describes the sequences"
+            | Model _ -> "induction: the model folder whose task.json describes the sequences; IOI and greater-than: the model whose tokenizer (tokenizer.json) writes the prompts (default GPT-2's)"
             | Pairs _ -> "number of pairs (default 128)"
             | Seed _ -> "the data seed (default 1)"
             | Split _ -> "train (the default) or test: held-out prompts, never in train"
             | Corruption _ -> "IOI: abc (IO, S1, S2 all new names; the default), s2-random or s2-io"
             | Prompt_Type _ -> "IOI: abba, baba or mixed (the default)"
-            | Bos -> "prepend <|endoftext|> to every prompt (default none, as ACDC)"
+            | Bos -> "prepend the tokenizer's BOS (GPT-2's <|endoftext|>) to every prompt (default none, as ACDC)"
 
-/// What `data` was asked: the task, how to generate it (induction: on which model's task.json), and where to write it.
+/// What `data` was asked: the task, how to generate it (induction: on which model's task.json; IOI and greater-than:
+/// with which model's tokenizer, "" for GPT-2's), and where to write it.
 type DataRequest = { Request: TaskRequest; ModelDir: string; OutFile: string }
 
 /// Reading `data`'s options.
@@ -48,7 +49,6 @@ module DataArguments =
         let modelDir =
             match task, r.TryGetResult Model with
             | Induction, None -> raise (UsageException "data: induction needs --model DIR, the folder whose task.json describes its sequences")
-            | Induction, Some dir -> dir
-            | _, Some _ -> raise (UsageException $"data: --model goes with induction; {TaskChoice.name task} needs no model")
+            | _, Some dir -> dir
             | _, None -> ""
         { Request = TaskChoice.request task (TaskChoice.check "data" task settings); ModelDir = modelDir; OutFile = r.GetResult Out }

@@ -60,13 +60,24 @@ module Dataset =
         if v.ValueKind <> JsonValueKind.Array then fail $"\"{name}\" must be an array of token ids, found {v.GetRawText()}"
         v.EnumerateArray() |> Seq.mapi (fun i x -> tokenId vocabSize x $"\"{name}\"[{i}]") |> Array.ofSeq
 
-    let singleToken (v: JsonElement) (name: string) =
+    let bosOf (tokenizer: Tokenizer) =
+        match Option.ofNullable tokenizer.Bos with
+        | Some b -> b
+        | None -> failwith "the model's tokenizer has no BOS token (Qwen2's adds none), so no prompt can begin with one; ask for prompts without BOS"
+
+    /// The BOS a line's "bos": true asks for; a line error where the tokenizer has none.
+    let private lineBos (tokenizer: Lazy<Tokenizer>) =
+        match Option.ofNullable tokenizer.Value.Bos with
+        | Some b -> b
+        | None -> fail "says \"bos\": true, but the model's tokenizer has no BOS token"
+
+    let singleToken (tokenizer: Lazy<Tokenizer>) (v: JsonElement) (name: string) =
         let s = text v name
-        match Tokenizer.Gpt2.Encode s with
+        match tokenizer.Value.Encode s with
         | [| id |] -> id
         | ids ->
             let list = String.Join(", ", ids)
-            fail $"\"{name}\" {quote s} is {ids.Length} tokens [{list}], not one; it must be a single GPT-2 token (most words need their leading space, as in \" Mary\")"
+            fail $"\"{name}\" {quote s} is {ids.Length} tokens [{list}], not one; it must be a single token of the model's tokenizer (most words need their leading space, as in \" Mary\")"
 
     let checkPrompt vocabSize positions (name: string) (ids: int[]) =
         if ids.Length = 0 then fail $"\"{name}\" is empty; a prompt needs at least one token"
@@ -78,14 +89,14 @@ module Dataset =
     let checkToken vocabSize (name: string) id =
         if id < 0 || id >= vocabSize then fail $"\"{name}\" is id {id}, outside the vocabulary [0, {vocabSize})"
 
-    let tokenTexts (v: JsonElement) (name: string) =
+    let tokenTexts tokenizer (v: JsonElement) (name: string) =
         if v.ValueKind <> JsonValueKind.Array then fail $"\"{name}\" must be an array of single-token strings, found {v.GetRawText()}"
-        v.EnumerateArray() |> Seq.mapi (fun i x -> singleToken x $"{name}[{i}]") |> List.ofSeq
+        v.EnumerateArray() |> Seq.mapi (fun i x -> singleToken tokenizer x $"{name}[{i}]") |> List.ofSeq
 
     /// The pair's threshold set from `above`/`at_or_below` (text) or `above_ids`/`at_or_below_ids`, if present.
-    let threshold vocabSize (o: JsonElement) (isText: bool) =
+    let threshold tokenizer vocabSize (o: JsonElement) (isText: bool) =
         let above, below = if isText then "above", "at_or_below" else "above_ids", "at_or_below_ids"
-        let read name v = if isText then tokenTexts v name else List.ofArray (tokenIds vocabSize v name)
+        let read name v = if isText then tokenTexts tokenizer v name else List.ofArray (tokenIds vocabSize v name)
         match field o above, field o below with
         | None, None -> None
         | Some _, None | None, Some _ ->
@@ -105,15 +116,16 @@ module Dataset =
 
     /// A line with text beside its ids (`writeWithText`): the pair its ids give, once every text field given is
     /// found to have an id field that says the same tokens. The text may be left out field by field, never the ids.
-    let agreeing vocabSize (o: JsonElement) : Pair =
-        let prefix = if bos o then [| Tokenizer.EndOfText |] else [||]
-        let prompt name v = Array.append prefix (Tokenizer.Gpt2.Encode(text v name))
+    let agreeing (tokenizer: Lazy<Tokenizer>) vocabSize (o: JsonElement) : Pair =
+        let prompt name v =
+            let prefix = if bos o then [| lineBos tokenizer |] else [||]
+            Array.append prefix (tokenizer.Value.Encode(text v name))
         let ids =
             { Pair.Clean = tokenIds vocabSize (required o "clean_ids" idForm) "clean_ids"
               Corrupted = tokenIds vocabSize (required o "corrupted_ids" idForm) "corrupted_ids"
               Answer = tokenId vocabSize (required o "answer_id" idForm) "\"answer_id\""
               Wrong = field o "wrong_id" |> Option.map (fun w -> tokenId vocabSize w "\"wrong_id\"")
-              Threshold = threshold vocabSize o false }
+              Threshold = threshold tokenizer vocabSize o false }
         let show (a: int[]) = "[" + String.Join(", ", a) + "]"
         let check textName idName (read: JsonElement -> int[]) (expected: int[] option) =
             match field o textName, expected with
@@ -125,13 +137,13 @@ module Dataset =
                     fail $"\"{textName}\" {v.GetRawText()} is the tokens {show got}, but \"{idName}\" is {show want}; the text and the ids disagree, so one of them was edited: correct it, or drop the text"
         check "clean" "clean_ids" (prompt "clean") (Some ids.Clean)
         check "corrupted" "corrupted_ids" (prompt "corrupted") (Some ids.Corrupted)
-        check "answer" "answer_id" (fun v -> [| singleToken v "answer" |]) (Some [| ids.Answer |])
-        check "wrong" "wrong_id" (fun v -> [| singleToken v "wrong" |]) (ids.Wrong |> Option.map (fun w -> [| w |]))
-        check "above" "above_ids" (fun v -> Array.ofList (tokenTexts v "above")) (ids.Threshold |> Option.map (fun t -> Array.ofList t.Above))
-        check "at_or_below" "at_or_below_ids" (fun v -> Array.ofList (tokenTexts v "at_or_below")) (ids.Threshold |> Option.map (fun t -> Array.ofList t.AtOrBelow))
+        check "answer" "answer_id" (fun v -> [| singleToken tokenizer v "answer" |]) (Some [| ids.Answer |])
+        check "wrong" "wrong_id" (fun v -> [| singleToken tokenizer v "wrong" |]) (ids.Wrong |> Option.map (fun w -> [| w |]))
+        check "above" "above_ids" (fun v -> Array.ofList (tokenTexts tokenizer v "above")) (ids.Threshold |> Option.map (fun t -> Array.ofList t.Above))
+        check "at_or_below" "at_or_below_ids" (fun v -> Array.ofList (tokenTexts tokenizer v "at_or_below")) (ids.Threshold |> Option.map (fun t -> Array.ofList t.AtOrBelow))
         ids
 
-    let parse vocabSize positions lineNumber (line: string) : Pair =
+    let parse (tokenizer: Lazy<Tokenizer>) vocabSize positions lineNumber (line: string) : Pair =
         use doc =
             match StrictJson.parse lineNumber line with
             | Ok doc -> doc
@@ -151,23 +163,23 @@ module Dataset =
                 fail $"has the field \"{p.Name}\", which a {form} line does not have; its fields are {list}"
         let names, pair =
             match field o "clean", field o "clean_ids" with
-            | Some _, Some _ -> ("clean_ids", "corrupted_ids", "answer_id", "wrong_id"), agreeing vocabSize o
+            | Some _, Some _ -> ("clean_ids", "corrupted_ids", "answer_id", "wrong_id"), agreeing tokenizer vocabSize o
             | Some clean, _ ->
-                let prefix = if bos o then [| Tokenizer.EndOfText |] else [||]
-                let tokens name v = Array.append prefix (Tokenizer.Gpt2.Encode(text v name))
+                let prefix = if bos o then [| lineBos tokenizer |] else [||]
+                let tokens name v = Array.append prefix (tokenizer.Value.Encode(text v name))
                 ("clean", "corrupted", "answer", "wrong"),
                 { Pair.Clean = tokens "clean" clean
                   Corrupted = tokens "corrupted" (required o "corrupted" textForm)
-                  Answer = singleToken (required o "answer" textForm) "answer"
-                  Wrong = field o "wrong" |> Option.map (fun w -> singleToken w "wrong")
-                  Threshold = threshold vocabSize o true }
+                  Answer = singleToken tokenizer (required o "answer" textForm) "answer"
+                  Wrong = field o "wrong" |> Option.map (fun w -> singleToken tokenizer w "wrong")
+                  Threshold = threshold tokenizer vocabSize o true }
             | None, Some clean ->
                 ("clean_ids", "corrupted_ids", "answer_id", "wrong_id"),
                 { Pair.Clean = tokenIds vocabSize clean "clean_ids"
                   Corrupted = tokenIds vocabSize (required o "corrupted_ids" idForm) "corrupted_ids"
                   Answer = tokenId vocabSize (required o "answer_id" idForm) "\"answer_id\""
                   Wrong = field o "wrong_id" |> Option.map (fun w -> tokenId vocabSize w "\"wrong_id\"")
-                  Threshold = threshold vocabSize o false }
+                  Threshold = threshold tokenizer vocabSize o false }
             | None, None -> fail $"lacks the field \"clean\" or \"clean_ids\"; a line is {textForm} or {idForm}"
         let clean, corrupted, answer, wrong = names
         checkPrompt vocabSize positions clean pair.Clean
@@ -180,11 +192,13 @@ module Dataset =
             let above, below = if clean = "clean" then "above", "at_or_below" else "above_ids", "at_or_below_ids"
             t.Above |> List.iteri (fun i id -> checkToken vocabSize $"{above}[{i}]" id)
             t.AtOrBelow |> List.iteri (fun i id -> checkToken vocabSize $"{below}[{i}]" id))
-        if clean = "clean_ids" && bos o && (pair.Clean[0] <> Tokenizer.EndOfText || pair.Corrupted[0] <> Tokenizer.EndOfText) then
-            fail $"says \"bos\": true, but its prompts start with ids {pair.Clean[0]} and {pair.Corrupted[0]}, not {Tokenizer.EndOfText} (<|endoftext|>)"
+        if clean = "clean_ids" && bos o then
+            let b = lineBos tokenizer
+            if pair.Clean[0] <> b || pair.Corrupted[0] <> b then
+                fail $"says \"bos\": true, but its prompts start with ids {pair.Clean[0]} and {pair.Corrupted[0]}, not {b}, the tokenizer's BOS"
         pair
 
-    let load (path: string) (vocabSize: int) (positions: int) : Result<PairDataset, string> =
+    let load (path: string) (vocabSize: int) (positions: int) (tokenizer: Lazy<Tokenizer>) : Result<PairDataset, string> =
         if Directory.Exists path then Error $"{path}: is a folder; give a JSONL file of pairs"
         elif not (File.Exists path) then Error $"{path}: no such file"
         else
@@ -193,7 +207,9 @@ module Dataset =
                 |> Seq.indexed
                 |> Seq.filter (fun (_, line) -> not (String.IsNullOrWhiteSpace line))
                 |> Seq.map (fun (i, line) ->
-                    try Ok(i + 1, parse vocabSize positions (i + 1) line) with BadLine message -> Error $"{path}:{i + 1}: {message}")
+                    try Ok(i + 1, parse tokenizer vocabSize positions (i + 1) line) with
+                        | BadLine message -> Error $"{path}:{i + 1}: {message}"
+                        | :? ModelFormatException as e -> Error $"{path}:{i + 1}: its text needs the model's tokenizer: {e.Message}")
                 |> Array.ofSeq
             match parsed |> Array.tryPick (function Error e -> Some e | Ok _ -> None) with
             | Some e -> Error e
@@ -216,18 +232,17 @@ module Dataset =
     let private readableJson = JsonSerializerOptions(Encoder = Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
 
     /// A pair's token-id line, with the text of its prompts and answers first when `text` decodes ids.
-    let private line (text: (int[] -> string) option) (index: int) (p: Pair) =
+    let private line (tokenizer: Tokenizer) (withText: bool) (index: int) (p: Pair) =
         let ids (a: int[]) = String.Join(", ", a)
-        let bosFirst = p.Clean[0] = Tokenizer.EndOfText && p.Corrupted[0] = Tokenizer.EndOfText
+        let bosFirst = tokenizer.Bos.HasValue && p.Clean[0] = tokenizer.Bos.Value && p.Corrupted[0] = tokenizer.Bos.Value
         let readable =
-            match text with
-            | None -> ""
-            | Some decode ->
+            if not withText then ""
+            else
                 let json (s: string) = JsonSerializer.Serialize(s, readableJson)
                 // The text a reader sees must read back as these ids, or the file would disagree with itself.
                 let spelled name (tokens: int[]) =
-                    let t = decode tokens
-                    let again = Tokenizer.Gpt2.Encode t
+                    let t = tokenizer.Decode tokens
+                    let again = tokenizer.Encode t
                     if again <> tokens then
                         failwith $"pair {index + 1}: the {name} ids [{ids tokens}] decode to {json t}, which tokenizes as [{ids again}]; that pair cannot be written as text that reads back the same"
                     json t
@@ -244,10 +259,10 @@ module Dataset =
         $$"""{{{readable}}"clean_ids": [{{ids p.Clean}}], "corrupted_ids": [{{ids p.Corrupted}}], "answer_id": {{p.Answer}}{{wrong}}{{threshold}}, "bos": {{bos}}}"""
 
     let write (path: string) (dataset: PairDataset) =
-        AtomicFile.WriteLines(path, Array.mapi (line None) dataset.Pairs)
+        AtomicFile.WriteLines(path, Array.mapi (line Tokenizer.Gpt2 false) dataset.Pairs)
 
-    let writeWithText (path: string) (dataset: PairDataset) =
-        let lines = Array.mapi (line (Some (fun (ids: int[]) -> Tokenizer.Gpt2.Decode ids))) dataset.Pairs
+    let writeWithText (tokenizer: Tokenizer) (path: string) (dataset: PairDataset) =
+        let lines = Array.mapi (line tokenizer true) dataset.Pairs
         AtomicFile.WriteLines(path, lines)
 
     let batches (batchSize: int) (dataset: PairDataset) : PairBatch list =

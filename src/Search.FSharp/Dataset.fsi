@@ -49,26 +49,29 @@ type PairBatch =
 /// Reading, writing and batching pair datasets.
 module Dataset =
     /// Reads a JSONL file, one pair a line, blank lines skipped. A line is text,
-    /// `{"clean": "...", "corrupted": "...", "answer": " Mary", "wrong": " John"}`, tokenized with GPT-2's tokenizer
-    /// (no BOS prepended), or token ids, `{"clean_ids": [...], "corrupted_ids": [...], "answer_id": 5335, "wrong_id": 1757}`;
+    /// `{"clean": "...", "corrupted": "...", "answer": " Mary", "wrong": " John"}`, tokenized with the model's
+    /// tokenizer (no BOS prepended; forced only by a line that needs it), or token ids, `{"clean_ids": [...], "corrupted_ids": [...], "answer_id": 5335, "wrong_id": 1757}`;
     /// `wrong` and `wrong_id` are optional. A probability-difference pair adds `"above": ["33", ...], "at_or_below":
     /// [...]` (single tokens) or `"above_ids"` and `"at_or_below_ids"`. `"bos": true` records that the prompts begin
-    /// with `<|endoftext|>`: a text line gets it prepended, an id line must start with id 50256. The error names the
+    /// with the tokenizer's BOS (GPT-2's `<|endoftext|>`, 50256): a text line gets it prepended, an id line must start
+    /// with it. The error names the
     /// file and the 1-based line and says what is wrong: among others a field the line's form does not have (a typo
     /// would change the inferred metric), a key given twice, a null, an id outside
     /// [0, vocabSize), a prompt longer than `positions`, a folder instead of a file. A line may hold both forms
     /// (`writeWithText`): the ids are the pair, and each text field given must tokenize to its id field (with the
     /// BOS prepended as above), else the error names both fields and their tokens.
-    val load: path: string -> vocabSize: int -> positions: int -> Result<PairDataset, string>
-    /// Writes the dataset in the token-id form (with `"bos"` true when both prompts start with `<|endoftext|>`, else
-    /// false), through a temporary file renamed into place, so that a reader never
+    val load: path: string -> vocabSize: int -> positions: int -> tokenizer: Lazy<PatchDescent.Model.Tokenizer> -> Result<PairDataset, string>
+    /// Writes the dataset in the token-id form (with `"bos"` true when both prompts start with GPT-2's
+    /// `<|endoftext|>`, else false), through a temporary file renamed into place, so that a reader never
     /// sees half a file and `load` gives the same pairs back.
     val write: path: string -> PairDataset -> unit
-    /// Writes as `write` does, with the text of each pair's prompts (after a leading `<|endoftext|>` when `"bos"` is
-    /// true), answer and wrong answer before its ids, GPT-2-decoded, so that a person can read the file and `load`
-    /// checks the two agree. Fails naming the pair, before anything is written, when a decoded text does not
-    /// tokenize back to its ids (ids of another vocabulary than GPT-2's).
-    val writeWithText: path: string -> PairDataset -> unit
+    /// Writes as `write` does (`"bos"` true when both prompts start with this tokenizer's BOS), with the text of each
+    /// pair's prompts (after that BOS), answer and wrong answer before its ids, decoded by the tokenizer, so that a
+    /// person can read the file and `load` checks the two agree. Fails naming the pair, before anything is written,
+    /// when a decoded text does not tokenize back to its ids (ids of another vocabulary).
+    val writeWithText: PatchDescent.Model.Tokenizer -> path: string -> PairDataset -> unit
+    /// The BOS token a tokenizer's prompts begin with; fails, saying so, for a tokenizer that has none (Qwen2's).
+    val bosOf: PatchDescent.Model.Tokenizer -> int
     /// Sorts the pairs by token count (stable: dataset order within a length), cuts them into batches of
     /// batchSize (the last may be smaller), and right-pads each batch to its longest prompt.
     val batches: batchSize: int -> PairDataset -> PairBatch list

@@ -48,7 +48,10 @@ module Discovery =
             | Ok d -> fitting d
             | Error message -> failwith message
         | JsonlFile path ->
-            match Dataset.load path model.VocabSize model.Positions with
+            // Forced only by a line with text; token ids need no tokenizer.
+            let tokenizer = lazy (Tokenizer.ForModel modelDir)
+            let loaded = try Dataset.load path model.VocabSize model.Positions tokenizer finally if tokenizer.IsValueCreated then tokenizer.Value.Dispose()
+            match loaded with
             | Ok d -> d
             | Error message -> failwith message
 

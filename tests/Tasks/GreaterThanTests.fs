@@ -8,7 +8,7 @@ open PatchDescent.Search
 open PatchDescent.Search.Tasks
 open PatchDescent.Tests.Fixtures
 
-let private generate f = GreaterThan.generate (f { GreaterThan.defaults with Size = 80; Seed = 5 })
+let private generate f = GreaterThan.generate Tokenizer.Gpt2 (f { GreaterThan.defaults with Size = 80; Seed = 5 })
 let private token (text: string) = Tokenizer.Gpt2.Encode text |> Array.exactlyOne
 
 [<Tests>]
@@ -19,16 +19,16 @@ let tests =
                 Expect.isTrue (noun.StartsWith " ") $"'{noun}' has its leading space"
                 Expect.equal (Tokenizer.Gpt2.Encode noun).Length 1 $"'{noun}' is one token"
             for c in GreaterThan.centuries do Expect.equal (Tokenizer.Gpt2.Encode $" {c}").Length 1 $"' {c}'"
-            Expect.equal GreaterThan.yearTokens [| for y in 0 .. 99 -> token $"{y:D2}" |] "the 100 year tokens, in order"
-            Expect.equal (Array.distinct GreaterThan.yearTokens).Length 100 "distinct"
+            Expect.equal (GreaterThan.yearTokens Tokenizer.Gpt2) [| for y in 0 .. 99 -> token $"{y:D2}" |] "the 100 year tokens, in order"
+            Expect.equal (Array.distinct (GreaterThan.yearTokens Tokenizer.Gpt2)).Length 100 "distinct"
         }
         test "start years lie in 02-98, and 1732 splits as ' 17' '32' while 1201 and 1280 are kept or dropped by the tokenizer" {
             for c in GreaterThan.centuries do
-                for y in GreaterThan.years c do
+                for y in GreaterThan.years Tokenizer.Gpt2 c do
                     Expect.isTrue (y >= 2 && y <= 98) $"{c}{y:D2}"
                     Expect.equal (Tokenizer.Gpt2.Encode $" {c}{y:D2}") [| token $" {c}"; token $"{y:D2}" |] $"{c}{y:D2} splits"
-            Expect.contains (GreaterThan.years 17) 32 "1732"
-            Expect.equal (List.contains 80 (GreaterThan.years 12)) ((Tokenizer.Gpt2.Encode " 1280").Length = 2) "1280 as the tokenizer says"
+            Expect.contains (GreaterThan.years Tokenizer.Gpt2 17) 32 "1732"
+            Expect.equal (List.contains 80 (GreaterThan.years Tokenizer.Gpt2 12)) ((Tokenizer.Gpt2.Encode " 1280").Length = 2) "1280 as the tokenizer says"
         }
         test "a pair reads 'The N lasted from the year XXYY to the year XX', its corruption starts at XX01, and its threshold splits the 100 years at YY" {
             let pattern = Regex "^The (\\w+) lasted from the year (\\d\\d)(\\d\\d) to the year (\\d\\d)$"
@@ -60,10 +60,18 @@ let tests =
             use dir = new TempDir()
             let d = generate id
             Dataset.write (dir.File "gt.jsonl") d
-            match Dataset.load (dir.File "gt.jsonl") Tokenizer.VocabSize 1024 with
+            match Dataset.load (dir.File "gt.jsonl") Tokenizer.VocabSize 1024 (lazy Tokenizer.Gpt2) with
             | Error e -> failtest e
             | Ok loaded ->
                 Expect.equal loaded.Pairs d.Pairs "round trip"
                 Expect.equal (Metric.defaultFor loaded) GreaterThan.metric "metric"
+        }
+        test "a tokenizer whose two-digit years are not one token each is refused naming a year" {
+            use dir = new TempDir()
+            writeTokenizer dir.Path "llama3" [ "The war lasted from the year 1732 to the year 17" ] 30 |> ignore
+            use tokenizer = Tokenizer.Load(dir.File "tokenizer.json")
+            let e = Expect.throwsC (fun () -> GreaterThan.generate tokenizer GreaterThan.defaults |> ignore) id
+            Expect.stringContains e.Message "two-digit year" "what it needs"
+            Expect.stringContains e.Message "\"00\"" "the first year it could not use"
         }
     ]

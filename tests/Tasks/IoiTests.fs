@@ -6,6 +6,7 @@ open PatchDescent.Model
 open PatchDescent.Search
 open PatchDescent.Search.Tasks
 open PatchDescent.Tests.Fixtures
+open PatchDescent.Tests.Reference
 
 let private tokenOf (word: string) = Tokenizer.Gpt2.Encode word |> Array.exactlyOne
 let private nameIds = Ioi.names |> List.map tokenOf |> Set.ofList
@@ -13,7 +14,7 @@ let private nameIds = Ioi.names |> List.map tokenOf |> Set.ofList
 /// Positions of a token in a prompt.
 let private positions (prompt: int[]) id = [ for i in 0 .. prompt.Length - 1 do if prompt[i] = id then i ]
 
-let private generate f = Ioi.generate (f { Ioi.defaults with Size = 60; Seed = 3 })
+let private generate f = Ioi.generate Tokenizer.Gpt2 (f { Ioi.defaults with Size = 60; Seed = 3 })
 
 [<Tests>]
 let tests =
@@ -83,10 +84,49 @@ let tests =
             for bos in [ false; true ] do
                 let d = generate (fun o -> { o with Bos = bos })
                 Dataset.write (dir.File "ioi.jsonl") d
-                Expect.equal (Dataset.load (dir.File "ioi.jsonl") Tokenizer.VocabSize 1024) (Ok { d with Source = dir.File "ioi.jsonl" }) "round trip"
+                Expect.equal (Dataset.load (dir.File "ioi.jsonl") Tokenizer.VocabSize 1024 (lazy Tokenizer.Gpt2)) (Ok { d with Source = dir.File "ioi.jsonl" }) "round trip"
                 Expect.stringContains (File.ReadAllLines(dir.File "ioi.jsonl")[0]) $"\"bos\": {(string bos).ToLowerInvariant()}" "bos"
         }
         test "a size below 1 is refused" {
-            Expect.throws (fun () -> Ioi.generate { Ioi.defaults with Size = 0 } |> ignore) "size 0"
+            Expect.throws (fun () -> Ioi.generate Tokenizer.Gpt2 { Ioi.defaults with Size = 0 } |> ignore) "size 0"
+        }
+        test "with a model's own tokenizer, words that are not one of its tokens are dropped and named in the source, and the prompts are its ids" {
+            use dir = new TempDir()
+            // A vocabulary that learnt every IOI word but two names, which stay several tokens.
+            let left = [ " Mary"; " Ryan" ]
+            let words = (Ioi.names |> List.except left) @ Ioi.places @ Ioi.objects
+            let vocab, merges = writeTokenizer dir.Path "llama3" (List.replicate 2 (System.String.Concat words)) 4000
+            use tokenizer = Tokenizer.Load(dir.File "tokenizer.json")
+            for w in left do Expect.isGreaterThan (tokenizer.Encode w).Length 1 $"{w} is several tokens"
+            let d = Ioi.generate tokenizer { Ioi.defaults with Size = 40; Seed = 3 }
+            Expect.stringContains d.Source "dropped as more than one token: \" Mary\", \" Ryan\"" "the dropped names"
+            let kept = Ioi.names |> List.except left |> List.map (fun n -> Array.exactlyOne (tokenizer.Encode n)) |> Set.ofList
+            for p in d.Pairs do
+                Expect.isTrue (kept.Contains p.Answer && kept.Contains (Option.get p.Wrong)) "answers are kept names, as this tokenizer's ids"
+                let text = tokenizer.Decode p.Clean
+                Expect.sequenceEqual p.Clean (ByteLevelBpe.encode vocab merges ByteLevelBpe.llama3Pattern true text) "the reference BPE's ids of the prompt"
+                Expect.equal p.Clean.Length p.Corrupted.Length "aligned"
+        }
+        test "too few single-token words, and a BOS the tokenizer lacks, are refused saying so" {
+            use dir = new TempDir()
+            writeTokenizer dir.Path "qwen2" [ "a few words" ] 10 |> ignore
+            use tokenizer = Tokenizer.Load(dir.File "tokenizer.json")
+            let e = Expect.throwsC (fun () -> Ioi.generate tokenizer Ioi.defaults |> ignore) id
+            Expect.stringContains e.Message "at least 5 names" "what it needs"
+            Expect.stringContains e.Message "\" Mary\"" "what it dropped"
+            let words = Ioi.names @ Ioi.places @ Ioi.objects
+            writeTokenizer dir.Path "qwen2" [ System.String.Concat words ] 4000 |> ignore
+            use full = Tokenizer.Load(dir.File "tokenizer.json")
+            let e = Expect.throwsC (fun () -> Ioi.generate full { Ioi.defaults with Bos = true } |> ignore) id
+            Expect.stringContains e.Message "no BOS token" "Qwen2's adds none"
+        }
+        test "a Llama-family folder without tokenizer.json gets an error naming it, from the task request" {
+            use dir = new TempDir()
+            File.WriteAllText(dir.File "config.json", """{"model_type": "llama"}""")
+            match TaskRequest.resolve dir.Path (IoiPairs Ioi.defaults) with
+            | Error message ->
+                Expect.stringContains message dir.Path "the folder"
+                Expect.stringContains message "no tokenizer.json" "what is missing"
+            | Ok _ -> failtest "resolved without a tokenizer"
         }
     ]

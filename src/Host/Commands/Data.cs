@@ -5,10 +5,10 @@ using PatchDescent.Search.Tasks;
 
 namespace PatchDescent.Host.Commands;
 
-/// <summary>`patchdescent data ioi|greater-than|induction --out FILE.jsonl [--pairs N] [--seed S] [--model DIR] [--split train|test] [--corruption ...] [--prompt-type ...] [--bos]`: writes a task's generated pairs, readable where the tokens are GPT-2's.</summary>
+/// <summary>`patchdescent data ioi|greater-than|induction --out FILE.jsonl [--pairs N] [--seed S] [--model DIR] [--split train|test] [--corruption ...] [--prompt-type ...] [--bos]`: writes a task's generated pairs, readable where the tokens are text (IOI, greater-than).</summary>
 public static class Data
 {
-    /// <summary>Runs the verb: the task's pairs, written atomically in the JSONL form `Dataset.load` reads back, with each pair's text beside its ids where the tokens are GPT-2's (IOI, greater-than); prints the first pairs.</summary>
+    /// <summary>Runs the verb: the task's pairs, written atomically in the JSONL form `Dataset.load` reads back, with each pair's text beside its ids where the tokens are text (IOI and greater-than, in the model's tokenizer, GPT-2's without --model); prints the first pairs.</summary>
     public static int Run(DataRequest request)
     {
         var modelDir = string.IsNullOrEmpty(request.ModelDir) ? null : request.ModelDir;
@@ -17,19 +17,20 @@ public static class Data
         if (resolved.IsError) throw new InvalidOperationException(resolved.ErrorValue);
         var dataset = resolved.ResultValue;
         var metric = TaskRequestModule.metric(request.Request);
-        // Induction's tokens are the model's own vocabulary (task.json), which GPT-2's text would misname.
-        var gpt2Text = !request.Request.IsInductionPairs;
-        if (gpt2Text) Dataset.writeWithText(outFile, dataset);
+        // Induction's tokens are the model's own vocabulary (task.json), which no tokenizer's text would name.
+        var asText = !request.Request.IsInductionPairs;
+        using var tokenizer = asText ? (modelDir is null ? Tokenizer.Gpt2 : Tokenizer.ForModel(modelDir)) : null;
+        if (tokenizer is not null) Dataset.writeWithText(tokenizer, outFile, dataset);
         else Dataset.write(outFile, dataset);
-        var form = gpt2Text ? "text beside token ids" : "token ids only: induction's tokens are the model's own vocabulary, not GPT-2 text";
+        var form = asText ? "text beside token ids" : "token ids only: induction's tokens are the model's own vocabulary, not text";
         Console.WriteLine($"wrote {dataset.Pairs.Length:N0} pairs of {dataset.Source}, scored with {MetricModule.name(metric)}, to {outFile} ({form})");
         foreach (var pair in dataset.Pairs.Take(3))
         {
-            if (gpt2Text)
+            if (tokenizer is not null)
             {
-                var wrong = pair.Wrong is null ? "" : $" / wrong '{Tokenizer.Gpt2.Decode([pair.Wrong.Value])}'";
-                Console.WriteLine($"  clean '{Tokenizer.Gpt2.Decode(pair.Clean)}' -> '{Tokenizer.Gpt2.Decode([pair.Answer])}'{wrong}");
-                Console.WriteLine($"  corrupted '{Tokenizer.Gpt2.Decode(pair.Corrupted)}'");
+                var wrong = pair.Wrong is null ? "" : $" / wrong '{tokenizer.Decode([pair.Wrong.Value])}'";
+                Console.WriteLine($"  clean '{tokenizer.Decode(pair.Clean)}' -> '{tokenizer.Decode([pair.Answer])}'{wrong}");
+                Console.WriteLine($"  corrupted '{tokenizer.Decode(pair.Corrupted)}'");
             }
             else
             {

@@ -20,21 +20,32 @@ let nouns =
 
 let centuries = [ 11 .. 17 ]
 
-let yearTokens = Array.init 100 (fun y -> Tokenizer.Gpt2.Encode $"{y:D2}" |> Array.exactlyOne)
+let yearTokens (tokenizer: Tokenizer) =
+    let ids = Array.init 100 (fun y -> tokenizer.Encode $"{y:D2}")
+    match ids |> Array.tryFindIndex (fun t -> t.Length <> 1) with
+    | Some y ->
+        let list = String.Join(", ", ids[y])
+        failwith $"greater-than needs each two-digit year 00-99 to be one token, as GPT-2's tokenizer has them; this model's tokenizer makes \"{y:D2}\" the {ids[y].Length} tokens [{list}]"
+    | None -> Array.map Array.exactlyOne ids
 
 /// Whether " XXYY" is the token " XX" followed by the token "YY".
-let private splits (century: int) (year: int) =
-    Tokenizer.Gpt2.Encode $" {century}{year:D2}" = [| yield! Tokenizer.Gpt2.Encode $" {century}"; yearTokens[year] |]
+let private splits (tokenizer: Tokenizer) (yearIds: int[]) (century: int) (year: int) =
+    tokenizer.Encode $" {century}{year:D2}" = [| yield! tokenizer.Encode $" {century}"; yearIds[year] |]
 
-let years (century: int) = if splits century 1 then [ for y in 2 .. 98 do if splits century y then y ] else []
+let years (tokenizer: Tokenizer) (century: int) =
+    let yearIds = yearTokens tokenizer
+    if splits tokenizer yearIds century 1 then [ for y in 2 .. 98 do if splits tokenizer yearIds century y then y ] else []
 
-let generate (options: Options) =
+let generate (tokenizer: Tokenizer) (options: Options) =
     if options.Size < 1 then invalidArg "options" $"a greater-than dataset needs at least one pair, got size {options.Size}"
     let rng = Random options.Seed
     let pick (list: 'a list) = list[rng.Next list.Length]
-    let startYears = centuries |> List.map (fun c -> c, years c) |> List.filter (snd >> List.isEmpty >> not)
-    let prefix = if options.Bos then [| Tokenizer.EndOfText |] else [||]
-    let encode (text: string) = Array.append prefix (Tokenizer.Gpt2.Encode text)
+    let yearTokens = yearTokens tokenizer
+    let startYears = centuries |> List.map (fun c -> c, years tokenizer c) |> List.filter (snd >> List.isEmpty >> not)
+    if startYears.IsEmpty then
+        failwith "greater-than needs years written \" CCYY\" to be the century's token and then the year's; this model's tokenizer splits no century 11-17 that way"
+    let prefix = if options.Bos then [| Dataset.bosOf tokenizer |] else [||]
+    let encode (text: string) = Array.append prefix (tokenizer.Encode text)
     let prompt noun century (year: int) = $"The{noun} lasted from the year {century}{year:D2} to the year {century}"
     let pairs = ResizeArray<Pair>()
     while pairs.Count < options.Size do

@@ -14,7 +14,7 @@ type Options =
       Seed: int
       /// Which split the prompts come from.
       Split: Split
-      /// Whether `<|endoftext|>` is prepended to both prompts.
+      /// Whether the tokenizer's BOS (`<|endoftext|>` for GPT-2) is prepended to both prompts.
       Bos: bool }
 
 /// The task's name on the command line and in reports: `greater-than`.
@@ -29,10 +29,11 @@ val nouns: string list
 val centuries: int list
 /// The start years YY of a century: those in 02-98 for which " XXYY" and " XX01" both tokenize as " XX" then the
 /// two-digit token (so clean and corrupted prompts align token by token).
-val years: century: int -> int list
-/// The ids of the 100 two-digit year tokens "00" to "99", in order.
-val yearTokens: int[]
-/// Generates `Size` pairs of the requested split. A pair's threshold set holds the years above YY and those at or
-/// below it; its answer is the year YY + 1 (what cross-entropy reads); it has no wrong answer. Fails for a size
-/// below 1.
-val generate: Options -> PairDataset
+val years: PatchDescent.Model.Tokenizer -> century: int -> int list
+/// The ids of the 100 two-digit year tokens "00" to "99", in order; fails, naming the year, for a tokenizer that
+/// makes one of them more than one token (Llama 3's and Qwen2's split digits).
+val yearTokens: PatchDescent.Model.Tokenizer -> int[]
+/// Generates `Size` pairs of the requested split with the model's tokenizer. A pair's threshold set holds the years
+/// above YY and those at or below it; its answer is the year YY + 1 (what cross-entropy reads); it has no wrong
+/// answer. Fails for a size below 1, and for a tokenizer whose years do not split as GPT-2's do.
+val generate: PatchDescent.Model.Tokenizer -> Options -> PairDataset

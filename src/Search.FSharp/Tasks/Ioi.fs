@@ -66,18 +66,31 @@ let private fill (template: string) (n1: string) (n2: string) (s2: string) (plac
         + template.Substring(second + 3, third - second - 3) + s2.TrimStart() + template.Substring(third + 3)
     body.Replace("[PLACE]", place.TrimStart()).Replace("[OBJECT]", object'.TrimStart())
 
-let private single (word: string) = Tokenizer.Gpt2.Encode word |> Array.exactlyOne
-
-let generate (options: Options) =
+let generate (tokenizer: Tokenizer) (options: Options) =
     if options.Size < 1 then invalidArg "options" $"an IOI dataset needs at least one pair, got size {options.Size}"
+    // Each word must be one token of this model's tokenizer; the others are dropped, and the source says which.
+    let ids = Collections.Generic.Dictionary<string, int>()
+    let keep (words: string list) =
+        let kept, dropped =
+            words |> List.partition (fun w ->
+                match tokenizer.Encode w with
+                | [| id |] -> ids[w] <- id; true
+                | _ -> false)
+        kept, dropped
+    let (names, droppedNames), (places, droppedPlaces), (objects, droppedObjects) = keep names, keep places, keep objects
+    let quoted (words: string list) = String.Join(", ", words |> List.map (sprintf "\"%s\""))
+    // ABC corruption draws five distinct names a pair.
+    if names.Length < 5 || places.IsEmpty || objects.IsEmpty then
+        failwith $"IOI needs at least 5 names, a place and an object that are one token each of this model's tokenizer; it keeps {names.Length} names, {places.Length} places and {objects.Length} objects (dropped: {quoted (droppedNames @ droppedPlaces @ droppedObjects)})"
+    let single (word: string) = ids[word]
     let rng = Random options.Seed
     let pick (list: string list) = list[rng.Next list.Length]
     // Distinct names, none of them in `taken`.
     let rec fresh (taken: string list) =
         let n = pick names
         if List.contains n taken then fresh taken else n
-    let prefix = if options.Bos then [| Tokenizer.EndOfText |] else [||]
-    let encode (text: string) = Array.append prefix (Tokenizer.Gpt2.Encode text)
+    let prefix = if options.Bos then [| Dataset.bosOf tokenizer |] else [||]
+    let encode (text: string) = Array.append prefix (tokenizer.Encode text)
     let draw () =
         let template, place, object' = pick templates, pick places, pick objects
         let io = fresh []
@@ -104,10 +117,16 @@ let generate (options: Options) =
     while pairs.Count < options.Size do
         let clean, corrupted, io, s = draw ()
         if Split.ofPrompt clean = options.Split then
-            pairs.Add
-                { Clean = encode clean; Corrupted = encode corrupted; Answer = single io; Wrong = Some(single s)
-                  Threshold = None }
+            let clean, corrupted = encode clean, encode corrupted
+            // Single-token words alone do not guarantee it: a tokenizer may merge a name with what follows it.
+            if clean.Length <> corrupted.Length then
+                failwith $"IOI pair {pairs.Count + 1}: this model's tokenizer makes the clean prompt {clean.Length} tokens and the corrupted one {corrupted.Length}; patching needs them aligned"
+            pairs.Add { Clean = clean; Corrupted = corrupted; Answer = single io; Wrong = Some(single s); Threshold = None }
     let split = (sprintf "%A" options.Split).ToLowerInvariant()
     let lower x = (sprintf "%A" x).ToLowerInvariant()
-    { Source = $"ioi (n {options.Size}, seed {options.Seed}, {split} split, {lower options.PromptType}, {lower options.Corruption} corruption, bos {lower options.Bos})"
+    let dropped =
+        match droppedNames, droppedPlaces, droppedObjects with
+        | [], [], [] -> ""
+        | n, p, o -> $"; dropped as more than one token: {quoted (n @ p @ o)}"
+    { Source = $"ioi (n {options.Size}, seed {options.Seed}, {split} split, {lower options.PromptType}, {lower options.Corruption} corruption, bos {lower options.Bos}{dropped})"
       Pairs = pairs.ToArray() }

@@ -35,7 +35,8 @@ type Options =
       PromptType: PromptType
       /// The corrupted distribution.
       Corruption: Corruption
-      /// Whether `<|endoftext|>` is prepended to both prompts (ACDC prepends none; logit differences change with it).
+      /// Whether the tokenizer's BOS (`<|endoftext|>` for GPT-2) is prepended to both prompts (ACDC prepends none; logit
+      /// differences change with it).
       Bos: bool }
 
 /// The task's name on the command line and in reports: `ioi`.
@@ -47,12 +48,13 @@ val defaults: Options
 /// The templates in BABA form, ending before the IO: [B] is the subject (S1, then S2), [A] the IO, and [PLACE] and
 /// [OBJECT] are filled from their lists. ABBA swaps the first [B] and [A].
 val templates: string list
-/// First names, each one GPT-2 token with its leading space.
+/// First names, each one GPT-2 token with its leading space (other tokenizers keep those that are one of theirs).
 val names: string list
 /// Places, each one GPT-2 token with its leading space.
 val places: string list
 /// Objects, each one GPT-2 token with its leading space, none starting with a vowel (they follow "a").
 val objects: string list
-/// Generates `Size` pairs of the requested split: answer the IO's token, wrong the S's token. Fails for a size
-/// below 1.
-val generate: Options -> PairDataset
+/// Generates `Size` pairs of the requested split with the model's tokenizer: answer the IO's token, wrong the S's
+/// token. Words that are not one token of that tokenizer are dropped, and the dataset's source names them. Fails for
+/// a size below 1, and when fewer than 5 names, or no place or object, are left.
+val generate: PatchDescent.Model.Tokenizer -> Options -> PairDataset

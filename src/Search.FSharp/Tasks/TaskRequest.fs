@@ -1,5 +1,6 @@
 namespace PatchDescent.Search.Tasks
 
+open PatchDescent.Model
 open PatchDescent.Search
 
 type TaskRequest =
@@ -22,7 +23,15 @@ module TaskRequest =
         | GreaterThanPairs _ -> GreaterThan.metric
 
     let resolve modelDir request =
+        // The model's own tokenizer, GPT-2's where no model is named.
+        let generated generate =
+            try
+                use tokenizer = if System.String.IsNullOrEmpty modelDir then Tokenizer.Gpt2 else Tokenizer.ForModel modelDir
+                Ok (generate tokenizer)
+            with
+            | Failure message -> Error $"{name request}: {message}"
+            | :? ModelFormatException as e -> Error e.Message
         match request with
         | InductionPairs (size, seed) -> Induction.ofModelDir modelDir |> Result.map (fun spec -> Induction.generate spec size seed)
-        | IoiPairs options -> Ok (Ioi.generate options)
-        | GreaterThanPairs options -> Ok (GreaterThan.generate options)
+        | IoiPairs options -> generated (fun t -> Ioi.generate t options)
+        | GreaterThanPairs options -> generated (fun t -> GreaterThan.generate t options)

@@ -20,5 +20,6 @@ module TaskRequest =
     val name: TaskRequest -> string
     /// The metric the task is scored with.
     val metric: TaskRequest -> Metric
-    /// The pairs; induction reads `modelDir/task.json`, and an error names that file.
+    /// The pairs; induction reads `modelDir/task.json`, and an error names that file; IOI and greater-than use the
+    /// model folder's tokenizer (`Tokenizer.ForModel`), GPT-2's when `modelDir` is empty.
     val resolve: modelDir: string -> TaskRequest -> Result<PairDataset, string>
