@@ -101,6 +101,33 @@ let tests =
             let pattern = @"^step 20/20  eta 0:00  elapsed \d+:\d\d  edges \d+ \(expected \d+\.\d\)  kl \S+  sparsity \S+  total \S+  target sparsity 0\.950$"
             Expect.isMatch (lines[1].TrimEnd()) pattern "the last line"
         }
+        test "a Qwen2 folder in shards runs end to end: info reads it, discover finds a circuit, and evaluate's m(full) is the float64 reference's logit difference" {
+            use dir = new TempDir()
+            let c = LlamaConfig("qwen2", 2, 4, 2, 8, 4, 12, 23, 8, 1e-6, 1e6, null, true, false, true)
+            let weights = randomLlamaWeights c 5
+            writeLlamaCheckpoint (dir.File "model") c weights 3
+            let line (ids: string) (corrupt: string) answer wrong = $"{{\"clean_ids\": [{ids}], \"corrupted_ids\": [{corrupt}], \"answer_id\": {answer}, \"wrong_id\": {wrong}}}"
+            File.WriteAllLines(dir.File "pairs.jsonl", [ line "1, 2, 3, 4" "5, 6, 7, 8" 3 9; line "4, 3, 2" "9, 10, 11" 2 7 ])
+            let code, out, err = runHost [ "info"; "--model"; dir.File "model" ]
+            Expect.equal code 0 err
+            for fragment in [ "model_type     qwen2"; "4 query heads over 2 key-value heads"; "in 3 shards" ] do Expect.stringContains out fragment "info"
+            let code, _, err = runHost [ "discover"; "--model"; dir.File "model"; "--data"; dir.File "pairs.jsonl"; "--out"; dir.File "out"; "--steps"; "5" ]
+            Expect.equal code 0 err
+            let code, out, err =
+                runHost [ "evaluate"; "--model"; dir.File "model"; "--circuit"; Path.Combine(dir.File "out", "circuit.json"); "--data"; dir.File "pairs.jsonl"; "--json"; "--device"; "cpu" ]
+            Expect.equal code 0 err
+            let w = weights |> List.map (fun (n, v, _) -> n, Array.map float v) |> Map.ofList
+            let shape : LlamaReference.Shape =
+                { Layers = 2; Heads = 4; KvHeads = 2; DModel = 8; DHead = 4; DMlp = 12; Vocab = 23; Eps = 1e-6; Theta = 1e6; Scaling = None
+                  QkvBias = true; OutputBias = false; Tied = true }
+            let last ids = LlamaReference.forward shape (fun n -> w[n]) ids |> Array.last
+            let logitDiff = [ [| 1; 2; 3; 4 |], 3, 9; [| 4; 3; 2 |], 2, 7 ] |> List.averageBy (fun (ids, a, b) -> let l = last ids in l[a] - l[b])
+            use doc = JsonDocument.Parse out
+            Expect.floatClose { absolute = 1e-4; relative = 1e-4 } (doc.RootElement.GetProperty("full").GetDouble()) logitDiff "m(full) as the reference computes it"
+            let mib = File.ReadAllText(Path.Combine(dir.File "out", "graph.mib.json"))
+            Expect.stringContains mib "\"a1.h3->logits\"" "MIB names: query heads are nodes"
+            Expect.stringContains mib "\"d_model\": 8" "the cfg's d_model"
+        }
         test "discover --resume without a checkpoint exits 1 naming OUT.checkpoint" {
             use dir = new TempDir()
             writeCheckpoint (dir.File "model") tiny (randomHfWeights tiny 5) false

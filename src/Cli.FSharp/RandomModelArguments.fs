@@ -7,6 +7,8 @@ open Argu
 type ShapeName =
     | Tiny
     | Gpt2_Small
+    | Tiny_Llama
+    | [<CustomCommandLine("qwen2.5-0.5b")>] Qwen25_05B
 
 /// The options of `random-model`.
 type RandomModelArguments =
@@ -19,7 +21,7 @@ type RandomModelArguments =
         member a.Usage =
             match a with
             | Out _ -> "the folder to write config.json and model.safetensors into"
-            | Shape _ -> "tiny (2 layers, 4 heads, d_model 64, real vocabulary; the default) or gpt2-small"
+            | Shape _ -> "tiny (GPT-2: 2 layers, 4 heads, d_model 64, GPT-2's vocabulary; the default), gpt2-small, tiny-llama (Llama: 2 layers, 4 query heads over 2 key-value heads, d_model 64, GPT-2's vocabulary size) or qwen2.5-0.5b (Qwen2.5-0.5B's shape, bfloat16)"
             | Seed _ -> "the random seed (default 0)"
             | Force -> SharedUsage.force
 

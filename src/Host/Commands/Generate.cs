@@ -12,14 +12,17 @@ public static class Generate
     {
         var device = DeviceChoice.Resolve(request.Device);
         var dtype = DeviceChoice.ResolveDType(request.DType);
-        using var model = Checkpoint.Load(request.ModelDir, device, dtype);
-        var prompt = request.Prompt is PromptInput.Text text ? Tokenizer.Gpt2.Encode(text.Item) : ((PromptInput.TokenIds)request.Prompt).Item;
+        using var model = ModelFolder.Load(request.ModelDir, device, dtype);
+        // The folder's own tokenizer: needed for a text prompt, used to print the text where there is one.
+        var hasTokenizer = File.Exists(Path.Combine(request.ModelDir, "tokenizer.json")) || model.ModelType == "gpt2";
+        using var tokenizer = hasTokenizer || request.Prompt is PromptInput.Text ? Tokenizer.ForModel(request.ModelDir) : null;
+        var prompt = request.Prompt is PromptInput.Text text ? tokenizer!.Encode(text.Item) : ((PromptInput.TokenIds)request.Prompt).Item;
         if (prompt.Length == 0) throw new UsageException("generate: the prompt has no tokens");
-        var positions = model.Config.Positions;
+        var positions = model.Positions;
         if (prompt.Length + request.Tokens > positions)
             throw new UsageException(prompt.Length >= positions
-                ? $"generate: the prompt is {prompt.Length} tokens, and the model has {positions} positions (n_positions), so no token can follow it"
-                : $"generate: the prompt is {prompt.Length} tokens and the model has {positions} positions (n_positions), so --tokens can be at most {positions - prompt.Length}, not {request.Tokens}");
+                ? $"generate: the prompt is {prompt.Length} tokens, and the model has {positions} positions (n_positions or max_position_embeddings), so no token can follow it"
+                : $"generate: the prompt is {prompt.Length} tokens and the model has {positions} positions (n_positions or max_position_embeddings), so --tokens can be at most {positions - prompt.Length}, not {request.Tokens}");
         var ids = prompt.ToList();
         using (no_grad())
             for (var i = 0; i < request.Tokens; i++)
@@ -29,9 +32,10 @@ public static class Generate
                 ids.Add((int)logits[0, -1].argmax().item<long>());
             }
         var generated = ids.Skip(prompt.Length).ToList();
-        if (model.Config.VocabSize == Tokenizer.VocabSize)
-            Console.WriteLine(Tokenizer.Gpt2.Decode(ids));
-        if (request.PrintIds || model.Config.VocabSize != Tokenizer.VocabSize)
+        // A GPT-2 folder's text is GPT-2's only where its vocabulary is (toy models have their own).
+        var readable = tokenizer is not null && (model.ModelType != "gpt2" || model.VocabSize == Tokenizer.VocabSize);
+        if (readable) Console.WriteLine(tokenizer!.Decode(ids));
+        if (request.PrintIds || !readable)
             Console.WriteLine(string.Join(",", generated));
         return 0;
     }
