@@ -23,6 +23,7 @@ type BenchArguments =
     | Strict_Fp32
     | [<Unique>] Discovery_Steps of count: int
     | [<Unique>] Soak of steps: int
+    | Scale
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -38,6 +39,7 @@ type BenchArguments =
             | Graph _ -> "graph for --step with --device (default full)"
             | Strict_Fp32 -> "on CUDA, no TF32 tensor-core matrix products for float32"
             | Soak _ -> "the soak: the main job's discovery (models/induction-trigger-attn-2l4h under the working folder) for this many steps (10000 in docs/BENCHMARKS.md), RSS sampled every 500; on --device when given"
+            | Scale -> "memory at scale: edge counts and delta-stack sizes of Qwen2.5-0.5B and Llama-3.1-8B, one fast step of Qwen2.5-0.5B's shape measured on the CPU (--batch, --positions, --dtype), Llama-3.1-8B's computed from it"
             | Discovery_Steps _ -> "with --device: one whole discovery run of this many steps on a random GPT-2-small-shaped model at batch 32 x --positions (default 24)"
 
 /// What `bench` was asked.
@@ -53,7 +55,9 @@ type BenchRequest =
       StrictFp32: bool
       DiscoverySteps: int option
       /// The soak's step count, when asked for.
-      SoakSteps: int option }
+      SoakSteps: int option
+      /// Memory at scale instead of the benchmark.
+      Scale: bool }
 
 /// Reading `bench`'s options.
 module BenchArguments =
@@ -70,7 +74,8 @@ module BenchArguments =
           Graph = Choices.granularity (r.GetResult(Graph, defaultValue = Full))
           StrictFp32 = r.Contains Strict_Fp32
           DiscoverySteps = r.TryPostProcessResult(Discovery_Steps, Choices.atLeast "bench" "--discovery-steps" 1)
-          SoakSteps = r.TryPostProcessResult(Soak, Choices.atLeast "bench" "--soak" 500) }
+          SoakSteps = r.TryPostProcessResult(Soak, Choices.atLeast "bench" "--soak" 500)
+          Scale = r.Contains Scale }
 
     /// The experiment of `--discovery-steps` on the device `deviceName`: `Experiment.defaults` on the pairs, with the
     /// request's graph, batches of 32, the request's dtype and TF32 choice.

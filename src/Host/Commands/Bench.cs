@@ -17,6 +17,7 @@ public static class Bench
         var repeats = quick ? 3 : 10;
         if (request.SoakSteps is { } soakSteps) return Soak(soakSteps.Value, request.Device?.Value ?? "cpu");
         if (request.Profile) return StepProfile.Run(request);
+        if (request.Scale) return ScaleBench.Run(request);
         if (request.Device is not null) return DeviceBench.Run(request);
         if (request.Step is { } step)
         {

@@ -15,7 +15,7 @@ public static class StepBench
     static Tensor Loss(Tensor logits) => logits.logsumexp(-1).mean();
 
     /// <summary>One step of <paramref name="kind"/>: plain forward+backward with every weight gradient, the fast engine's step (coefficient gradients only), or the reference engine's (the seed's per-receiver algorithm); each frees what it made.</summary>
-    public static Action Step(StepKind kind, Gpt2 model, Engine.CompiledEngine engine, ResolvedSchedule schedule, Engine.PreparedBatch prepared, Tensor coefficients, Tensor clean)
+    public static Action Step(StepKind kind, Decoder model, Engine.CompiledEngine engine, ResolvedSchedule schedule, Engine.PreparedBatch prepared, Tensor coefficients, Tensor clean)
     {
         void FreeGrad() { coefficients.grad?.Dispose(); coefficients.grad = null; }
         if (kind.IsPlain)
