@@ -152,16 +152,19 @@ public static class Checkpoint
     /// <summary>Compares n_layer with the blocks the file holds before anything is sized by it, so that a huge n_layer fails at once instead of allocating.</summary>
     static void CheckLayerCount(Gpt2Config config, SafetensorsFile file, string configPath)
     {
-        var layers = file.Entries.Keys
-            .Select(k => System.Text.RegularExpressions.Regex.Match(k, @"^(?:transformer\.)?h\.(\d+)\."))
-            .Where(m => m.Success && int.TryParse(m.Groups[1].Value, out _))
-            .Select(m => int.Parse(m.Groups[1].Value) + 1)
-            .DefaultIfEmpty(0)
-            .Max();
+        var layers = BlockCount(file.Entries.Keys, @"^(?:transformer\.)?h\.(\d+)\.");
         if (layers != config.Layers)
             throw new ModelFormatException(configPath, "n_layer",
                 $"is {config.Layers}, but {file.Path} holds {(layers == 0 ? "no blocks" : $"{layers} blocks (h.0 .. h.{layers - 1})")}; is config.json from another model?");
     }
+
+    /// <summary>One more than the largest block index <paramref name="pattern"/>'s first group finds in the tensor names; 0 for none.</summary>
+    internal static int BlockCount(IEnumerable<string> names, string pattern) =>
+        names.Select(k => System.Text.RegularExpressions.Regex.Match(k, pattern))
+            .Where(m => m.Success && int.TryParse(m.Groups[1].Value, out _))
+            .Select(m => int.Parse(m.Groups[1].Value) + 1)
+            .DefaultIfEmpty(0)
+            .Max();
 
     static void CheckTiedHead(SafetensorsFile file, Gpt2 model)
     {

@@ -140,6 +140,13 @@ public abstract class Decoder : IDisposable
                 $"attention mask [{string.Join(", ", attentionMask.shape)}] does not match tokens [{string.Join(", ", tokens.shape)}]");
     }
 
+    /// <summary>A tensor of <paramref name="shape"/> drawn from N(<paramref name="mean"/>, <paramref name="sd"/>).</summary>
+    protected delegate Tensor NormalDraw(double mean, double sd, params long[] shape);
+
+    /// <summary>Draws tensors N(mean, sd) of a shape from <paramref name="generator"/>, in <paramref name="dtype"/> on <paramref name="device"/>, detached from the open dispose scope: random models' parameters.</summary>
+    protected static NormalDraw SeededNormal(Generator generator, ScalarType dtype, Device device) =>
+        (mean, sd, shape) => (randn(shape, generator: generator) * sd + mean).to(dtype, device).DetachFromDisposeScope();
+
     /// <summary>Frees every parameter.</summary>
     public abstract void Dispose();
 

@@ -174,12 +174,10 @@ public sealed class Gpt2 : Decoder
     public static Gpt2 Random(Gpt2Config config, int seed, Device? device = null, ScalarType dtype = ScalarType.Float32, double std = 0.02)
     {
         using var generator = new Generator((ulong)seed);
-        device ??= CPU;
         // Every chain of tensor calls runs in a dispose scope: a temporary outside one is only reachable through
         // its native handle, and the finalizer thread may free it while the next native call still reads it.
         using var scope = NewDisposeScope();
-        Tensor Normal(double mean, double sd, params long[] shape) =>
-            (randn(shape, generator: generator) * sd + mean).to(dtype, device).DetachFromDisposeScope();
+        var Normal = SeededNormal(generator, dtype, device ?? CPU);
         var (d, h, e, m) = (config.DModel, config.Heads, config.DHead, config.DMlp);
         var blocks = Enumerable.Range(0, config.Layers).Select(_ => new Gpt2Block
         {

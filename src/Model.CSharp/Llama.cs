@@ -197,11 +197,10 @@ public sealed class Llama : Decoder
     public static Llama Random(LlamaConfig config, int seed, Device? device = null, ScalarType dtype = ScalarType.Float32, double std = 0.02)
     {
         using var generator = new Generator((ulong)seed);
-        device ??= CPU;
-        // A temporary outside a dispose scope is only reachable through its native handle (see Gpt2.Random).
+        // Every chain of tensor calls runs in a dispose scope: a temporary outside one is only reachable through
+        // its native handle, and the finalizer thread may free it while the next native call still reads it.
         using var scope = NewDisposeScope();
-        Tensor Normal(double mean, double sd, params long[] shape) =>
-            (randn(shape, generator: generator) * sd + mean).to(dtype, device).DetachFromDisposeScope();
+        var Normal = SeededNormal(generator, dtype, device ?? CPU);
         var (d, h, kv, e, m) = ((long)config.DModel, (long)config.Heads, (long)config.KvHeads, (long)config.DHead, (long)config.DMlp);
         var blocks = Enumerable.Range(0, config.Layers).Select(_ => new LlamaBlock
         {

@@ -169,12 +169,7 @@ public static class LlamaCheckpoint
     /// <summary>Compares num_hidden_layers with the blocks the files hold before anything is sized by it.</summary>
     static void CheckLayerCount(LlamaConfig config, SafetensorsShards weights, string configPath)
     {
-        var layers = weights.Entries.Keys
-            .Select(k => System.Text.RegularExpressions.Regex.Match(k, @"^model\.layers\.(\d+)\."))
-            .Where(m => m.Success && int.TryParse(m.Groups[1].Value, out _))
-            .Select(m => int.Parse(m.Groups[1].Value) + 1)
-            .DefaultIfEmpty(0)
-            .Max();
+        var layers = Checkpoint.BlockCount(weights.Entries.Keys, @"^model\.layers\.(\d+)\.");
         if (layers != config.Layers)
             throw new ModelFormatException(configPath, "num_hidden_layers",
                 $"is {config.Layers}, but the weights hold {(layers == 0 ? "no blocks" : $"{layers} blocks (model.layers.0 .. model.layers.{layers - 1})")}; is config.json from another model?");
