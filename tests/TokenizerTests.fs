@@ -105,6 +105,19 @@ let tokenizerJsonTests =
             System.IO.File.WriteAllText(dir.File "config.json", """{"model_type": "gpt2"}""")
             Expect.isTrue (obj.ReferenceEquals(Tokenizer.ForModel dir.Path, Tokenizer.Gpt2)) "GPT-2's"
         }
+        test "a post-processor that is a Sequence holding the BOS template, as Llama 3's tokenizer.json has, gives that BOS" {
+            use dir = new PatchDescent.Tests.Fixtures.TempDir()
+            let vocab, merges = ByteLevelBpe.train ByteLevelBpe.llama3Pattern [ "a small corpus" ] 5
+            let text = tokenizerJson "llama3" vocab merges
+            let json = System.Text.Json.Nodes.JsonNode.Parse(text).AsObject()
+            let template = (nonNull json["post_processor"]).ToJsonString()
+            let sequence = $"""{{"type": "Sequence", "processors": [{{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true}}, {template}]}}"""
+            json["post_processor"] <- System.Text.Json.Nodes.JsonNode.Parse sequence
+            System.IO.File.WriteAllText(dir.File "tokenizer.json", json.ToJsonString())
+            use t = Tokenizer.Load(dir.File "tokenizer.json")
+            Expect.equal t.Bos (System.Nullable vocab.Count) "the template's BOS"
+            Expect.sequenceEqual (t.Encode "a small") (ByteLevelBpe.encode vocab merges ByteLevelBpe.llama3Pattern true "a small") "no BOS in the ids"
+        }
         test "a tokenizer.json that is not JSON, or not BPE, is refused naming the file" {
             use dir = new PatchDescent.Tests.Fixtures.TempDir()
             System.IO.File.WriteAllText(dir.File "tokenizer.json", "{not json")

@@ -55,8 +55,6 @@ module SenderOutputs =
         let struct (logits, cache) = model.RunWithCache(tokens, names, Option.toObj mask)
         use _ = logits
         use cache = cache
-        // The sum's alpha held (see `Gate`'s note on TorchSharp's own conversions).
-        use one = 1.0.ToScalar()
         handOut
             { Input = cache[HookPoints.ResidPre 0].alias()
               Heads = Array.init layers (fun l -> cache[HookPoints.Result l].permute(2, 0, 1, 3).contiguous())

@@ -1,6 +1,6 @@
 /// The seed's algorithm, kept as the oracle and the baseline. For each receiver it runs an ordinary hooked
-/// forward pass in which the input embedding (block 0's residual input), head results and MLP outputs upstream of the receiver are overwritten,
-/// per receiver, with a_e x_s + (1 - a_e) xc_s, so that the receiver reads exactly
+/// forward pass in which the input embedding (block 0's residual input), head results and MLP outputs upstream of
+/// the receiver are overwritten, per receiver, with a_e x_s + (1 - a_e) xc_s, so that the receiver reads exactly
 /// const + sum over senders s of (a_e x_s + (1 - a_e) xc_s); the receiver's output is read from that pass.
 /// The heads of one layer (q, k, v inputs separately) are stacked in the batch dimension. Slow on purpose.
 module PatchDescent.Search.ReferenceEngine
