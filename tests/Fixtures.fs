@@ -216,3 +216,27 @@ let writeTokenizer (dir: string) (style: string) (corpus: string list) (merges: 
     let vocab, learnt = ByteLevelBpe.train pattern corpus merges
     File.WriteAllText(Path.Combine(dir, "tokenizer.json"), tokenizerJson style vocab learnt)
     vocab, learnt
+
+/// The corpus the tokenizer tests learn their vocabularies from.
+let tokenizerCorpus =
+    [ "When Mary and John went to the store, John gave a drink to Mary."
+      "The war lasted from the year 1732 to the year 1738. It's the 1740s now; they'll say we've won."
+      "  Indented lines,\ttabs and\n\nnew lines; numbers 123456789 and 3.14159!"
+      "Café, naïve, façade — über straße; 東京 and 北京; emoji 🙂🙂." ]
+
+/// A few dozen strings: words, spacing, digit runs, contractions, punctuation, accents (composed and not), CJK, emoji.
+let tokenizerSamples =
+    [ "Hello world"; " Mary"; "When Mary and John went to the store"; "John gave a drink to"; "the year 1732 to 17"
+      "123456789"; "3.14159"; "It's"; "IT'S"; "they'll"; "we've"; "I'm"; "you'd"; "  two spaces"; "trailing   "
+      "\ttab"; "a\n\nb"; "line\r\nbreak"; "!!!"; " ?!"; "(parens)"; "Café"; "Cafe\u0301"; "naïve façade"; "über straße"
+      "東京"; "北京 and 東京"; "🙂"; "emoji 🙂🙂."; ""; " "; "x"; "The war lasted from the year 1732 to the year 1738."
+      "mixedCASE words"; "a1b2c3"; "—" ]
+
+/// A tokenizer test's vocabulary: the pattern, the learnt vocabulary, the one used (for Llama 3 with a whole piece
+/// added that no merge builds, so that its ignore_merges decides that piece's ids), the merges, and that piece.
+let tokenizerVocabulary (style: string) =
+    let pattern = if style = "llama3" then ByteLevelBpe.llama3Pattern else ByteLevelBpe.qwen2Pattern
+    let trained, merges = ByteLevelBpe.train pattern tokenizerCorpus 120
+    let unmerged = String.Concat(List.head (ByteLevelBpe.pieces pattern " façade"))
+    let vocab = if style = "llama3" && not (trained.ContainsKey unmerged) then trained.Add(unmerged, trained.Count) else trained
+    pattern, trained, vocab, merges, unmerged

@@ -34,27 +34,9 @@ let tests =
             Prop.forAll unicodeText (fun s -> gpt2.Decode(gpt2.Encode s) = s)
     ]
 
-let private corpus =
-    [ "When Mary and John went to the store, John gave a drink to Mary."
-      "The war lasted from the year 1732 to the year 1738. It's the 1740s now; they'll say we've won."
-      "  Indented lines,\ttabs and\n\nnew lines; numbers 123456789 and 3.14159!"
-      "Café, naïve, façade — über straße; 東京 and 北京; emoji 🙂🙂." ]
-
-/// A few dozen strings: words, spacing, digit runs, contractions, punctuation, accents (composed and not), CJK, emoji.
-let private samples =
-    [ "Hello world"; " Mary"; "When Mary and John went to the store"; "John gave a drink to"; "the year 1732 to 17"
-      "123456789"; "3.14159"; "It's"; "IT'S"; "they'll"; "we've"; "I'm"; "you'd"; "  two spaces"; "trailing   "
-      "\ttab"; "a\n\nb"; "line\r\nbreak"; "!!!"; " ?!"; "(parens)"; "Café"; "Cafe\u0301"; "naïve façade"; "über straße"
-      "東京"; "北京 and 東京"; "🙂"; "emoji 🙂🙂."; ""; " "; "x"; "The war lasted from the year 1732 to the year 1738."
-      "mixedCASE words"; "a1b2c3"; "—" ]
-
 let private hfTokenizerTests style =
-    let pattern = if style = "llama3" then ByteLevelBpe.llama3Pattern else ByteLevelBpe.qwen2Pattern
-    let trained, merges = ByteLevelBpe.train pattern corpus 120
-    // For Llama 3, a whole piece in the vocabulary that no merge builds: with its ignore_merges it is one id,
-    // without it its bytes merge as they may.
-    let unmerged = System.String.Concat(List.head (ByteLevelBpe.pieces pattern " façade"))
-    let vocab = if style = "llama3" && not (trained.ContainsKey unmerged) then trained.Add(unmerged, trained.Count) else trained
+    let pattern, trained, vocab, merges, unmerged = tokenizerVocabulary style
+    let samples = tokenizerSamples
     let withTokenizer f =
         use dir = new PatchDescent.Tests.Fixtures.TempDir()
         System.IO.File.WriteAllText(dir.File "tokenizer.json", tokenizerJson style vocab merges)
