@@ -59,6 +59,8 @@ module SharedUsage =
     /// `--metric`.
     let metric =
         "the metric circuits are scored by (default: prob-diff where every pair has above/at_or_below, else logit-diff where every pair has a wrong answer, else minus-cross-entropy; a task's own); refused when the data lacks the field it reads"
+    /// `--model`.
+    let model = "a Hugging Face model folder: config.json + model.safetensors or its shards (GPT-2, Llama or Qwen2)"
     /// `--force`.
     let force = "replace an --out folder that holds another verb's run (never one that holds an input)"
 

@@ -28,7 +28,7 @@ type CompareArguments =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Model _ -> "a Hugging Face GPT-2 folder"
+            | Model _ -> SharedUsage.model
             | Data _ -> "clean/corrupted pairs, JSONL (text or token ids, one pair a line); or --task"
             | Task _ -> "generate the pairs of a task instead of reading --data, and score with its metric"
             | Pairs _ -> "how many pairs --task generates (default 128, seeded by --seed)"

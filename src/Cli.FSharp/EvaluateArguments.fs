@@ -24,7 +24,7 @@ type EvaluateArguments =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Model _ -> "a Hugging Face GPT-2 folder"
+            | Model _ -> SharedUsage.model
             | Circuit _ -> "a circuit.json, or an MIB / EAP-IG graph JSON (told by its top-level cfg)"
             | Data _ -> "clean/corrupted pairs, JSONL; or --task"
             | Task _ -> "generate the pairs of a task instead of reading --data, and score with its metric"

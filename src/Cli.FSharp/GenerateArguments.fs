@@ -16,7 +16,7 @@ type GenerateArguments =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Model _ -> "a Hugging Face GPT-2 folder"
+            | Model _ -> SharedUsage.model
             | Prompt _ -> "the prompt as text (GPT-2's tokenizer, no BOS)"
             | Prompt_Ids _ -> "the prompt as token ids, comma-separated"
             | Tokens _ -> "how many tokens to add (default 20)"

@@ -10,7 +10,7 @@ type InfoArguments =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Model _ -> "a Hugging Face GPT-2 folder (config.json + model.safetensors)"
+            | Model _ -> SharedUsage.model
 
 /// What `info` was asked.
 type InfoRequest = { ModelDir: string }

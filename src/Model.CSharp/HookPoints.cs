@@ -7,16 +7,16 @@ public static class HookPoints
     public const string Embed = "hook_embed";
     /// <summary>Position embeddings, [batch, pos, d_model].</summary>
     public const string PosEmbed = "hook_pos_embed";
-    /// <summary>Final LayerNorm's output, [batch, pos, d_model].</summary>
+    /// <summary>Final norm's output, scale applied (LayerNorm or RMSNorm), [batch, pos, d_model].</summary>
     public const string LnFinalNormalized = "ln_final.hook_normalized";
 
     /// <summary>Residual stream entering block <paramref name="layer"/>, [batch, pos, d_model].</summary>
     public static string ResidPre(int layer) => $"blocks.{layer}.hook_resid_pre";
-    /// <summary>First LayerNorm's output, [batch, pos, d_model].</summary>
+    /// <summary>First norm's output, scale applied (GPT-2's LayerNorm, the Llama family's RMSNorm), [batch, pos, d_model].</summary>
     public static string Ln1Normalized(int layer) => $"blocks.{layer}.ln1.hook_normalized";
     /// <summary>Queries, [batch, pos, head, d_head].</summary>
     public static string Q(int layer) => $"blocks.{layer}.attn.hook_q";
-    /// <summary>Keys, [batch, pos, head, d_head].</summary>
+    /// <summary>Keys, [batch, pos, head, d_head] (for grouped attention one per query head, ungrouped as TransformerLens's ungroup_grouped_query_attention).</summary>
     public static string K(int layer) => $"blocks.{layer}.attn.hook_k";
     /// <summary>Values, [batch, pos, head, d_head].</summary>
     public static string V(int layer) => $"blocks.{layer}.attn.hook_v";
@@ -34,7 +34,7 @@ public static class HookPoints
     public static string AttnOut(int layer) => $"blocks.{layer}.hook_attn_out";
     /// <summary>Residual after attention, before the MLP, [batch, pos, d_model].</summary>
     public static string ResidMid(int layer) => $"blocks.{layer}.hook_resid_mid";
-    /// <summary>Second LayerNorm's output, [batch, pos, d_model].</summary>
+    /// <summary>Second norm's output, scale applied (LayerNorm or RMSNorm), [batch, pos, d_model].</summary>
     public static string Ln2Normalized(int layer) => $"blocks.{layer}.ln2.hook_normalized";
     /// <summary>MLP pre-activation (a gated MLP's gate branch, x W_gate), [batch, pos, d_mlp].</summary>
     public static string MlpPre(int layer) => $"blocks.{layer}.mlp.hook_pre";

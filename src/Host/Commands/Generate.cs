@@ -32,7 +32,7 @@ public static class Generate
                 ids.Add((int)logits[0, -1].argmax().item<long>());
             }
         var generated = ids.Skip(prompt.Length).ToList();
-        // A GPT-2 folder's text is GPT-2's only where its vocabulary is (toy models have their own).
+        // A GPT-2 folder reads as GPT-2 text only where its vocabulary is GPT-2's (toy models have their own).
         var readable = tokenizer is not null && (model.ModelType != "gpt2" || model.VocabSize == Tokenizer.VocabSize);
         if (readable) Console.WriteLine(tokenizer!.Decode(ids));
         if (request.PrintIds || !readable)
