@@ -61,6 +61,21 @@ let tests =
                 Expect.isTrue bounded.Exhausted "a budget of 3 trials stops it"
                 Expect.equal bounded.Trials 3 "and it ran exactly 3"
         }
+        test "sequential elimination from a start outside the floor keeps it whole after its one trial, leaving the budget" {
+            let mutable seen = 0
+            for case in cases do
+                use s = new Setup(case)
+                let o = Elimination.oracle s.Engine s.Batches Loss.logitDiffMetric
+                for seed in 1 .. 6 do
+                    let start = Elimination.pruned s.Engine.Schedule (someParameters s.Engine.ParamCount seed)
+                    let f = plainFaithfulness s start
+                    if abs (1.0 - f) > 0.1 then
+                        seen <- seen + 1
+                        let r = Elimination.sequential o 0.9 (List.ofSeq start) start 400
+                        Expect.equal (r.Kept, r.Removed, r.Trials, r.Exhausted) (start, [], 1, false) $"%A{case}, seed {seed}"
+                        Expect.floatClose close r.Faithfulness f "the start's faithfulness"
+            Expect.isGreaterThan seen 3 "starts outside the floor were tried"
+        }
         test "swaps never take the circuit further from the full model, nor make it larger" {
             for case in cases do
                 use s = new Setup(case)

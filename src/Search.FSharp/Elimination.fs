@@ -64,7 +64,12 @@ module Elimination =
                 else go kept f removed (trials + 1) rest
         // The start's own faithfulness is one trial more, paid before any removal.
         if budget < 1 then { Kept = start; Faithfulness = nan; Removed = []; Trials = 0; Exhausted = true }
-        else go start (faithfulness o start) [] 1 order
+        else
+            let f = faithfulness o start
+            // A start outside the floor has no faithfulness to keep: the stage ends there and leaves its budget to
+            // the stages after it, instead of spending it on removals that must each land inside the floor.
+            if distance f > 1.0 - floor then { Kept = start; Faithfulness = f; Removed = []; Trials = 1; Exhausted = false }
+            else go start f [] 1 order
 
     let greedy (o: Oracle) shortlist target (order: int list) (kept: Set<int>) budget =
         if shortlist < 1 then invalidArg "shortlist" $"the shortlist is {shortlist}; it must be 1 or more"

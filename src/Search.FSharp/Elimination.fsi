@@ -50,7 +50,8 @@ module Elimination =
     /// The normalised faithfulness of the kept parameters' pruned circuit: one trial.
     val faithfulness: Oracle -> Set<int> -> float
     /// Visits `order` (parameters outside the kept set are skipped) and removes each parameter for good when the
-    /// pruned circuit without it keeps |1 - faithfulness| <= 1 - floor; at most `budget` trials.
+    /// pruned circuit without it keeps |1 - faithfulness| <= 1 - floor; at most `budget` trials. A start already
+    /// outside the floor is kept whole after its one trial.
     val sequential: Oracle -> floor: float -> order: int list -> kept: Set<int> -> budget: int -> StageOutcome
     /// Removes, one at a time, the parameter whose removal leaves the pruned circuit closest to the full model
     /// (smallest |1 - faithfulness|; ties go to the earlier in `order`), until at most `target` parameters are kept.
