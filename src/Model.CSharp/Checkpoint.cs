@@ -25,15 +25,7 @@ public static class Checkpoint
         {
             Tensor Get(string name)
             {
-                var key = keys[name];
-                var entry = file.Entries[key];
-                if (entry.DType is not ("F32" or "F16" or "BF16"))
-                    throw new ModelFormatException(file.Path, key, $"dtype {entry.DType} is not a float type (F32, F16 or BF16)");
-                if (!entry.Shape.SequenceEqual(expected[name]))
-                    throw new ModelFormatException(file.Path, key,
-                        $"shape [{string.Join(", ", entry.Shape)}] disagrees with config.json, which implies [{string.Join(", ", expected[name])}]");
-                using var scope = NewDisposeScope();
-                var t = file.Read(key).to(dtype, device).contiguous().DetachFromDisposeScope();
+                var t = ReadWeight(file, keys[name], expected[name], dtype, device);
                 loaded.Add(t);
                 return t;
             }
@@ -156,6 +148,20 @@ public static class Checkpoint
         if (layers != config.Layers)
             throw new ModelFormatException(configPath, "n_layer",
                 $"is {config.Layers}, but {file.Path} holds {(layers == 0 ? "no blocks" : $"{layers} blocks (h.0 .. h.{layers - 1})")}; is config.json from another model?");
+    }
+
+    /// <summary>Tensor <paramref name="key"/> of <paramref name="file"/> in <paramref name="dtype"/> on <paramref name="device"/>, once its
+    /// stored dtype is found to be a float and its shape the one config.json implies; the caller owns it.</summary>
+    internal static Tensor ReadWeight(SafetensorsFile file, string key, long[] expected, ScalarType dtype, Device device)
+    {
+        var entry = file.Entries[key];
+        if (entry.DType is not ("F32" or "F16" or "BF16"))
+            throw new ModelFormatException(file.Path, key, $"dtype {entry.DType} is not a float type (F32, F16 or BF16)");
+        if (!entry.Shape.SequenceEqual(expected))
+            throw new ModelFormatException(file.Path, key,
+                $"shape [{string.Join(", ", entry.Shape)}] disagrees with config.json, which implies [{string.Join(", ", expected)}]");
+        using var scope = NewDisposeScope();
+        return file.Read(key).to(dtype, device).contiguous().DetachFromDisposeScope();
     }
 
     /// <summary>One more than the largest block index <paramref name="pattern"/>'s first group finds in the tensor names; 0 for none.</summary>

@@ -33,14 +33,7 @@ public static class LlamaCheckpoint
         {
             Tensor Get(string name)
             {
-                var (file, entry) = weights.Entries[name];
-                if (entry.DType is not ("F32" or "F16" or "BF16"))
-                    throw new ModelFormatException(file.Path, name, $"dtype {entry.DType} is not a float type (F32, F16 or BF16)");
-                if (!entry.Shape.SequenceEqual(expected[name]))
-                    throw new ModelFormatException(file.Path, name,
-                        $"shape [{string.Join(", ", entry.Shape)}] disagrees with config.json, which implies [{string.Join(", ", expected[name])}]");
-                using var scope = NewDisposeScope();
-                var t = file.Read(name).to(dtype, device).contiguous().DetachFromDisposeScope();
+                var t = Checkpoint.ReadWeight(weights.Entries[name].File, name, expected[name], dtype, device);
                 loaded.Add(t);
                 return t;
             }
