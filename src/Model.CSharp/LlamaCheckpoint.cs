@@ -23,7 +23,7 @@ public static class LlamaCheckpoint
         // A tied head may still be stored; it must then equal the embedding (checked below).
         if (config.TiedEmbeddings) present.Remove("lm_head.weight");
         if (expected.Keys.Where(k => !present.Contains(k)).Order().ToList() is { Count: > 0 } missing)
-            throw new ModelFormatException(Where(weights, dir, missing[0]), missing[0],
+            throw new ModelFormatException(MissingFrom(weights, dir), missing[0],
                 $"required tensor is missing{(missing.Count > 1 ? $" (and {missing.Count - 1} more: {string.Join(", ", missing.Skip(1).Take(5))})" : "")}");
         if (present.Where(k => !expected.ContainsKey(k)).Order().FirstOrDefault() is { } extra)
             throw new ModelFormatException(weights.Entries[extra].File.Path, extra,
@@ -75,7 +75,8 @@ public static class LlamaCheckpoint
         }
     }
 
-    static string Where(SafetensorsShards weights, string dir, string name) =>
+    /// <summary>Where a missing tensor should have been: the one weights file, or the index that maps the shards.</summary>
+    static string MissingFrom(SafetensorsShards weights, string dir) =>
         weights.Entries.Values.Select(v => v.File.Path).Distinct().Count() == 1
             ? weights.Entries.Values.First().File.Path
             : Path.Combine(dir, SafetensorsShards.IndexFile);
