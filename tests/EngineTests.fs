@@ -182,6 +182,39 @@ let tests =
                 use corrupted = atLast (s.Model.Forward s.Corrupted)
                 maxAbsDiff patched corrupted < 1e-4)
 
+        testPropertyWithConfig (quick 30) "a circuit (every coefficient exactly 0 or 1, keeping 5 to 90 % of them) gives the per-receiver reference engine's logits (1e-4), any granularity and ablation" <|
+            Prop.forAll cases (fun case ->
+                use s = new Setup(case)
+                let kept = [| 0.05; 0.2; 0.5; 0.9 |][case.Seed % 4]
+                use draw = s.RandomCoefficients()
+                use bound = torch.tensor(kept)
+                use a = draw.lt(bound).``to``(torch.ScalarType.Float32)
+                use fast = s.Engine.Forward(a, s.Batch)
+                use slow = s.Reference a
+                let diff = maxAbsDiff fast slow
+                diff < 1e-4 |> Prop.label $"keeping {kept}: max |diff| = {diff} %A{case}")
+
+        testPropertyWithConfig (quick 20) "a circuit's pass computes no head outside it: NaN output weights in a head with no kept edge leave its logits as they were, while a pass with soft coefficients turns NaN" <|
+            Prop.forAll (Arb.fromGen (Gen.zip engineConfig (Gen.choose (0, 10_000)))) (fun (config, seed) ->
+                use s = new Setup({ Config = Gpt2Shape config; Seed = seed; Granularity = Granularity.Full; Ablation = "patching" })
+                let m = s.Model :?> Gpt2
+                let outside = Head(0, 0)
+                let circuit =
+                    { Shape = s.Shape
+                      Edges = Set.ofSeq (seq { for id in 0 .. Graph.edgeCount s.Shape - 1 do
+                                                 let e = Graph.edge s.Shape id
+                                                 if e.Sender <> outside && Receiver.node e.Receiver <> outside then id }) }
+                use a = torch.tensor(Circuit.coefficients s.Schedule circuit |> Array.map float32)
+                use before = s.Engine.Forward(a, s.Batch)
+                use soft = s.RandomCoefficients()
+                use nanValue = nan.ToScalar()
+                using (torch.no_grad ()) (fun _ -> m.Blocks[0].WO[0L].fill_(nanValue) |> ignore)
+                use after = s.Engine.Forward(a, s.Batch)
+                use softAfter = s.Engine.Forward(soft, s.Batch)
+                let diff = maxAbsDiff after before
+                let softNaN = softAfter.isnan().any().item<bool>()
+                (diff = 0.0 && softNaN) |> Prop.label $"circuit logits moved by {diff}; soft pass NaN: {softNaN}")
+
         testPropertyWithConfig (quick 30) "one edge at 0, all others at 1, equals an explicit path patch of that edge written with hooks" <|
             Prop.forAll (Arb.fromGen (Gen.zip engineConfig (Gen.choose (0, 1_000_000)))) (fun (config, pick) ->
                 use s = new Setup({ Config = Gpt2Shape config; Seed = pick; Granularity = Granularity.Full; Ablation = "patching" })

@@ -69,6 +69,31 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
             t.DetachFromDisposeScope() |> ignore
         isParam, index, fixedV, wQkv, bQkv, means
 
+    // The steps both passes share, each in the caller's dispose scope.
+    /// Layer l's heads on their receivers' inputs [batch * pos, 3 * count, d_model] (every head's q row, then its k
+    /// row, then its v row) with those heads' rows of the projections: each head's result, [count, batch * pos, d_model].
+    let headResults l (inputs: torch.Tensor) (w: torch.Tensor) (bias: torch.Tensor option) (wO: torch.Tensor) b p (keyMask: torch.Tensor) =
+        use one = 1.0.ToScalar()
+        let count = inputs.shape[1] / 3L
+        let normalized = model.NormalizeAttentionInput(l, inputs).permute(1L, 0L, 2L) // [3 * count, batch * pos, d_model]
+        let projected = normalized.bmm(w)                                      // [3 * count, batch * pos, d_head]
+        let qkv = match bias with Some bias -> projected.add(bias, one) | None -> projected
+        let qkv = qkv.view(3L, count, b, p, -1L).permute(0L, 2L, 1L, 3L, 4L)   // [3, batch, count, pos, d_head]
+        let z = model.Attention(l, qkv[0], qkv[1], qkv[2], keyMask)           // [batch, count, pos, d_head]
+        z.permute(1L, 0L, 2L, 3L).reshape(count, b * p, -1L).bmm(wO)
+    /// The MLP sender's delta, [batch * pos, 1, d_model], from the MLP's output: the output bias belongs to the
+    /// receivers' constant part, not to the edge.
+    let mlpDelta l (out: torch.Tensor) (carried: SenderOutputs) =
+        let sent = match model.MlpOutputBias l with null -> out | bias -> out - bias
+        let b, p, d = out.shape[0], out.shape[1], out.shape[2]
+        (sent - carried.Mlps[l]).view(b * p, 1L, d)
+    /// Every loss and metric reads the last real token alone, so the unembedding, the largest product of a short
+    /// prompt (d_model x 50,257 a position for GPT-2), runs there alone: [batch, 1, vocab] from [batch, pos, d_model].
+    let unembedLast (final: torch.Tensor) (batch: PreparedBatch) =
+        let b, d = final.shape[0], final.shape[2]
+        let last = final.gather(1L, batch.LastPositions.view(-1L, 1L, 1L).expand(b, 1L, d)) // [batch, 1, d_model]
+        model.Unembed last
+
     /// The model the engine runs.
     member _.Model = model
     /// The compiled schedule.
@@ -120,9 +145,113 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         if owns then for t in carried.All do t.MoveToOuterDisposeScope() |> ignore
         new PreparedBatch(input, carried, keyMask, lastPositions, owns)
 
+    /// The nodes a circuit of 0/1 edge coefficients needs computed, by sender column (the stack's order: the input,
+    /// then each layer's heads and its MLP): those read through a kept edge by a needed receiver (the logits always
+    /// read) and, under patching, fed by a kept edge from a needed sender (the input always sends). Any other node is
+    /// read by nobody, or (patching only, where what a removed edge carries is the corrupted run's own output) reads
+    /// the corrupted run's residual and so sends exactly what a removed edge carries: its delta is 0.
+    member private _.Needed(kept: int -> bool) : bool[] =
+        let columns = Graph.senderCount shape
+        // Each receiver node's rows of the block it reads through: a head's q, k and v rows, an MLP's one row.
+        let receiving =
+            [| yield (-1, logitsBlock, [ 0 ])
+               for l in 0 .. layers - 1 do
+                   for h in 0 .. heads - 1 do yield (headBlocks[l].Cols + h, headBlocks[l], [ h; heads + h; 2 * heads + h ])
+                   if model.HasMlp then yield (mlpBlocks[l].Cols, mlpBlocks[l], [ 0 ]) |]
+        let isKept (blk: Block) row col = kept (blk.Offset + row * blk.Cols + col)
+        let patching = match ablation with Ablation.Patching -> true | Ablation.Mean _ | Ablation.Zero -> false
+        let fed = Array.create columns (not patching)
+        fed[0] <- true
+        for node, blk, rows in receiving do
+            if patching && node >= 0 then
+                fed[node] <- rows |> List.exists (fun r -> Seq.exists (fun c -> fed[c] && isKept blk r c) (seq { 0 .. blk.Cols - 1 }))
+        // Readers come after what they read, so walking the receivers backwards settles each node before its senders.
+        let needed = Array.zeroCreate columns
+        for node, blk, rows in Array.sortByDescending (fun (node, _, _) -> if node < 0 then columns else node) receiving do
+            if node < 0 || needed[node] then
+                for r in rows do
+                    for c in 0 .. blk.Cols - 1 do
+                        if fed[c] && isKept blk r c then needed[c] <- true
+        needed
+
+    /// `Forward` for a circuit, every edge coefficient exactly 0 or 1, without autograd: each receiver reads the
+    /// removed edges' constant part (what the corrupted run, or the mean or zero ablation, sums to there) plus its
+    /// kept edges' deltas, and only the nodes `Needed` lists are computed, so a small circuit costs a fraction of a
+    /// pass. It equals the dense pass up to rounding.
+    member private this.CircuitForward(edges: float[], batch: PreparedBatch) : torch.Tensor =
+        use scope = torch.NewDisposeScope()
+        use one = 1.0.ToScalar()
+        let needed = this.Needed(fun e -> edges[e] = 1.0)
+        let xIn = batch.CleanInput
+        let b, p, d = xIn.shape[0], xIn.shape[1], xIn.shape[2]
+        let n = b * p
+        let carried = batch.Carried
+        // The stack holds the needed senders alone, in column order; `pushed` maps its slots back to columns.
+        let pushed = Collections.Generic.List<int>()
+        scratch.Begin n
+        if needed[0] then
+            scratch.Push((xIn - carried.Input).view(n, 1L, d))
+            pushed.Add 0
+        // The rows' inputs, [batch * pos, rows, d_model]: the constant part plus the kept edges from the stack.
+        let receiverInputs (constant: torch.Tensor) (blk: Block) (rows: int list) =
+            let removedPart = constant.view(n, 1L, d).expand(n, int64 rows.Length, d)
+            if pushed.Count = 0 then removedPart.contiguous()
+            else
+                let w =
+                    [| for r in rows do
+                           for c in pushed -> float32 edges[blk.Offset + r * blk.Cols + c] |]
+                use wT = torch.tensor(w, device = device).view(int64 rows.Length, int64 pushed.Count).``to``(dtype)
+                removedPart + scratch.Contract wT
+        // What the removed edges carry into layer l's receivers: [batch, pos, d_model].
+        let mutable constant = (torch.zeros_like xIn).add(carried.Input, one)
+        for l in 0 .. layers - 1 do
+            use layerScope = torch.NewDisposeScope()
+            let live = [ for h in 0 .. heads - 1 do if needed[headBlocks[l].Cols + h] then h ]
+            if not live.IsEmpty then
+                let count = int64 live.Length
+                let rows = [ for which in 0 .. 2 do for h in live -> which * heads + h ]
+                let pick = torch.tensor(rows |> List.map int64 |> Array.ofList, device = device)
+                let liveHeads = torch.tensor(live |> List.map int64 |> Array.ofList, device = device)
+                let inputs = receiverInputs constant headBlocks[l] rows                // [batch * pos, 3 * live, d_model]
+                let results =
+                    headResults l inputs (wQkv[l].index_select(0L, pick)) (bQkv[l] |> Option.map (fun bias -> bias.index_select(0L, pick)))
+                        (model.HeadOutputWeights(l).index_select(0L, liveHeads)) b p batch.KeyMask // [live, batch * pos, d_model]
+                let deltas = results.view(count, b, p, d) - carried.Heads[l].index_select(0L, liveHeads) // [live, batch, pos, d_model]
+                scratch.Push(deltas.view(count, n, d).permute(1L, 0L, 2L))
+                for h in live do pushed.Add(headBlocks[l].Cols + h)
+            constant <- constant.add(carried.Heads[l].sum(0L), one)
+            match model.AttentionOutputBias l with
+            | null -> ()
+            | bias -> constant <- constant.add(bias, one)
+            if model.HasMlp then
+                if needed[mlpBlocks[l].Cols] then
+                    let out = model.MlpOutput(l, (receiverInputs constant mlpBlocks[l] [ 0 ]).view(b, p, d)) // [batch, pos, d_model]
+                    scratch.Push(mlpDelta l out carried)
+                    pushed.Add mlpBlocks[l].Cols
+                constant <- constant.add(carried.Mlps[l], one)
+                match model.MlpOutputBias l with
+                | null -> ()
+                | bias -> constant <- constant.add(bias, one)
+            constant <- constant.MoveToOuterDisposeScope()
+        (unembedLast ((receiverInputs constant logitsBlock [ 0 ]).view(b, p, d)) batch).MoveToOuterDisposeScope()
+
     /// Logits at each prompt's last real token, [batch, 1, vocab], with every edge interpolated by its coefficient;
-    /// differentiable in `coefficients` [params].
+    /// differentiable in `coefficients` [params]. Without autograd, coefficients of exactly 0 and 1 alone (a circuit)
+    /// take `CircuitForward`, which computes only the circuit's nodes.
     member this.Forward(coefficients: torch.Tensor, batch: PreparedBatch) : torch.Tensor =
+        let records = torch.is_grad_enabled() && coefficients.requires_grad
+        let hard =
+            if records then None
+            else
+                use scope = torch.NewDisposeScope()
+                let edges = (this.EdgeCoefficients coefficients).cpu().``to``(torch.float64).contiguous().data<float>().ToArray()
+                if edges |> Array.forall (fun v -> v = 0.0 || v = 1.0) then Some edges else None
+        match hard with
+        | Some edges -> this.CircuitForward(edges, batch)
+        | None -> this.DenseForward(coefficients, batch)
+
+    /// `Forward` for any coefficients: every receiver reads resid - sum_s (1 - a_rs) (x_s - xc_s) over all senders.
+    member private this.DenseForward(coefficients: torch.Tensor, batch: PreparedBatch) : torch.Tensor =
         use scope = torch.NewDisposeScope()
         // The numbers go to libtorch as held Scalars (see `Gate`'s note): `1.0 - a` and `a + b` would each make a
         // Scalar that only the finalizer frees, possibly mid-call.
@@ -145,12 +274,7 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
             // done instead of at the end of the pass (about 70 MB a layer for GPT-2 small at batch 8 x 32).
             use layerScope = torch.NewDisposeScope()
             let inputs = receiverInputs resid headBlocks[l]                     // [batch * pos, 3 * head, d_model]
-            let normalized = model.NormalizeAttentionInput(l, inputs).permute(1L, 0L, 2L) // [3 * head, batch * pos, d_model]
-            let projected = normalized.bmm(wQkv[l])                             // [3 * head, batch * pos, d_head]
-            let qkv = match bQkv[l] with Some bias -> projected.add(bias, one) | None -> projected
-            let qkv = qkv.view(3L, int64 heads, b, p, -1L).permute(0L, 2L, 1L, 3L, 4L) // [3, batch, head, pos, d_head]
-            let z = model.Attention(l, qkv[0], qkv[1], qkv[2], batch.KeyMask)  // [batch, head, pos, d_head]
-            let results = z.permute(1L, 0L, 2L, 3L).reshape(int64 heads, n, -1L).bmm(model.HeadOutputWeights l) // [head, batch * pos, d_model]
+            let results = headResults l inputs wQkv[l] bQkv[l] (model.HeadOutputWeights l) b p batch.KeyMask // [head, batch * pos, d_model]
             let deltas = results.view(int64 heads, b, p, d) - batch.Carried.Heads[l] // [head, batch, pos, d_model]
             stack.Push(deltas.view(int64 heads, n, d).permute(1L, 0L, 2L))
             resid <- resid.add(results.sum(0L).view(b, p, d), one)
@@ -160,17 +284,10 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
             if model.HasMlp then
                 let input = (receiverInputs resid mlpBlocks[l]).view(b, p, d)
                 let out = model.MlpOutput(l, input)                               // [batch, pos, d_model]
-                // The sender is the MLP without its output bias, which belongs to the receivers' constant part.
-                let sent = match model.MlpOutputBias l with null -> out | bias -> out - bias
-                stack.Push((sent - batch.Carried.Mlps[l]).view(n, 1L, d))
+                stack.Push(mlpDelta l out batch.Carried)
                 resid <- resid.add(out, one)
             resid <- resid.MoveToOuterDisposeScope()
-        let final = (receiverInputs resid logitsBlock).view(b, p, d)
-        // Every loss and metric reads the last real token alone, so the unembedding, the largest product of a short
-        // prompt (d_model x 50,257 a position for GPT-2), runs there alone.
-        let last = final.gather(1L, batch.LastPositions.view(-1L, 1L, 1L).expand(b, 1L, d)) // [batch, 1, d_model]
-        let logits = model.Unembed last                                         // [batch, 1, vocab]
-        logits.MoveToOuterDisposeScope()
+        (unembedLast ((receiverInputs resid logitsBlock).view(b, p, d)) batch).MoveToOuterDisposeScope() // [batch, 1, vocab]
 
     interface IDisposable with
         member _.Dispose() =
