@@ -210,13 +210,17 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
             if not live.IsEmpty then
                 let count = int64 live.Length
                 let rows = [ for which in 0 .. 2 do for h in live -> which * heads + h ]
-                let pick = torch.tensor(rows |> List.map int64 |> Array.ofList, device = device)
-                let liveHeads = torch.tensor(live |> List.map int64 |> Array.ofList, device = device)
+                // Every head live takes the tensors whole: selecting them all would copy the layer's projections.
+                let select (indices: int list) (t: torch.Tensor) =
+                    if live.Length = heads then t
+                    else
+                        use index = torch.tensor(indices |> List.map int64 |> Array.ofList, device = device)
+                        t.index_select(0L, index)
                 let inputs = receiverInputs constant headBlocks[l] rows                // [batch * pos, 3 * live, d_model]
                 let results =
-                    headResults l inputs (wQkv[l].index_select(0L, pick)) (bQkv[l] |> Option.map (fun bias -> bias.index_select(0L, pick)))
-                        (model.HeadOutputWeights(l).index_select(0L, liveHeads)) b p batch.KeyMask // [live, batch * pos, d_model]
-                let deltas = results.view(count, b, p, d) - carried.Heads[l].index_select(0L, liveHeads) // [live, batch, pos, d_model]
+                    headResults l inputs (select rows wQkv[l]) (bQkv[l] |> Option.map (select rows))
+                        (select live (model.HeadOutputWeights l)) b p batch.KeyMask // [live, batch * pos, d_model]
+                let deltas = results.view(count, b, p, d) - select live carried.Heads[l] // [live, batch, pos, d_model]
                 scratch.Push(deltas.view(count, n, d).permute(1L, 0L, 2L))
                 for h in live do pushed.Add(headBlocks[l].Cols + h)
             constant <- constant.add(carried.Heads[l].sum(0L), one)

@@ -60,15 +60,20 @@ public static class StepProfile
             engine.Forward(coefficients, prepared);
         });
         var fast = Time("fast step, forward+backward", StepBench.Step(StepKind.Fast, model, engine, schedule, prepared, coefficients, clean));
-        // Scoring a circuit, as the refinement's trials and the curve do: hard 0/1 coefficients, no autograd.
+        // Scoring a circuit, as the refinement's trials and the curve do: hard 0/1 coefficients, no autograd. Random
+        // edges prune to the few nodes on a path from the input to the logits, which alone the circuit's pass computes;
+        // the full circuit computes every node.
         var scoring = new List<(double Percent, double Ms)>();
+        using (var every = ones(engine.ParamCount, dtype: dtype))
+        using (no_grad())
+            scoring.Add((100.0, Time("scoring the full circuit (every edge kept, every node computed)", () => { using var s = NewDisposeScope(); engine.Forward(every, prepared); })));
         foreach (var percent in new[] { 1.0, 10.0, 50.0 })
         {
             using var order = randperm(engine.ParamCount, generator: generator);
             using var hard = zeros(engine.ParamCount, dtype: dtype);
             hard.index_fill_(0, order.narrow(0, 0, (long)(engine.ParamCount * percent / 100)), 1.0);
             using (no_grad())
-                scoring.Add((percent, Time($"scoring a circuit of {percent} % of the edges (hard 0/1, no autograd)", () => { using var s = NewDisposeScope(); engine.Forward(hard, prepared); })));
+                scoring.Add((percent, Time($"scoring a circuit of {percent} % of the edges drawn at random (hard 0/1, no autograd)", () => { using var s = NewDisposeScope(); engine.Forward(hard, prepared); })));
         }
 
         // The step's parts alone, at the step's shapes: n = batch * pos rows, S senders, 3 * heads receivers a layer.
