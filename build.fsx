@@ -71,9 +71,10 @@ match target with
     else
         timed "discovery on the shipped model" (fun () -> dotnet [ "fsi"; "examples/induction.fsx" ])
 | "quality" ->
-    // Not in CI: every method on every shipped model and three fresh seeds (trained once into out/quality/models).
+    // Not in CI: every method on every shipped model and three fresh seeds (trained once into out/quality/models);
+    // `-- --dtype bfloat16` runs the table in bfloat16.
     timed "build" build
-    timed "quality" (fun () -> dotnet [ "fsi"; "scripts/quality.fsx" ])
+    timed "quality" (fun () -> dotnet ([ "fsi"; "scripts/quality.fsx" ] @ List.ofArray extra))
 | "mutate" ->
     // Not in CI: each mutation of tests/mutations.json on a scratch copy of the working tree (`-- ID ...` for some).
     timed "mutate" (fun () -> dotnet ([ "fsi"; "scripts/mutate.fsx" ] @ List.ofArray extra))

@@ -1,6 +1,8 @@
 // The discovery-quality benchmark of issue 16: every method on every shipped model and on three fresh seeds of the
 // MLP recipe, at MIB's edge budgets, with descent at prune's edge count. Run through `dotnet fsi build.fsx quality`,
 // which builds first. Fresh models are trained once into out/quality/models (outside git) and reused.
+// `-- --dtype bfloat16` computes every run in bfloat16 (issue 19) into out/quality-bfloat16, and re-scores each
+// method's circuit in float32, the figure a bfloat16 default would have to keep.
 open System
 open System.Diagnostics
 open System.Globalization
@@ -8,14 +10,20 @@ open System.IO
 
 let root = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, ".."))
 let host = Path.Combine(root, "src/Host/bin/Release/net10.0/patchdescent.dll")
-let out = Path.Combine(root, "out", "quality")
+let dtype =
+    match fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray with
+    | [] -> "float32"
+    | [ "--dtype"; ("float32" | "bfloat16") as d ] -> d
+    | other -> failwithf "quality.fsx: unknown arguments %A; the only one is --dtype float32|bfloat16" other
+let models' = Path.Combine(root, "out", "quality")
+let out = if dtype = "float32" then models' else Path.Combine(root, "out", $"quality-{dtype}")
 let methods = [ "descent"; "eap"; "eap-ig"; "acdc"; "prune" ]
 let baselines = [ "eap"; "eap-ig"; "acdc" ]
 let budgets = [ 0.05; 0.1; 0.2; 0.5; 1.0 ]
 let inv = CultureInfo.InvariantCulture
 
-/// Runs the host with arguments, its output shown; stops the script on failure.
-let run (arguments: string list) =
+/// Runs the host with arguments and returns its output; stops the script on failure.
+let output (arguments: string list) =
     let info = ProcessStartInfo("dotnet", host :: arguments, WorkingDirectory = root, UseShellExecute = false, RedirectStandardOutput = true)
     use p = Process.Start info
     let text = p.StandardOutput.ReadToEnd()
@@ -23,10 +31,14 @@ let run (arguments: string list) =
     if p.ExitCode <> 0 then
         eprintfn "quality.fsx: 'patchdescent %s' exited with %d:\n%s" (String.Join(" ", arguments)) p.ExitCode text
         exit p.ExitCode
+    text
+
+/// Runs the host with arguments; stops the script on failure.
+let run (arguments: string list) = output arguments |> ignore
 
 /// The fresh seeds: the recipe of models/induction-trigger-2l4h (MODEL.md) with another seed, 2 or 3 layers.
 let fresh = [ "mlp-2l-seed2", 2, 2; "mlp-2l-seed3", 2, 3; "mlp-3l-seed2", 3, 2 ]
-let freshDir name = Path.Combine(out, "models", name)
+let freshDir name = Path.Combine(models', "models", name)
 for name, layers, seed in fresh do
     if not (File.Exists(Path.Combine(freshDir name, "model.safetensors"))) then
         let clock = Stopwatch.StartNew()
@@ -68,18 +80,26 @@ let say (line: string) =
     printfn "%s" line
     lines.Add line
 
-say "| model | method | edges | faithfulness | CPR | CMD | f at 5% | 10% | 20% | 50% | 100% | wall s |"
-say "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+/// The faithfulness of a circuit.json re-scored in float32 on the run's pairs.
+let inFloat32 (model: string) (circuit: string) =
+    use doc = Text.Json.JsonDocument.Parse(output [ "evaluate"; "--model"; model; "--circuit"; circuit; "--task"; "induction"; "--json" ])
+    doc.RootElement.GetProperty("faithfulness").GetDouble()
+
+let rescored = dtype <> "float32"
+let extraHeader, extraRule = if rescored then " float32 re-score |", "---:|" else "", ""
+say $"| model | method | edges | faithfulness |{extraHeader} CPR | CMD | f at 5%% | 10%% | 20%% | 50%% | 100%% | wall s |"
+say $"|---|---|---:|---:|{extraRule}---:|---:|---:|---:|---:|---:|---:|---:|"
 let verdicts = Collections.Generic.List<string>()
 for name, dir in models do
     let runDir = Path.Combine(out, "runs", name)
-    run [ "compare"; "--model"; dir; "--task"; "induction"; "--methods"; String.Join(",", methods); "--out"; runDir; "--force" ]
+    run [ "compare"; "--model"; dir; "--task"; "induction"; "--methods"; String.Join(",", methods); "--out"; runDir; "--dtype"; dtype; "--force" ]
     let rows = comparison runDir
     let curves = Map.ofList [ for m in methods -> m, curve (Path.Combine(runDir, m)) ]
     for m in methods do
         let edges, f, cpr, cmd, seconds = rows[m]
         let at level = let f, e = curves[m].[level] in $"{f:F3} ({e})"
-        say $"| {name} | {m} | {edges} | {f:F3} | {cpr:F3} | {cmd:F3} | {at 0.05} | {at 0.1} | {at 0.2} | {at 0.5} | {at 1.0} | {seconds:F1} |"
+        let extra = if rescored then (let g = inFloat32 dir (Path.Combine(runDir, m, "circuit.json")) in $" {g:F3} |") else ""
+        say $"| {name} | {m} | {edges} | {f:F3} |{extra} {cpr:F3} | {cmd:F3} | {at 0.05} | {at 0.1} | {at 0.2} | {at 0.5} | {at 1.0} | {seconds:F1} |"
     // Per budget: descent against the best baseline, both as raw faithfulness and as closeness to 1; differences
     // within 0.001 are the figures' own rounding.
     for level in budgets do
@@ -97,11 +117,12 @@ for name, dir in models do
     // Descent asked for prune's edge count.
     let k, pruneF, _, _, _ = rows["prune"]
     let targetDir = Path.Combine(out, "runs", name + "-target")
-    run [ "discover"; "--model"; dir; "--task"; "induction"; "--target-edges"; string k; "--out"; targetDir; "--force" ]
+    run [ "discover"; "--model"; dir; "--task"; "induction"; "--target-edges"; string k; "--out"; targetDir; "--dtype"; dtype; "--force" ]
     let edges, f = int (figure targetDir "edges"), figure targetDir "faithfulness"
     let ratio = f / pruneF
     let verdict = if edges <= k && ratio >= 0.95 then "meets" else "misses"
-    verdicts.Add $"{name}: --target-edges {k} (prune's count) keeps {edges} edges at faithfulness {f:F3}, {ratio:F3} x prune's {pruneF:F3}: {verdict} the target (at most {k}, at least 0.95 x)"
+    let again = if rescored then (let g = inFloat32 dir (Path.Combine(targetDir, "circuit.json")) in $" (re-scored in float32: {g:F3})") else ""
+    verdicts.Add $"{name}: --target-edges {k} (prune's count) keeps {edges} edges at faithfulness {f:F3}{again}, {ratio:F3} x prune's {pruneF:F3}: {verdict} the target (at most {k}, at least 0.95 x)"
 
 say ""
 for v in verdicts do say $"- {v}"
