@@ -53,7 +53,10 @@ public static class StepProfile
             using var s = NewDisposeScope();
             model.RunWithHooks(clean, toEmbedding).logsumexp(-1).mean().backward();
         });
-        using (no_grad()) Time("fast step forward, no autograd", () => { using var s = NewDisposeScope(); engine.Forward(coefficients, prepared); });
+        // Coefficients of 0.5: 0/1 ones without autograd would take the circuit pass, not the step's dense one.
+        using (var half = 0.5.ToScalar())
+        using (var soft = coefficients.detach().mul(half))
+        using (no_grad()) Time("fast step forward, no autograd", () => { using var s = NewDisposeScope(); engine.Forward(soft, prepared); });
         Time("fast step forward alone (recording for autograd)", () =>
         {
             using var s = NewDisposeScope();
