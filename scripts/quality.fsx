@@ -15,8 +15,9 @@ let dtype =
     | [] -> "float32"
     | [ "--dtype"; ("float32" | "bfloat16") as d ] -> d
     | other -> failwithf "quality.fsx: unknown arguments %A; the only one is --dtype float32|bfloat16" other
-let models' = Path.Combine(root, "out", "quality")
-let out = if dtype = "float32" then models' else Path.Combine(root, "out", $"quality-{dtype}")
+/// The float32 table's folder, which also holds the fresh seeds every dtype's table reads.
+let float32Out = Path.Combine(root, "out", "quality")
+let out = if dtype = "float32" then float32Out else Path.Combine(root, "out", $"quality-{dtype}")
 let methods = [ "descent"; "eap"; "eap-ig"; "acdc"; "prune" ]
 let baselines = [ "eap"; "eap-ig"; "acdc" ]
 let budgets = [ 0.05; 0.1; 0.2; 0.5; 1.0 ]
@@ -38,7 +39,7 @@ let run (arguments: string list) = output arguments |> ignore
 
 /// The fresh seeds: the recipe of models/induction-trigger-2l4h (MODEL.md) with another seed, 2 or 3 layers.
 let fresh = [ "mlp-2l-seed2", 2, 2; "mlp-2l-seed3", 2, 3; "mlp-3l-seed2", 3, 2 ]
-let freshDir name = Path.Combine(models', "models", name)
+let freshDir name = Path.Combine(float32Out, "models", name)
 for name, layers, seed in fresh do
     if not (File.Exists(Path.Combine(freshDir name, "model.safetensors"))) then
         let clock = Stopwatch.StartNew()
