@@ -70,23 +70,23 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         isParam, index, fixedV, wQkv, bQkv, means
 
     // The steps both passes share, each in the caller's dispose scope.
-    /// Layer l's heads on their receivers' inputs [batch * pos, 3 * count, d_model] (every head's q row, then its k
+    /// Layer l's heads on their receivers' inputs [3 * count, batch * pos, d_model] (every head's q row, then its k
     /// row, then its v row) with those heads' rows of the projections: each head's result, [count, batch * pos, d_model].
     let headResults l (inputs: torch.Tensor) (w: torch.Tensor) (bias: torch.Tensor option) (wO: torch.Tensor) b p (keyMask: torch.Tensor) =
         use one = 1.0.ToScalar()
-        let count = inputs.shape[1] / 3L
-        let normalized = model.NormalizeAttentionInput(l, inputs).permute(1L, 0L, 2L) // [3 * count, batch * pos, d_model]
+        let count = inputs.shape[0] / 3L
+        let normalized = model.NormalizeAttentionInput(l, inputs)               // [3 * count, batch * pos, d_model]
         let projected = normalized.bmm(w)                                      // [3 * count, batch * pos, d_head]
         let qkv = match bias with Some bias -> projected.add(bias, one) | None -> projected
         let qkv = qkv.view(3L, count, b, p, -1L).permute(0L, 2L, 1L, 3L, 4L)   // [3, batch, count, pos, d_head]
         let z = model.Attention(l, qkv[0], qkv[1], qkv[2], keyMask)           // [batch, count, pos, d_head]
         z.permute(1L, 0L, 2L, 3L).reshape(count, b * p, -1L).bmm(wO)
-    /// The MLP sender's delta, [batch * pos, 1, d_model], from the MLP's output: the output bias belongs to the
+    /// The MLP sender's delta, [1, batch * pos, d_model], from the MLP's output: the output bias belongs to the
     /// receivers' constant part, not to the edge.
     let mlpDelta l (out: torch.Tensor) (carried: SenderOutputs) =
         let sent = match model.MlpOutputBias l with null -> out | bias -> out - bias
         let b, p, d = out.shape[0], out.shape[1], out.shape[2]
-        (sent - carried.Mlps[l]).view(b * p, 1L, d)
+        (sent - carried.Mlps[l]).view(1L, b * p, d)
     /// Every loss and metric reads the last real token alone, so the unembedding, the largest product of a short
     /// prompt (d_model x 50,257 a position for GPT-2), runs there alone: [batch, 1, vocab] from [batch, pos, d_model].
     let unembedLast (final: torch.Tensor) (batch: PreparedBatch) =
@@ -190,11 +190,11 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         let pushed = Collections.Generic.List<int>()
         scratch.Begin n
         if needed[0] then
-            scratch.Push((xIn - carried.Input).view(n, 1L, d))
+            scratch.Push((xIn - carried.Input).view(1L, n, d))
             pushed.Add 0
-        // The rows' inputs, [batch * pos, rows, d_model]: the constant part plus the kept edges from the stack.
+        // The rows' inputs, [rows, batch * pos, d_model]: the constant part plus the kept edges from the stack.
         let receiverInputs (constant: torch.Tensor) (blk: Block) (rows: int list) =
-            let removedPart = constant.view(n, 1L, d).expand(n, int64 rows.Length, d)
+            let removedPart = constant.view(1L, n, d).expand(int64 rows.Length, n, d)
             if pushed.Count = 0 then removedPart.contiguous()
             else
                 let w =
@@ -216,12 +216,12 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                     else
                         use index = torch.tensor(indices |> List.map int64 |> Array.ofList, device = device)
                         t.index_select(0L, index)
-                let inputs = receiverInputs constant headBlocks[l] rows                // [batch * pos, 3 * live, d_model]
+                let inputs = receiverInputs constant headBlocks[l] rows                // [3 * live, batch * pos, d_model]
                 let results =
                     headResults l inputs (select rows wQkv[l]) (bQkv[l] |> Option.map (select rows))
                         (select live (model.HeadOutputWeights l)) b p batch.KeyMask // [live, batch * pos, d_model]
                 let deltas = results.view(count, b, p, d) - select live carried.Heads[l] // [live, batch, pos, d_model]
-                scratch.Push(deltas.view(count, n, d).permute(1L, 0L, 2L))
+                scratch.Push(deltas.view(count, n, d))
                 for h in live do pushed.Add(headBlocks[l].Cols + h)
             constant <- constant.add(carried.Heads[l].sum(0L), one)
             match model.AttentionOutputBias l with
@@ -267,20 +267,20 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         let stack = if torch.is_grad_enabled() && coefficients.requires_grad then recording else scratch
         stack.Begin n
         // Senders are pushed in groups (the input; per layer its heads, then its MLP) as x_s - xc_s.
-        stack.Push((xIn - batch.Carried.Input).view(n, 1L, d))
-        // The block's receivers read resid - sum_s (1 - a_rs) (x_s - xc_s): [batch * pos, receivers, d_model].
+        stack.Push((xIn - batch.Carried.Input).view(1L, n, d))
+        // The block's receivers read resid - sum_s (1 - a_rs) (x_s - xc_s): [receivers, batch * pos, d_model].
         let receiverInputs (resid: torch.Tensor) (blk: Block) =
             let w = removed.narrow(0L, int64 blk.Offset, int64 (blk.Rows * blk.Cols)).view(int64 blk.Rows, int64 blk.Cols)
-            resid.view(n, 1L, d) - stack.Contract w
+            resid.view(1L, n, d) - stack.Contract w
         let mutable resid = xIn
         for l in 0 .. layers - 1 do
             // Autograd keeps what the backward pass needs; this scope frees the rest of the layer as soon as it is
             // done instead of at the end of the pass (about 70 MB a layer for GPT-2 small at batch 8 x 32).
             use layerScope = torch.NewDisposeScope()
-            let inputs = receiverInputs resid headBlocks[l]                     // [batch * pos, 3 * head, d_model]
+            let inputs = receiverInputs resid headBlocks[l]                     // [3 * head, batch * pos, d_model]
             let results = headResults l inputs wQkv[l] bQkv[l] (model.HeadOutputWeights l) b p batch.KeyMask // [head, batch * pos, d_model]
             let deltas = results.view(int64 heads, b, p, d) - batch.Carried.Heads[l] // [head, batch, pos, d_model]
-            stack.Push(deltas.view(int64 heads, n, d).permute(1L, 0L, 2L))
+            stack.Push(deltas.view(int64 heads, n, d))
             resid <- resid.add(results.sum(0L).view(b, p, d), one)
             match model.AttentionOutputBias l with
             | null -> ()

@@ -90,40 +90,44 @@ public static class StepProfile
             if (withMlp) blocks.Add((1, SendersBefore(l) + h));
         }
         blocks.Add((1, SendersBefore(c.Layers)));
-        using var stack = randn([n, SendersBefore(c.Layers), d], dtype: dtype);
+        // The stack sender-major, as `DeltaStack` holds it: [S, n, d]; each block's gradient g as the contraction's
+        // output is laid out, [R, n, d].
+        using var stack = randn([SendersBefore(c.Layers), n, d], dtype: dtype);
         using var stackGrad = zeros_like(stack);
-        using var senderMajor = zeros([SendersBefore(c.Layers), n * d], dtype: dtype);
+        using var positionMajor = zeros([n, SendersBefore(c.Layers), d], dtype: dtype);
         var ws = blocks.Select(b => randn([b.Rows, b.Cols], dtype: dtype)).ToArray();
-        var grads = blocks.Select(b => randn([n, b.Rows, d], dtype: dtype)).ToArray();
+        var grads = blocks.Select(b => randn([b.Rows, n, d], dtype: dtype)).ToArray();
         using var one = 1.0.ToScalar();
         using (no_grad())
         {
             void EveryBlock(Action<int> part) { using var s = NewDisposeScope(); for (var i = 0; i < blocks.Count; i++) part(i); }
-            Time("  contraction forward, every block: w [R, S] x stack [n, S, d]", () => EveryBlock(i => ws[i].matmul(stack.narrow(1, 0, blocks[i].Cols))));
+            Tensor Senders(int i) => stack.narrow(0, 0, blocks[i].Cols).view(blocks[i].Cols, n * d);
+            Tensor Flat(int i) => grads[i].view(blocks[i].Rows, n * d);
+            Time("  contraction forward, every block: w [R, S] x stack [S, n * d]", () => EveryBlock(i => ws[i].mm(Senders(i))));
             // The two products of the contraction's backward pass, as `DeltaContraction.backward` runs them.
-            void StackGradient(int i) => stackGrad.narrow(1, 0, blocks[i].Cols).add_(ws[i].t().matmul(grads[i]), one);
-            void CoefficientGradient(int i) => grads[i].matmul(stack.narrow(1, 0, blocks[i].Cols).transpose(1, 2)).sum(0);
-            Time("  contraction backward, every block: stack gradient += w^T g, and g stack^T summed", () => EveryBlock(i => { StackGradient(i); CoefficientGradient(i); }));
-            Time("    of which the stack gradient, w^T g, [n, S, d] (a product, then add_)", () => EveryBlock(StackGradient));
-            Time("    of which the coefficient gradient, g stack^T summed over n", () => EveryBlock(CoefficientGradient));
-            // The layout that would let the stack gradient take one in-place product a block instead of a temporary.
-            Time("    the stack gradient laid out sender-major, [S, n * d], added to in place (addmm_)", () =>
-                EveryBlock(i => senderMajor.narrow(0, 0, blocks[i].Cols).addmm_(ws[i].t(), grads[i].permute(1, 0, 2).reshape(blocks[i].Rows, n * d), 1, 1)));
+            void StackGradient(int i) => stackGrad.narrow(0, 0, blocks[i].Cols).view(blocks[i].Cols, n * d).addmm_(ws[i].t(), Flat(i), 1, 1);
+            void CoefficientGradient(int i) => Flat(i).mm(Senders(i).t());
+            Time("  contraction backward, every block: stack gradient += w^T g, and g stack^T", () => EveryBlock(i => { StackGradient(i); CoefficientGradient(i); }));
+            Time("    of which the stack gradient, w^T g added to [S, n * d] in place (addmm_)", () => EveryBlock(StackGradient));
+            Time("    of which the coefficient gradient, g [R, n * d] x stack^T", () => EveryBlock(CoefficientGradient));
+            // The layout before, position-major [n, S, d]: a [n, S, d] temporary a block, then add_.
+            Time("    for comparison: the stack gradient position-major, [n, S, d] (a product, then add_)", () =>
+                EveryBlock(i => positionMajor.narrow(1, 0, blocks[i].Cols).add_(ws[i].t().matmul(grads[i].permute(1, 0, 2)), one)));
             using var headDeltas = randn([h, n, d], dtype: dtype);
             Time("  pushes: each layer's head deltas copied into the stack", () =>
             {
-                for (var l = 0; l < c.Layers; l++) stack.narrow(1, SendersBefore(l), h).copy_(headDeltas.permute(1, 0, 2));
+                for (var l = 0; l < c.Layers; l++) stack.narrow(0, SendersBefore(l), h).copy_(headDeltas);
             });
-            using var receivers = randn([n, 3 * h, d], dtype: dtype);
+            using var receivers = randn([3 * h, n, d], dtype: dtype);
             using var wQkv = randn([3 * h, d, dh], dtype: dtype);
             using var resid = randn([n, d], dtype: dtype);
             using var wPlain = randn([d, 3 * d], dtype: dtype);
-            Time("  receivers' inputs, residual minus contraction, every layer ([n, 3 heads, d])", () =>
+            Time("  receivers' inputs, residual minus contraction, every layer ([3 heads, n, d])", () =>
             {
                 using var s = NewDisposeScope();
-                for (var l = 0; l < c.Layers; l++) resid.view(n, 1, d).sub(receivers);
+                for (var l = 0; l < c.Layers; l++) resid.view(1, n, d).sub(receivers);
             });
-            Time("  receivers' LayerNorm, forward, every layer ([n, 3 heads, d])", () =>
+            Time("  receivers' LayerNorm, forward, every layer ([3 heads, n, d])", () =>
             {
                 using var s = NewDisposeScope();
                 for (var l = 0; l < c.Layers; l++) model.LayerNorm(receivers, model.Blocks[l].Ln1W, model.Blocks[l].Ln1B);
@@ -131,7 +135,7 @@ public static class StepProfile
             Time("  receivers' q, k, v, forward, every layer ([3 heads] bmm [n, d] x [d, d_head])", () =>
             {
                 using var s = NewDisposeScope();
-                for (var l = 0; l < c.Layers; l++) receivers.permute(1, 0, 2).bmm(wQkv);
+                for (var l = 0; l < c.Layers; l++) receivers.bmm(wQkv);
             });
             Time("  for comparison: plain q, k, v, every layer ([n, d] x [d, 3 d])", () =>
             {
@@ -139,7 +143,7 @@ public static class StepProfile
                 for (var l = 0; l < c.Layers; l++) resid.matmul(wPlain);
             });
         }
-        using (var receivers = randn([n, 3 * h, d], dtype: dtype).requires_grad_(true))
+        using (var receivers = randn([3 * h, n, d], dtype: dtype).requires_grad_(true))
             Time("  receivers' LayerNorm, forward+backward, every layer", () =>
             {
                 using var s = NewDisposeScope();
