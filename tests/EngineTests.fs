@@ -194,6 +194,29 @@ let tests =
                 let diff = maxAbsDiff fast slow
                 diff < 1e-4 |> Prop.label $"keeping {kept}: max |diff| = {diff} %A{case}")
 
+        // Discovered circuits are not random: a receiver often keeps every edge, none, or all but a few, and several
+        // of a layer's rows read the same senders. The circuit pass takes those rows' own routes (constant plus sent
+        // minus what is removed; one input shared by rows that read the same senders), which random draws rarely reach.
+        testPropertyWithConfig (quick 30) "a circuit whose receivers each keep every edge, none, all but one or a random half gives the per-receiver reference engine's logits (1e-4), any ablation" <|
+            Prop.forAll cases (fun case ->
+                use s = new Setup({ case with Granularity = Granularity.Full })
+                let rng = System.Random(case.Seed)
+                let byReceiver = [ 0 .. Graph.edgeCount s.Shape - 1 ] |> List.groupBy (fun id -> (Graph.edge s.Shape id).Receiver)
+                let modes = byReceiver |> List.map (fun _ -> rng.Next 4)
+                let kept =
+                    Set.ofList [ for (_, ids), mode in List.zip byReceiver modes do
+                                     let dropped = ids[rng.Next ids.Length]
+                                     match mode with
+                                     | 0 -> yield! ids
+                                     | 1 -> ()
+                                     | 2 -> yield! ids |> List.filter ((<>) dropped)
+                                     | _ -> yield! ids |> List.filter (fun _ -> rng.Next 2 = 0) ]
+                use a = torch.tensor(Circuit.coefficients s.Schedule { Shape = s.Shape; Edges = kept } |> Array.map float32)
+                use fast = s.Engine.Forward(a, s.Batch)
+                use slow = s.Reference a
+                let diff = maxAbsDiff fast slow
+                diff < 1e-4 |> Prop.label $"modes %A{modes}: max |diff| = {diff} %A{case}")
+
         testPropertyWithConfig (quick 20) "a circuit's pass computes no head outside it: NaN output weights in a head with no kept edge leave its logits as they were, while a pass with soft coefficients turns NaN" <|
             Prop.forAll (Arb.fromGen (Gen.zip engineConfig (Gen.choose (0, 10_000)))) (fun (config, seed) ->
                 use s = new Setup({ Config = Gpt2Shape config; Seed = seed; Granularity = Granularity.Full; Ablation = "patching" })

@@ -70,12 +70,12 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         isParam, index, fixedV, wQkv, bQkv, means
 
     // The steps both passes share, each in the caller's dispose scope.
-    /// Layer l's heads on their receivers' inputs [3 * count, batch * pos, d_model] (every head's q row, then its k
-    /// row, then its v row) with those heads' rows of the projections: each head's result, [count, batch * pos, d_model].
-    let headResults l (inputs: torch.Tensor) (w: torch.Tensor) (bias: torch.Tensor option) (wO: torch.Tensor) b p (keyMask: torch.Tensor) =
+    /// Layer l's heads on their receivers' normalized inputs [3 * count, batch * pos, d_model] (every head's q row,
+    /// then its k row, then its v row) with those heads' rows of the projections: each head's result,
+    /// [count, batch * pos, d_model].
+    let headResults l (normalized: torch.Tensor) (w: torch.Tensor) (bias: torch.Tensor option) (wO: torch.Tensor) b p (keyMask: torch.Tensor) =
         use one = 1.0.ToScalar()
-        let count = inputs.shape[0] / 3L
-        let normalized = model.NormalizeAttentionInput(l, inputs)               // [3 * count, batch * pos, d_model]
+        let count = normalized.shape[0] / 3L
         let projected = normalized.bmm(w)                                      // [3 * count, batch * pos, d_head]
         let qkv = match bias with Some bias -> projected.add(bias, one) | None -> projected
         let qkv = qkv.view(3L, count, b, p, -1L).permute(0L, 2L, 1L, 3L, 4L)   // [3, batch, count, pos, d_head]
@@ -192,18 +192,56 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         if needed[0] then
             scratch.Push((xIn - carried.Input).view(1L, n, d))
             pushed.Add 0
-        // The rows' inputs, [rows, batch * pos, d_model]: the constant part plus the kept edges from the stack.
-        let receiverInputs (constant: torch.Tensor) (blk: Block) (rows: int list) =
-            let removedPart = constant.view(1L, n, d).expand(int64 rows.Length, n, d)
-            if pushed.Count = 0 then removedPart.contiguous()
+        // The rows' inputs: the constant part plus the deltas of the senders each row keeps. A row that keeps more than
+        // half of the stack reads constant + sent minus the deltas it removes instead, so that no row's product is
+        // wider than half the stack and the full circuit's rows need none; rows that read the same senders share one
+        // input, so a layer whose rows all keep everything normalizes one input, not 3 * heads. Returns the
+        // distinct inputs, [distinct, batch * pos, d_model], and for each row which of them it reads.
+        let receiverInputs (constant: torch.Tensor) (sent: torch.Tensor) (blk: Block) (rows: int list) =
+            let slots = pushed.Count
+            let reads =
+                [ for r in rows ->
+                      let kept = Array.init slots (fun slot -> edges[blk.Offset + r * blk.Cols + pushed[slot]] = 1.0)
+                      let keptCount = Array.sumBy (fun k -> if k then 1 else 0) kept
+                      let complement = 2 * keptCount > slots
+                      complement, [ for slot in 0 .. slots - 1 do if kept[slot] <> complement then slot ] ]
+            let distinct = List.distinct reads
+            let which = reads |> List.map (fun r -> List.findIndex ((=) r) distinct)
+            let count = int64 distinct.Length
+            let withSent = distinct |> List.map fst
+            let start =
+                if List.forall id withSent then (constant + sent).view(1L, n, d)
+                elif not (List.exists id withSent) then constant.view(1L, n, d)
+                else
+                    use flags = torch.tensor(withSent |> List.map (fun f -> if f then 1.0f else 0.0f) |> Array.ofList, device = device)
+                    use flagged = flags.``to``(dtype).view(count, 1L, 1L)
+                    torch.addcmul(constant.view(1L, n, d), flagged, sent.view(1L, n, d), one) // [distinct, batch * pos, d_model]
+            let read = distinct |> List.collect snd
+            let inputs =
+                if read.IsEmpty then start.expand(count, n, d)
+                else
+                    // The product spans the slots read, first to last, of the stack as it stands.
+                    let first = List.min read
+                    let width = List.max read - first + 1
+                    let w = Array.zeroCreate<float32> (distinct.Length * width)
+                    distinct |> List.iteri (fun i (complement, read) ->
+                        for slot in read do w[i * width + slot - first] <- if complement then -1.0f else 1.0f)
+                    use wT = torch.tensor(w, device = device).view(count, int64 width).``to``(dtype)
+                    use span = scratch.Buffer.narrow(0L, int64 first, int64 width).view(int64 width, n * d)
+                    torch.addmm(start.view(-1L, n * d), wT, span, 1.0f, 1.0f).view(count, n, d)
+            inputs, which
+        // Layer l's q, k and v rows normalized, [rows, batch * pos, d_model], from their distinct inputs.
+        let normalizedRows l (inputs: torch.Tensor, which: int list) =
+            let normalized = model.NormalizeAttentionInput(l, inputs)          // [distinct, batch * pos, d_model]
+            let rows = int64 which.Length
+            if normalized.shape[0] = rows then normalized
+            elif normalized.shape[0] = 1L then normalized.expand(rows, n, d)
             else
-                let w =
-                    [| for r in rows do
-                           for c in pushed -> float32 edges[blk.Offset + r * blk.Cols + c] |]
-                use wT = torch.tensor(w, device = device).view(int64 rows.Length, int64 pushed.Count).``to``(dtype)
-                removedPart + scratch.Contract wT
-        // What the removed edges carry into layer l's receivers: [batch, pos, d_model].
+                use index = torch.tensor(which |> List.map int64 |> Array.ofList, device = device)
+                normalized.index_select(0L, index)
+        // What the removed edges carry into layer l's receivers, and the sum of the stack's deltas: [batch, pos, d_model].
         let mutable constant = (torch.zeros_like xIn).add(carried.Input, one)
+        let mutable sent = if needed[0] then xIn - carried.Input else torch.zeros_like xIn
         for l in 0 .. layers - 1 do
             use layerScope = torch.NewDisposeScope()
             let live = [ for h in 0 .. heads - 1 do if needed[headBlocks[l].Cols + h] then h ]
@@ -216,28 +254,32 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                     else
                         use index = torch.tensor(indices |> List.map int64 |> Array.ofList, device = device)
                         t.index_select(0L, index)
-                let inputs = receiverInputs constant headBlocks[l] rows                // [3 * live, batch * pos, d_model]
+                let normalized = normalizedRows l (receiverInputs constant sent headBlocks[l] rows) // [3 * live, batch * pos, d_model]
                 let results =
-                    headResults l inputs (select rows wQkv[l]) (bQkv[l] |> Option.map (select rows))
+                    headResults l normalized (select rows wQkv[l]) (bQkv[l] |> Option.map (select rows))
                         (select live (model.HeadOutputWeights l)) b p batch.KeyMask // [live, batch * pos, d_model]
                 let deltas = results.view(count, b, p, d) - select live carried.Heads[l] // [live, batch, pos, d_model]
                 scratch.Push(deltas.view(count, n, d))
                 for h in live do pushed.Add(headBlocks[l].Cols + h)
+                sent <- sent.add(deltas.sum(0L), one)
             constant <- constant.add(carried.Heads[l].sum(0L), one)
             match model.AttentionOutputBias l with
             | null -> ()
             | bias -> constant <- constant.add(bias, one)
             if model.HasMlp then
                 if needed[mlpBlocks[l].Cols] then
-                    let out = model.MlpOutput(l, (receiverInputs constant mlpBlocks[l] [ 0 ]).view(b, p, d)) // [batch, pos, d_model]
-                    scratch.Push(mlpDelta l out carried)
+                    let input = (fst (receiverInputs constant sent mlpBlocks[l] [ 0 ])).view(b, p, d)
+                    let delta = mlpDelta l (model.MlpOutput(l, input)) carried // [1, batch * pos, d_model]
+                    scratch.Push delta
                     pushed.Add mlpBlocks[l].Cols
+                    sent <- sent.add(delta.view(b, p, d), one)
                 constant <- constant.add(carried.Mlps[l], one)
                 match model.MlpOutputBias l with
                 | null -> ()
                 | bias -> constant <- constant.add(bias, one)
             constant <- constant.MoveToOuterDisposeScope()
-        (unembedLast ((receiverInputs constant logitsBlock [ 0 ]).view(b, p, d)) batch).MoveToOuterDisposeScope()
+            sent <- sent.MoveToOuterDisposeScope()
+        (unembedLast ((fst (receiverInputs constant sent logitsBlock [ 0 ])).view(b, p, d)) batch).MoveToOuterDisposeScope()
 
     /// Logits at each prompt's last real token, [batch, 1, vocab], with every edge interpolated by its coefficient;
     /// differentiable in `coefficients` [params]. Without autograd, coefficients of exactly 0 and 1 alone (a circuit)
@@ -278,7 +320,8 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
             // done instead of at the end of the pass (about 70 MB a layer for GPT-2 small at batch 8 x 32).
             use layerScope = torch.NewDisposeScope()
             let inputs = receiverInputs resid headBlocks[l]                     // [3 * head, batch * pos, d_model]
-            let results = headResults l inputs wQkv[l] bQkv[l] (model.HeadOutputWeights l) b p batch.KeyMask // [head, batch * pos, d_model]
+            let normalized = model.NormalizeAttentionInput(l, inputs)
+            let results = headResults l normalized wQkv[l] bQkv[l] (model.HeadOutputWeights l) b p batch.KeyMask // [head, batch * pos, d_model]
             let deltas = results.view(int64 heads, b, p, d) - batch.Carried.Heads[l] // [head, batch, pos, d_model]
             stack.Push(deltas.view(int64 heads, n, d))
             resid <- resid.add(results.sum(0L).view(b, p, d), one)
