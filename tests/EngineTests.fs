@@ -217,6 +217,51 @@ let tests =
                 let diff = maxAbsDiff fast slow
                 diff < 1e-4 |> Prop.label $"modes %A{modes}: max |diff| = {diff} %A{case}")
 
+        // Searches score trials a few edges apart on the same batches, and the circuit pass keeps every node whose reads
+        // did not change from the batch's pass before; a fresh batch has no such pass to keep anything from.
+        testPropertyWithConfig (quick 30) "circuits scored one after another on one batch, each a few edges or one receiver away from the one before, give the logits of a fresh batch (exactly) and of the per-receiver reference engine (1e-4), any ablation" <|
+            Prop.forAll cases (fun case ->
+                use s = new Setup({ case with Granularity = Granularity.Full })
+                let rng = System.Random(case.Seed)
+                let count = Graph.edgeCount s.Shape
+                let byReceiver = [ 0 .. count - 1 ] |> List.groupBy (fun id -> (Graph.edge s.Shape id).Receiver) |> List.map snd
+                let next (c: Set<int>) _ =
+                    match rng.Next 3 with
+                    | 0 -> List.fold (fun (c: Set<int>) id -> if c.Contains id then c.Remove id else c.Add id) c [ for _ in 1 .. 1 + rng.Next 3 -> rng.Next count ]
+                    | 1 -> Set.union c (Set.ofList byReceiver[rng.Next byReceiver.Length])
+                    | _ -> Set.difference c (Set.ofList byReceiver[rng.Next byReceiver.Length])
+                let start = Set.ofList [ for id in 0 .. count - 1 do if rng.NextDouble() < 0.6 then id ]
+                let walk = List.scan next start [ 1 .. 8 ]
+                // Then a node x of the last layer left out (every edge it sends removed), while a node y upstream of it
+                // reads other senders, and x put back as it was: x reads what it read two passes before, but y has changed.
+                let last = List.last walk
+                let layers = s.Shape.Layers
+                let x = if s.Shape.HasMlp then Mlp(layers - 1) else Head(layers - 1, rng.Next s.Shape.Heads)
+                let y = if layers > 1 then Some(Head(0, rng.Next s.Shape.Heads)) elif s.Shape.HasMlp then Some(Head(0, 0)) else None
+                let edge id = Graph.edge s.Shape id
+                let sentBy node = Set.ofList [ for id in 0 .. count - 1 do if (edge id).Sender = node then id ]
+                let into node = Set.ofList [ for id in 0 .. count - 1 do if Receiver.node (edge id).Receiver = node then id ]
+                let returning =
+                    match y with
+                    | None -> []
+                    | Some y ->
+                        let without = Set.difference last (sentBy x)
+                        let yReads = Set.filter (fun _ -> rng.Next 2 = 0) (into y)
+                        let changed = Set.union (Set.difference without (into y)) yReads
+                        [ without; changed; Set.union changed (Set.intersect last (sentBy x)) ]
+                walk @ returning
+                |> List.mapi (fun i kept ->
+                    use a = torch.tensor(Circuit.coefficients s.Schedule { Shape = s.Shape; Edges = kept } |> Array.map float32)
+                    use fast = s.Engine.Forward(a, s.Batch)
+                    use fresh =
+                        use batch = s.Engine.Prepare(s.Clean, Some s.Corrupted, None)
+                        s.Engine.Forward(a, batch)
+                    use slow = s.Reference a
+                    let again, reference = maxAbsDiff fast fresh, maxAbsDiff fast slow
+                    (again = 0.0 && reference < 1e-4) |> Prop.label $"circuit {i}: against a fresh batch {again}, against the reference {reference}")
+                |> List.reduce (.&.)
+                |> Prop.label $"%A{case}")
+
         testPropertyWithConfig (quick 20) "a circuit's pass computes no head outside it: NaN output weights in a head with no kept edge leave its logits as they were, while a pass with soft coefficients turns NaN" <|
             Prop.forAll (Arb.fromGen (Gen.zip engineConfig (Gen.choose (0, 10_000)))) (fun (config, seed) ->
                 use s = new Setup({ Config = Gpt2Shape config; Seed = seed; Granularity = Granularity.Full; Ablation = "patching" })

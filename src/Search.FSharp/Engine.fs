@@ -6,9 +6,27 @@ open System
 open TorchSharp
 open PatchDescent.Model
 
+/// What one receiver node's rows read in a circuit pass: per row, whether it reads constant + sent minus the listed
+/// sender columns (true) or constant plus them (false), and the needed columns upstream, which sent sums, when any row
+/// reads sent (empty otherwise). Equal reads of equal deltas give the node the same delta, bit for bit.
+type internal Reads = { Rows: (bool * int list) list; Upstream: int list }
+
+/// A batch's circuit passes' deltas, one slot per sender column, [senders, batch * pos, d_model], and what each slot's
+/// node read when it was computed: consecutive trials of a search differ in a few edges, so a pass recomputes only
+/// the nodes whose reads changed or read a recomputed node, and takes every other node's delta from its slot.
+type internal CircuitCache(senders: int, rows: int64, dModel: int64, dtype: torch.ScalarType, device: torch.Device) =
+    let slots = torch.zeros([| int64 senders; rows; dModel |], dtype = dtype, device = device).DetachFromDisposeScope()
+    /// Each column's reads when its slot was computed; None for a slot no longer consistent with the others.
+    member val internal Computed: Reads option[] = Array.create senders None
+    /// The deltas, [senders, batch * pos, d_model].
+    member _.Slots = slots
+    interface IDisposable with
+        member _.Dispose() = slots.Dispose()
+
 /// One batch made ready for the engine: the clean input, what removed edges carry, the attention mask, and where
 /// each prompt's last real token is.
 type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMask: torch.Tensor, lastPositions: torch.Tensor, ownsCarried: bool) =
+    let mutable cache: CircuitCache option = None
     /// The clean token + position embeddings, [batch, pos, d_model].
     member _.CleanInput = clean
     /// What each sender carries on a removed edge.
@@ -17,8 +35,17 @@ type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMas
     member _.KeyMask = keyMask
     /// The position of each prompt's last real token, [batch] int64 (the last position when the batch has no mask).
     member _.LastPositions = lastPositions
+    /// The batch's circuit cache, made on the first circuit pass.
+    member internal _.CircuitCache(make: unit -> CircuitCache) =
+        match cache with
+        | Some c -> c
+        | None ->
+            let c = make ()
+            cache <- Some c
+            c
     interface IDisposable with
         member _.Dispose() =
+            cache |> Option.iter (fun c -> (c :> IDisposable).Dispose())
             clean.Dispose()
             keyMask.Dispose()
             lastPositions.Dispose()
@@ -177,7 +204,9 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
     /// `Forward` for a circuit, every edge coefficient exactly 0 or 1, without autograd: each receiver reads the
     /// removed edges' constant part (what the corrupted run, or the mean or zero ablation, sums to there) plus its
     /// kept edges' deltas, and only the nodes `Needed` lists are computed, so a small circuit costs a fraction of a
-    /// pass. It equals the dense pass up to rounding.
+    /// pass; of those, a node whose reads are what they were in the batch's last circuit pass keeps its delta from
+    /// the batch's `CircuitCache`, so a trial that differs from the one before in a few edges recomputes only what
+    /// they reach. It equals the dense pass up to rounding, and a circuit's logits do not depend on the passes before.
     member private this.CircuitForward(edges: float[], batch: PreparedBatch) : torch.Tensor =
         use scope = torch.NewDisposeScope()
         use one = 1.0.ToScalar()
@@ -186,25 +215,40 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         let b, p, d = xIn.shape[0], xIn.shape[1], xIn.shape[2]
         let n = b * p
         let carried = batch.Carried
-        // The stack holds the needed senders alone, in column order; `pushed` maps its slots back to columns.
-        let pushed = Collections.Generic.List<int>()
-        scratch.Begin n
-        if needed[0] then
-            scratch.Push((xIn - carried.Input).view(1L, n, d))
-            pushed.Add 0
-        // The rows' inputs: the constant part plus the deltas of the senders each row keeps. A row that keeps more than
-        // half of the stack reads constant + sent minus the deltas it removes instead, so that no row's product is
-        // wider than half the stack and the full circuit's rows need none; rows that read the same senders share one
-        // input, so a layer whose rows all keep everything normalizes one input, not 3 * heads. Returns the
-        // distinct inputs, [distinct, batch * pos, d_model], and for each row which of them it reads.
-        let receiverInputs (constant: torch.Tensor) (sent: torch.Tensor) (blk: Block) (rows: int list) =
-            let slots = pushed.Count
-            let reads =
+        let columns = Graph.senderCount shape
+        let cache = batch.CircuitCache(fun () -> new CircuitCache(columns, n, int64 d, dtype, device))
+        let slots, computed = cache.Slots, cache.Computed
+        let recomputed = Array.zeroCreate<bool> columns
+        // A node no pass needs now is no longer kept consistent with the slots it read.
+        for c in 0 .. columns - 1 do
+            if not needed[c] then computed[c] <- None
+        let index (values: int list) = torch.tensor(values |> List.map int64 |> Array.ofList, device = device)
+        if needed[0] && computed[0].IsNone then
+            slots[0L].copy_((xIn - carried.Input).view(n, d)) |> ignore
+            computed[0] <- Some { Rows = []; Upstream = [] }
+            recomputed[0] <- true
+        // The reads of a node's rows of a block: each row reads its kept needed senders, or, keeping more than half
+        // of them, constant + sent minus the ones it removes, so that no row's product is wider than half the needed
+        // senders and the full circuit's rows need none.
+        let readsOf (blk: Block) (rows: int list) =
+            let upstream = [ for c in 0 .. blk.Cols - 1 do if needed[c] then c ]
+            let count = upstream.Length
+            let rowReads =
                 [ for r in rows ->
-                      let kept = Array.init slots (fun slot -> edges[blk.Offset + r * blk.Cols + pushed[slot]] = 1.0)
-                      let keptCount = Array.sumBy (fun k -> if k then 1 else 0) kept
-                      let complement = 2 * keptCount > slots
-                      complement, [ for slot in 0 .. slots - 1 do if kept[slot] <> complement then slot ] ]
+                      let isKept c = edges[blk.Offset + r * blk.Cols + c] = 1.0
+                      let kept = upstream |> List.filter isKept
+                      let complement = 2 * kept.Length > count
+                      complement, (if complement then upstream |> List.filter (isKept >> not) else kept) ]
+            { Rows = rowReads; Upstream = if List.exists fst rowReads then upstream else [] }
+        // A node is recomputed when its reads changed, or it reads a node recomputed in this pass.
+        let stale column (reads: Reads) =
+            computed[column] <> Some reads
+            || reads.Rows |> List.exists (fun (_, cs) -> cs |> List.exists (fun c -> recomputed[c]))
+            || reads.Upstream |> List.exists (fun c -> recomputed[c])
+        // The rows' inputs from their reads; rows that read the same senders share one input, so a layer whose rows all
+        // keep everything normalizes one input, not 3 * heads. Returns the distinct inputs, [distinct, batch * pos,
+        // d_model], and for each row which of them it reads.
+        let receiverInputs (constant: torch.Tensor) (sent: torch.Tensor) (reads: (bool * int list) list) =
             let distinct = List.distinct reads
             let which = reads |> List.map (fun r -> List.findIndex ((=) r) distinct)
             let count = int64 distinct.Length
@@ -220,14 +264,14 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
             let inputs =
                 if read.IsEmpty then start.expand(count, n, d)
                 else
-                    // The product spans the slots read, first to last, of the stack as it stands.
+                    // The product spans the slots read, first to last; the others between weigh 0.
                     let first = List.min read
                     let width = List.max read - first + 1
                     let w = Array.zeroCreate<float32> (distinct.Length * width)
                     distinct |> List.iteri (fun i (complement, read) ->
-                        for slot in read do w[i * width + slot - first] <- if complement then -1.0f else 1.0f)
+                        for c in read do w[i * width + c - first] <- if complement then -1.0f else 1.0f)
                     use wT = torch.tensor(w, device = device).view(count, int64 width).``to``(dtype)
-                    use span = scratch.Buffer.narrow(0L, int64 first, int64 width).view(int64 width, n * d)
+                    use span = slots.narrow(0L, int64 first, int64 width).view(int64 width, n * d)
                     torch.addmm(start.view(-1L, n * d), wT, span, 1.0f, 1.0f).view(count, n, d)
             inputs, which
         // Layer l's q, k and v rows normalized, [rows, batch * pos, d_model], from their distinct inputs.
@@ -237,49 +281,69 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
             if normalized.shape[0] = rows then normalized
             elif normalized.shape[0] = 1L then normalized.expand(rows, n, d)
             else
-                use index = torch.tensor(which |> List.map int64 |> Array.ofList, device = device)
-                normalized.index_select(0L, index)
-        // What the removed edges carry into layer l's receivers, and the sum of the stack's deltas: [batch, pos, d_model].
+                use at = index which
+                normalized.index_select(0L, at)
+        // The sum of the needed senders' deltas in these columns, [batch, pos, d_model].
+        let sentBy (cs: int list) =
+            if cs.IsEmpty then torch.zeros_like xIn
+            else
+                use at = index cs
+                slots.index_select(0L, at).sum(0L).view(b, p, d)
+        // What the removed edges carry into layer l's receivers, and the sum of the needed senders' deltas:
+        // [batch, pos, d_model].
         let mutable constant = (torch.zeros_like xIn).add(carried.Input, one)
-        let mutable sent = if needed[0] then xIn - carried.Input else torch.zeros_like xIn
+        let mutable sent = sentBy (if needed[0] then [ 0 ] else [])
         for l in 0 .. layers - 1 do
             use layerScope = torch.NewDisposeScope()
-            let live = [ for h in 0 .. heads - 1 do if needed[headBlocks[l].Cols + h] then h ]
-            if not live.IsEmpty then
-                let count = int64 live.Length
-                let rows = [ for which in 0 .. 2 do for h in live -> which * heads + h ]
-                // Every head live takes the tensors whole: selecting them all would copy the layer's projections.
+            let column h = headBlocks[l].Cols + h
+            let live = [ for h in 0 .. heads - 1 do if needed[column h] then h ]
+            let readsOfHead h = readsOf headBlocks[l] [ h; heads + h; 2 * heads + h ]
+            let dirty = [ for h in live do let reads = readsOfHead h in if stale (column h) reads then h, reads ]
+            if not dirty.IsEmpty then
+                let heads' = List.map fst dirty
+                let count = int64 dirty.Length
+                let rows = [ for which in 0 .. 2 do for h in heads' -> which * heads + h ]
+                let rowReads = [ for which in 0 .. 2 do for _, reads in dirty -> reads.Rows[which] ]
+                // Every head recomputed takes the tensors whole: selecting them all would copy the layer's projections.
                 let select (indices: int list) (t: torch.Tensor) =
-                    if live.Length = heads then t
+                    if dirty.Length = heads then t
                     else
-                        use index = torch.tensor(indices |> List.map int64 |> Array.ofList, device = device)
-                        t.index_select(0L, index)
-                let normalized = normalizedRows l (receiverInputs constant sent headBlocks[l] rows) // [3 * live, batch * pos, d_model]
+                        use at = index indices
+                        t.index_select(0L, at)
+                let normalized = normalizedRows l (receiverInputs constant sent rowReads) // [3 * count, batch * pos, d_model]
                 let results =
                     headResults l normalized (select rows wQkv[l]) (bQkv[l] |> Option.map (select rows))
-                        (select live (model.HeadOutputWeights l)) b p batch.KeyMask // [live, batch * pos, d_model]
-                let deltas = results.view(count, b, p, d) - select live carried.Heads[l] // [live, batch, pos, d_model]
-                scratch.Push(deltas.view(count, n, d))
-                for h in live do pushed.Add(headBlocks[l].Cols + h)
-                sent <- sent.add(deltas.sum(0L), one)
+                        (select heads' (model.HeadOutputWeights l)) b p batch.KeyMask // [count, batch * pos, d_model]
+                let deltas = results.view(count, b, p, d) - select heads' carried.Heads[l] // [count, batch, pos, d_model]
+                use at = index (heads' |> List.map column)
+                slots.index_copy_(0L, at, deltas.view(count, n, d)) |> ignore
+                for h, reads in dirty do
+                    computed[column h] <- Some reads
+                    recomputed[column h] <- true
+            if not live.IsEmpty then sent <- sent.add(sentBy (live |> List.map column), one)
             constant <- constant.add(carried.Heads[l].sum(0L), one)
             match model.AttentionOutputBias l with
             | null -> ()
             | bias -> constant <- constant.add(bias, one)
             if model.HasMlp then
-                if needed[mlpBlocks[l].Cols] then
-                    let input = (fst (receiverInputs constant sent mlpBlocks[l] [ 0 ])).view(b, p, d)
-                    let delta = mlpDelta l (model.MlpOutput(l, input)) carried // [1, batch * pos, d_model]
-                    scratch.Push delta
-                    pushed.Add mlpBlocks[l].Cols
-                    sent <- sent.add(delta.view(b, p, d), one)
+                let mlp = mlpBlocks[l].Cols
+                if needed[mlp] then
+                    let reads = readsOf mlpBlocks[l] [ 0 ]
+                    if stale mlp reads then
+                        let input = (fst (receiverInputs constant sent reads.Rows)).view(b, p, d)
+                        let delta = mlpDelta l (model.MlpOutput(l, input)) carried // [1, batch * pos, d_model]
+                        slots[int64 mlp].copy_(delta.view(n, d)) |> ignore
+                        computed[mlp] <- Some reads
+                        recomputed[mlp] <- true
+                    sent <- sent.add(slots[int64 mlp].view(b, p, d), one)
                 constant <- constant.add(carried.Mlps[l], one)
                 match model.MlpOutputBias l with
                 | null -> ()
                 | bias -> constant <- constant.add(bias, one)
             constant <- constant.MoveToOuterDisposeScope()
             sent <- sent.MoveToOuterDisposeScope()
-        (unembedLast ((fst (receiverInputs constant sent logitsBlock [ 0 ])).view(b, p, d)) batch).MoveToOuterDisposeScope()
+        let final = (fst (receiverInputs constant sent (readsOf logitsBlock [ 0 ]).Rows)).view(b, p, d)
+        (unembedLast final batch).MoveToOuterDisposeScope()
 
     /// Logits at each prompt's last real token, [batch, 1, vocab], with every edge interpolated by its coefficient;
     /// differentiable in `coefficients` [params]. Without autograd, coefficients of exactly 0 and 1 alone (a circuit)
