@@ -71,6 +71,7 @@ type private Setup(case: Case, ?dtype: torch.ScalarType, ?device: torch.Device) 
     let engine = Engine.compile model schedule ablation
     let batch = engine.Prepare(clean, Some corrupted, None)
     member _.Case = case
+    member _.Ablation = ablation
     member _.Model = model
     member _.Engine = engine
     member _.Batch = batch
@@ -261,6 +262,58 @@ let tests =
                     (again = 0.0 && reference < 1e-4) |> Prop.label $"circuit {i}: against a fresh batch {again}, against the reference {reference}")
                 |> List.reduce (.&.)
                 |> Prop.label $"%A{case}")
+
+        testPropertyWithConfig (quick 20) "with no room for batches' own circuit caches, trials scored on two batches in turn through the engine's shared one give each batch's fresh logits (exactly)" <|
+            Prop.forAll cases (fun case ->
+                use s = new Setup({ case with Granularity = Granularity.Full })
+                let rng = System.Random(case.Seed)
+                let count = Graph.edgeCount s.Shape
+                use sharing = Engine.compileWithCacheBudget s.Model s.Schedule s.Ablation 0L
+                use first = sharing.Prepare(s.Clean, Some s.Corrupted, None)
+                use second = sharing.Prepare(s.Corrupted, Some s.Clean, None)
+                let flip (c: Set<int>) id = if c.Contains id then c.Remove id else c.Add id
+                [ for i in 1 .. 3 do
+                      let kept = Set.ofList [ for id in 0 .. count - 1 do if rng.NextDouble() < 0.5 then id ]
+                      for name, batch, clean, corrupted in [ "first", first, s.Clean, s.Corrupted; "second", second, s.Corrupted, s.Clean ] do
+                          // The second trial on a batch follows the first on the same batch, so the shared cache keeps it.
+                          for trial, circuit in [ "a circuit", kept; "a swap from it", flip (flip kept (rng.Next count)) (rng.Next count) ] ->
+                              use a = torch.tensor(Circuit.coefficients s.Schedule { Shape = s.Shape; Edges = circuit } |> Array.map float32)
+                              use shared = sharing.Forward(a, batch)
+                              use fresh =
+                                  use own = s.Engine.Prepare(clean, Some corrupted, None)
+                                  s.Engine.Forward(a, own)
+                              let diff = maxAbsDiff shared fresh
+                              diff = 0.0 |> Prop.label $"{trial} ({i}) on the {name} batch: {diff}" ]
+                |> List.reduce (.&.)
+                |> Prop.label $"%A{case}")
+
+        testPropertyWithConfig (quick 20) "a node's NaN delta in one circuit pass does not reach a later pass that leaves the node out, on the batch's own cache or after the engine's shared one moves to another batch" <|
+            Prop.forAll (Arb.fromGen (Gen.zip engineConfig (Gen.choose (0, 10_000)))) (fun (config, seed) ->
+                use s = new Setup({ Config = Gpt2Shape config; Seed = seed; Granularity = Granularity.Full; Ablation = "patching" })
+                let m = s.Model :?> Gpt2
+                let outside = Head(0, 0)
+                let count = Graph.edgeCount s.Shape
+                let touches id = let e = Graph.edge s.Shape id in e.Sender = outside || Receiver.node e.Receiver = outside
+                let coefficients edges = torch.tensor(Circuit.coefficients s.Schedule { Shape = s.Shape; Edges = edges } |> Array.map float32)
+                use every = coefficients (Set.ofList [ 0 .. count - 1 ])
+                // A random half, so that rows read some senders on either side of the head and their products span its slot.
+                let rng = System.Random(seed)
+                use without = coefficients (Set.ofList [ for id in 0 .. count - 1 do if not (touches id) && rng.Next 2 = 0 then id ])
+                use nanValue = nan.ToScalar()
+                use expected = s.Engine.Forward(without, s.Batch)
+                // Prepared before the NaN, which would otherwise reach the corrupted run that removed edges carry.
+                use sharing = Engine.compileWithCacheBudget s.Model s.Schedule s.Ablation 0L
+                use first = sharing.Prepare(s.Clean, Some s.Corrupted, None)
+                use second = sharing.Prepare(s.Clean, Some s.Corrupted, None)
+                using (torch.no_grad ()) (fun _ -> m.Blocks[0].WO[0L].fill_(nanValue) |> ignore)
+                use poisonedOwn = s.Engine.Forward(every, s.Batch)
+                use own = s.Engine.Forward(without, s.Batch)
+                use poisonedShared = sharing.Forward(every, first)
+                use moved = sharing.Forward(without, second)
+                let poisoned = poisonedOwn.isnan().any().item<bool>() && poisonedShared.isnan().any().item<bool>()
+                let ownDiff, sharedDiff = maxAbsDiff own expected, maxAbsDiff moved expected
+                (poisoned && ownDiff = 0.0 && sharedDiff = 0.0)
+                |> Prop.label $"the full circuit NaN: {poisoned}; without the head, own cache {ownDiff}, shared cache {sharedDiff}")
 
         testPropertyWithConfig (quick 20) "a circuit's pass computes no head outside it: NaN output weights in a head with no kept edge leave its logits as they were, while a pass with soft coefficients turns NaN" <|
             Prop.forAll (Arb.fromGen (Gen.zip engineConfig (Gen.choose (0, 10_000)))) (fun (config, seed) ->

@@ -11,17 +11,42 @@ open PatchDescent.Model
 /// reads sent (empty otherwise). Equal reads of equal deltas give the node the same delta, bit for bit.
 type internal Reads = { Rows: (bool * int list) list; Upstream: int list }
 
-/// A batch's circuit passes' deltas, one slot per sender column, [senders, batch * pos, d_model], and what each slot's
-/// node read when it was computed: consecutive trials of a search differ in a few edges, so a pass recomputes only
-/// the nodes whose reads changed or read a recomputed node, and takes every other node's delta from its slot.
-type internal CircuitCache(senders: int, rows: int64, dModel: int64, dtype: torch.ScalarType, device: torch.Device) =
-    let slots = torch.zeros([| int64 senders; rows; dModel |], dtype = dtype, device = device).DetachFromDisposeScope()
-    /// Each column's reads when its slot was computed; None for a slot no longer consistent with the others.
-    member val internal Computed: Reads option[] = Array.create senders None
-    /// The deltas, [senders, batch * pos, d_model].
-    member _.Slots = slots
+/// Circuit passes' deltas, one slot per sender column, [senders, batch * pos, d_model], and what each slot's node read
+/// when it was computed: consecutive trials of a search differ in a few edges, so a pass recomputes only the nodes
+/// whose reads changed or read a recomputed node, and takes every other node's delta from its slot. A slot that holds
+/// no node's delta holds zeros, so that a product spanning it adds exactly nothing, whatever the deltas were.
+type internal CircuitCache(senders: int, dModel: int64, dtype: torch.ScalarType, device: torch.Device, onDispose: unit -> unit) =
+    let mutable capacity = 0L
+    let mutable storage: torch.Tensor option = None
+    let mutable slots: torch.Tensor option = None
+    let mutable owner: obj | null = null
+    let computed: Reads option[] = Array.create senders None
+    /// Each column's reads when its slot was computed; None for a slot that holds zeros.
+    member _.Computed = computed
+    /// The slots for a pass over `rows` rows of `batch`, as the last pass left them when it was on the same batch,
+    /// emptied otherwise.
+    member _.For(batch: obj, rows: int64) : torch.Tensor =
+        if not (obj.ReferenceEquals(owner, batch)) || slots.Value.shape[1] <> rows then
+            slots |> Option.iter (fun t -> t.Dispose())
+            if rows > capacity then
+                storage |> Option.iter (fun t -> t.Dispose())
+                storage <- Some(torch.zeros([| int64 senders * rows * dModel |], dtype = dtype, device = device).DetachFromDisposeScope())
+                capacity <- rows
+            let viewed = storage.Value.narrow(0L, 0L, int64 senders * rows * dModel).view(int64 senders, rows, dModel).DetachFromDisposeScope()
+            viewed.zero_() |> ignore
+            slots <- Some viewed
+            Array.fill computed 0 senders None
+            owner <- batch
+        slots.Value
+    /// Empties a slot whose node this pass does not compute: it is no longer kept consistent with what it read.
+    member _.Drop(column: int) =
+        if computed[column].IsSome then
+            slots.Value[int64 column].zero_() |> ignore
+            computed[column] <- None
     interface IDisposable with
-        member _.Dispose() = slots.Dispose()
+        member _.Dispose() =
+            for t in [ slots; storage ] do t |> Option.iter (fun t -> t.Dispose())
+            onDispose ()
 
 /// One batch made ready for the engine: the clean input, what removed edges carry, the attention mask, and where
 /// each prompt's last real token is.
@@ -35,14 +60,8 @@ type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMas
     member _.KeyMask = keyMask
     /// The position of each prompt's last real token, [batch] int64 (the last position when the batch has no mask).
     member _.LastPositions = lastPositions
-    /// The batch's circuit cache, made on the first circuit pass.
-    member internal _.CircuitCache(make: unit -> CircuitCache) =
-        match cache with
-        | Some c -> c
-        | None ->
-            let c = make ()
-            cache <- Some c
-            c
+    /// The batch's own circuit cache, where the engine gave it one.
+    member internal _.Cache with get () = cache and set (c: CircuitCache option) = cache <- c
     interface IDisposable with
         member _.Dispose() =
             cache |> Option.iter (fun c -> (c :> IDisposable).Dispose())
@@ -55,7 +74,7 @@ type PreparedBatch internal (clean: torch.Tensor, carried: SenderOutputs, keyMas
 type private Block = { Offset: int; Rows: int; Cols: int }
 
 /// A schedule and an ablation compiled against one model: the only place these values become tensors.
-type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablation: Ablation) =
+type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablation: Ablation, cacheBudget: int64) =
     let shape = resolved.Shape
     let heads, layers = model.Heads, model.Layers
     let device, dtype = model.Device, model.DType
@@ -72,6 +91,21 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
     let newStack () = new DeltaStack(Graph.senderCount shape, int64 model.DModel, dtype, device)
     let recording = newStack ()
     let scratch = newStack ()
+    // Each batch keeps its own last circuit pass while the batches' caches fit in `cacheBudget` bytes together; a batch
+    // past that shares the engine's cache, which keeps the last pass on whichever batch it was.
+    let mutable cachedBytes = 0L
+    let shared = new CircuitCache(Graph.senderCount shape, int64 model.DModel, dtype, device, ignore)
+    let cacheFor (batch: PreparedBatch) (rows: int64) =
+        match batch.Cache with
+        | Some c -> c
+        | None ->
+            let bytes = int64 (Graph.senderCount shape) * rows * int64 model.DModel * int64 (torch.finfo(dtype).bits / 8)
+            if cachedBytes + bytes > cacheBudget then shared
+            else
+                cachedBytes <- cachedBytes + bytes
+                let c = new CircuitCache(Graph.senderCount shape, int64 model.DModel, dtype, device, fun () -> cachedBytes <- cachedBytes - bytes)
+                batch.Cache <- Some c
+                c
 
     // Constructed in a dispose scope: a temporary outside one is only reachable through its native handle, and
     // the finalizer thread may free it while the next native call still reads it. The scope is a `use`, so that a
@@ -216,12 +250,11 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         let n = b * p
         let carried = batch.Carried
         let columns = Graph.senderCount shape
-        let cache = batch.CircuitCache(fun () -> new CircuitCache(columns, n, int64 d, dtype, device))
-        let slots, computed = cache.Slots, cache.Computed
+        let cache = cacheFor batch n
+        let slots, computed = cache.For(batch, n), cache.Computed
         let recomputed = Array.zeroCreate<bool> columns
-        // A node no pass needs now is no longer kept consistent with the slots it read.
         for c in 0 .. columns - 1 do
-            if not needed[c] then computed[c] <- None
+            if not needed[c] then cache.Drop c
         let index (values: int list) = torch.tensor(values |> List.map int64 |> Array.ofList, device = device)
         if needed[0] && computed[0].IsNone then
             slots[0L].copy_((xIn - carried.Input).view(n, d)) |> ignore
@@ -406,13 +439,22 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
             for t in Seq.append wQkv (Seq.choose id bQkv) do t.Dispose()
             means |> Option.iter (fun m -> (m :> IDisposable).Dispose())
             for s in [ recording; scratch ] do (s :> IDisposable).Dispose()
+            (shared :> IDisposable).Dispose()
 
-/// Compiles a resolved schedule and an ablation against a model. The schedule's shape must be the model's.
-let compile (model: Decoder) (schedule: ResolvedSchedule) (ablation: Ablation) : CompiledEngine =
+/// `compile` with the bytes the batches' own circuit caches may take together; past them, batches share one.
+let compileWithCacheBudget (model: Decoder) (schedule: ResolvedSchedule) (ablation: Ablation) (bytes: int64) : CompiledEngine =
     let expected = { Layers = model.Layers; Heads = model.Heads; HasMlp = model.HasMlp }
     if schedule.Shape <> expected then
         invalidArg "schedule" $"the schedule is for %A{schedule.Shape}, the model is %A{expected}"
-    new CompiledEngine(model, schedule, ablation)
+    if bytes < 0L then invalidArg "bytes" $"the circuit caches' budget is {bytes} bytes; it must be 0 or more"
+    new CompiledEngine(model, schedule, ablation, bytes)
+
+/// Compiles a resolved schedule and an ablation against a model. The schedule's shape must be the model's. The
+/// batches' own circuit caches take at most 2 GiB together: the default IOI run's 8 batches on GPT-2 small take
+/// 1.1 GB, and Llama-3.1-8B's cache is 2 GiB a batch of 256 tokens in bfloat16, which a GPU cannot hold 8 of beside
+/// the model.
+let compile (model: Decoder) (schedule: ResolvedSchedule) (ablation: Ablation) : CompiledEngine =
+    compileWithCacheBudget model schedule ablation (2L <<< 30)
 
 /// The graph shape of a model.
 let shapeOf (model: Decoder) = { Layers = model.Layers; Heads = model.Heads; HasMlp = model.HasMlp }

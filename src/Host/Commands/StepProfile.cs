@@ -65,18 +65,50 @@ public static class StepProfile
         var fast = Time("fast step, forward+backward", StepBench.Step(StepKind.Fast, model, engine, schedule, prepared, coefficients, clean));
         // Scoring a circuit, as the refinement's trials and the curve do: hard 0/1 coefficients, no autograd. Random
         // edges prune to the few nodes on a path from the input to the logits, which alone the circuit's pass computes;
-        // the full circuit computes every node.
-        var scoring = new List<(double Percent, double Ms)>();
+        // the full circuit computes every node. A batch keeps its last circuit pass and a pass recomputes only the
+        // nodes whose reads changed, so each of these passes gets a batch of its own, prepared before the clock starts.
+        double ScoreFresh(string what, Tensor hard)
+        {
+            var fresh = Enumerable.Range(0, repeats + 1).Select(_ => engine.Prepare(clean, FSharpOption<Tensor>.Some(corrupted), FSharpOption<Tensor>.None)).ToList();
+            var next = 0;
+            try
+            {
+                using (no_grad())
+                    return Time(what, () => { using var s = NewDisposeScope(); using var batch = fresh[next++]; engine.Forward(hard, batch); });
+            }
+            finally { foreach (IDisposable b in fresh.Skip(next)) b.Dispose(); }
+        }
+        var scoring = new List<(string What, double Ms)>();
         using (var every = ones(engine.ParamCount, dtype: dtype))
-        using (no_grad())
-            scoring.Add((100.0, Time("scoring the full circuit (every edge kept, every node computed)", () => { using var s = NewDisposeScope(); engine.Forward(every, prepared); })));
+            scoring.Add(("the full circuit", ScoreFresh("scoring the full circuit (every edge kept, every node computed)", every)));
         foreach (var percent in new[] { 1.0, 10.0, 50.0 })
         {
             using var order = randperm(engine.ParamCount, generator: generator);
             using var hard = zeros(engine.ParamCount, dtype: dtype);
             hard.index_fill_(0, order.narrow(0, 0, (long)(engine.ParamCount * percent / 100)), 1.0);
+            scoring.Add(($"a {percent} % circuit", ScoreFresh($"scoring a circuit of {percent} % of the edges drawn at random (hard 0/1, no autograd)", hard)));
+            if (percent != 50.0) continue;
+            // A search's trials: each one swap (one kept edge out, one removed edge in, at random) away from the
+            // 50 % circuit, scored one after another on one batch, so each differs from the pass before in 4 edges.
+            var drawn = order.data<long>().ToArray();
+            var kept = drawn[..(int)(engine.ParamCount * percent / 100)];
+            var removed = drawn[kept.Length..];
+            var swaps = Enumerable.Range(0, repeats + 1).Select(i =>
+            {
+                var swapped = hard.clone();
+                swapped[kept[(i * 7919) % kept.Length]].fill_(0.0);
+                swapped[removed[(i * 104729) % removed.Length]].fill_(1.0);
+                return swapped;
+            }).ToList();
+            using var onOne = engine.Prepare(clean, FSharpOption<Tensor>.Some(corrupted), FSharpOption<Tensor>.None);
+            var swap = 0;
             using (no_grad())
-                scoring.Add((percent, Time($"scoring a circuit of {percent} % of the edges drawn at random (hard 0/1, no autograd)", () => { using var s = NewDisposeScope(); engine.Forward(hard, prepared); })));
+            {
+                engine.Forward(hard, onOne).Dispose();
+                scoring.Add(("a trial one swap from the 50 % circuit", Time("scoring trials of one swap each from the 50 % circuit, one after another on one batch",
+                    () => { using var s = NewDisposeScope(); engine.Forward(swaps[swap++ % swaps.Count], onOne); })));
+            }
+            foreach (var t in swaps) t.Dispose();
         }
 
         // The step's parts alone, at the step's shapes: n = batch * pos rows, S senders, 3 * heads receivers a layer.
@@ -166,8 +198,8 @@ public static class StepProfile
 
         foreach (var (what, ms) in rows) Console.WriteLine($"  {what,-92} {ms,10:F1}{(what.EndsWith("microseconds") ? " us" : " ms")}");
         Console.WriteLine($"  fast / plain forward+backward: {fast / plain:F2}");
-        foreach (var (percent, ms) in scoring)
-            Console.WriteLine($"  scoring a {percent} % circuit / plain forward (which unembeds every position; scoring, the last): {ms / plainForward:F2} forward passes");
+        foreach (var (what, ms) in scoring)
+            Console.WriteLine($"  scoring {what} / plain forward (which unembeds every position; scoring, the last): {ms / plainForward:F2} forward passes");
         return 0;
     }
 }
