@@ -30,7 +30,8 @@ type internal CircuitCache(senders: int, dModel: int64, dtype: torch.ScalarType,
             slots |> Option.iter (fun t -> t.Dispose())
             if rows > capacity then
                 storage |> Option.iter (fun t -> t.Dispose())
-                storage <- Some(torch.zeros([| int64 senders * rows * dModel |], dtype = dtype, device = device).DetachFromDisposeScope())
+                // Left as allocated: the view below is zeroed, and the storage past it is never read.
+                storage <- Some(torch.empty([| int64 senders * rows * dModel |], dtype = dtype, device = device).DetachFromDisposeScope())
                 capacity <- rows
             let viewed = storage.Value.narrow(0L, 0L, int64 senders * rows * dModel).view(int64 senders, rows, dModel).DetachFromDisposeScope()
             viewed.zero_() |> ignore
@@ -318,8 +319,10 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                 normalized.index_select(0L, at)
         // The sum of the needed senders' deltas in these columns, [batch, pos, d_model].
         let sentBy (cs: int list) =
-            if cs.IsEmpty then torch.zeros_like xIn
-            else
+            match cs with
+            | [] -> torch.zeros_like xIn
+            | first :: _ when List.last cs - first + 1 = cs.Length -> slots.narrow(0L, int64 first, int64 cs.Length).sum(0L).view(b, p, d)
+            | _ ->
                 use at = index cs
                 slots.index_select(0L, at).sum(0L).view(b, p, d)
         // What the removed edges carry into layer l's receivers, and the sum of the needed senders' deltas:

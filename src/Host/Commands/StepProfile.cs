@@ -65,50 +65,63 @@ public static class StepProfile
         var fast = Time("fast step, forward+backward", StepBench.Step(StepKind.Fast, model, engine, schedule, prepared, coefficients, clean));
         // Scoring a circuit, as the refinement's trials and the curve do: hard 0/1 coefficients, no autograd. Random
         // edges prune to the few nodes on a path from the input to the logits, which alone the circuit's pass computes;
-        // the full circuit computes every node. A batch keeps its last circuit pass and a pass recomputes only the
-        // nodes whose reads changed, so each of these passes gets a batch of its own, prepared before the clock starts.
-        double ScoreFresh(string what, Tensor hard)
+        // the full circuit computes every node. A batch keeps its last circuit pass and a pass recomputes only the nodes
+        // whose reads changed, so each timed pass differs from the one before on its batch: the full circuit is scored
+        // on a batch of its own each time (its first pass there, which also allocates the batch's cache), and a random
+        // circuit in turn with another drawn at the same size on one batch (every node read anew, the cache allocated).
+        var scoring = new List<(string What, double Ms)>();
+        using var onOne = engine.Prepare(clean, FSharpOption<Tensor>.Some(corrupted), FSharpOption<Tensor>.None);
+        Tensor Draw(double percent, out long[] kept, out long[] removed)
+        {
+            using var order = randperm(engine.ParamCount, generator: generator);
+            var drawn = order.data<long>().ToArray();
+            kept = drawn[..(int)(engine.ParamCount * percent / 100)];
+            removed = drawn[kept.Length..];
+            var hard = zeros(engine.ParamCount, dtype: dtype);
+            hard.index_fill_(0, order.narrow(0, 0, kept.Length), 1.0);
+            return hard;
+        }
+        // Times passes over `circuits` in turn on one batch, after a pass of the last of them.
+        double InTurn(string what, IReadOnlyList<Tensor> circuits)
+        {
+            var next = 0;
+            using (no_grad())
+            {
+                engine.Forward(circuits[^1], onOne).Dispose();
+                return Time(what, () => { using var s = NewDisposeScope(); engine.Forward(circuits[next++ % circuits.Count], onOne); });
+            }
+        }
+        using (var every = ones(engine.ParamCount, dtype: dtype))
         {
             var fresh = Enumerable.Range(0, repeats + 1).Select(_ => engine.Prepare(clean, FSharpOption<Tensor>.Some(corrupted), FSharpOption<Tensor>.None)).ToList();
             var next = 0;
             try
             {
                 using (no_grad())
-                    return Time(what, () => { using var s = NewDisposeScope(); using var batch = fresh[next++]; engine.Forward(hard, batch); });
+                    scoring.Add(("the full circuit, first on its batch", Time("scoring the full circuit (every node computed), the first pass on its batch",
+                        () => { using var s = NewDisposeScope(); using var batch = fresh[next++]; engine.Forward(every, batch); })));
             }
             finally { foreach (IDisposable b in fresh.Skip(next)) b.Dispose(); }
         }
-        var scoring = new List<(string What, double Ms)>();
-        using (var every = ones(engine.ParamCount, dtype: dtype))
-            scoring.Add(("the full circuit", ScoreFresh("scoring the full circuit (every edge kept, every node computed)", every)));
         foreach (var percent in new[] { 1.0, 10.0, 50.0 })
         {
-            using var order = randperm(engine.ParamCount, generator: generator);
-            using var hard = zeros(engine.ParamCount, dtype: dtype);
-            hard.index_fill_(0, order.narrow(0, 0, (long)(engine.ParamCount * percent / 100)), 1.0);
-            scoring.Add(($"a {percent} % circuit", ScoreFresh($"scoring a circuit of {percent} % of the edges drawn at random (hard 0/1, no autograd)", hard)));
-            if (percent != 50.0) continue;
-            // A search's trials: each one swap (one kept edge out, one removed edge in, at random) away from the
-            // 50 % circuit, scored one after another on one batch, so each differs from the pass before in 4 edges.
-            var drawn = order.data<long>().ToArray();
-            var kept = drawn[..(int)(engine.ParamCount * percent / 100)];
-            var removed = drawn[kept.Length..];
-            var swaps = Enumerable.Range(0, repeats + 1).Select(i =>
+            var pair = new[] { Draw(percent, out var kept, out var removed), Draw(percent, out _, out _) };
+            scoring.Add(($"a {percent} % circuit", InTurn($"scoring a circuit of {percent} % of the edges drawn at random, in turn with another", pair)));
+            if (percent == 50.0)
             {
-                var swapped = hard.clone();
-                swapped[kept[(i * 7919) % kept.Length]].fill_(0.0);
-                swapped[removed[(i * 104729) % removed.Length]].fill_(1.0);
-                return swapped;
-            }).ToList();
-            using var onOne = engine.Prepare(clean, FSharpOption<Tensor>.Some(corrupted), FSharpOption<Tensor>.None);
-            var swap = 0;
-            using (no_grad())
-            {
-                engine.Forward(hard, onOne).Dispose();
-                scoring.Add(("a trial one swap from the 50 % circuit", Time("scoring trials of one swap each from the 50 % circuit, one after another on one batch",
-                    () => { using var s = NewDisposeScope(); engine.Forward(swaps[swap++ % swaps.Count], onOne); })));
+                // A search's trials: each one swap (one kept edge out, one removed edge in, at random) away from the
+                // 50 % circuit, one after another, so each differs from the pass before in 4 edges.
+                var swaps = Enumerable.Range(0, repeats + 1).Select(i =>
+                {
+                    var swapped = pair[0].clone();
+                    swapped[kept[(i * 7919) % kept.Length]].fill_(0.0);
+                    swapped[removed[(i * 104729) % removed.Length]].fill_(1.0);
+                    return swapped;
+                }).ToList();
+                scoring.Add(("a trial one swap from the 50 % circuit", InTurn("scoring trials of one swap each from the 50 % circuit, one after another", swaps)));
+                foreach (var t in swaps) t.Dispose();
             }
-            foreach (var t in swaps) t.Dispose();
+            foreach (var t in pair) t.Dispose();
         }
 
         // The step's parts alone, at the step's shapes: n = batch * pos rows, S senders, 3 * heads receivers a layer.
