@@ -8,7 +8,8 @@ open PatchDescent.Model
 
 /// What one receiver node's rows read in a circuit pass: per row, whether it reads constant + sent minus the listed
 /// sender columns (true) or constant plus them (false), and the needed columns upstream, which sent sums, when any row
-/// reads sent (empty otherwise). Equal reads of equal deltas give the node the same delta, bit for bit.
+/// reads sent (empty otherwise). Equal reads of equal deltas give the node the same delta (bit for bit on the CPU, where
+/// the tests check it; a GPU's products may round differently as the number of heads recomputed together changes).
 type internal Reads = { Rows: (bool * int list) list; Upstream: int list }
 
 /// Circuit passes' deltas, one slot per sender column, [senders, batch * pos, d_model], and what each slot's node read
@@ -241,7 +242,8 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
     /// kept edges' deltas, and only the nodes `Needed` lists are computed, so a small circuit costs a fraction of a
     /// pass; of those, a node whose reads are what they were in the batch's last circuit pass keeps its delta from
     /// the batch's `CircuitCache`, so a trial that differs from the one before in a few edges recomputes only what
-    /// they reach. It equals the dense pass up to rounding, and a circuit's logits do not depend on the passes before.
+    /// they reach. It equals the dense pass up to rounding, and a circuit's logits do not depend on the passes before (see
+    /// `Reads`).
     member private this.CircuitForward(edges: float[], batch: PreparedBatch) : torch.Tensor =
         use scope = torch.NewDisposeScope()
         use one = 1.0.ToScalar()
