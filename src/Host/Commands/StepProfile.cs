@@ -68,7 +68,7 @@ public static class StepProfile
         // the full circuit computes every node. A batch keeps its last circuit pass and a pass recomputes only the nodes
         // whose reads changed, so each timed pass differs from the one before on its batch: the full circuit is scored
         // on a batch of its own each time (its first pass there, which also allocates the batch's cache), and a random
-        // circuit in turn with another drawn at the same size on one batch (every node read anew, the cache allocated).
+        // circuit in turn with another drawn at the same size on one batch (every node read anew, its cache already made).
         var scoring = new List<(string What, double Ms)>();
         using var onOne = engine.Prepare(clean, FSharpOption<Tensor>.Some(corrupted), FSharpOption<Tensor>.None);
         Tensor Draw(double percent, out long[] kept, out long[] removed)
