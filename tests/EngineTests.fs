@@ -315,6 +315,24 @@ let tests =
                 (poisoned && ownDiff = 0.0 && sharedDiff = 0.0)
                 |> Prop.label $"the full circuit NaN: {poisoned}; without the head, own cache {ownDiff}, shared cache {sharedDiff}")
 
+        testPropertyWithConfig (quick 10) "circuit passes leave no tensor behind the caller's dispose scope, also where a layer computes nothing" <|
+            Prop.forAll (Arb.fromGen (Gen.zip engineConfig (Gen.choose (0, 10_000)))) (fun (config, seed) ->
+                use s = new Setup({ Config = Gpt2Shape config; Seed = seed; Granularity = Granularity.Full; Ablation = "patching" })
+                let rng = System.Random(seed)
+                let count = Graph.edgeCount s.Shape
+                let coefficients edges = torch.tensor(Circuit.coefficients s.Schedule { Shape = s.Shape; Edges = edges } |> Array.map float32)
+                use direct = coefficients (Circuit.ofEdges s.Shape [ { Sender = Input; Receiver = LogitsIn } ]).Edges
+                use half = coefficients (Set.ofList [ for id in 0 .. count - 1 do if rng.Next 2 = 0 then id ])
+                let pass (a: torch.Tensor) =
+                    use scope = torch.NewDisposeScope()
+                    s.Engine.Forward(a, s.Batch) |> ignore
+                for a in [ direct; half ] do pass a
+                let before = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+                for _ in 1 .. 5 do
+                    for a in [ direct; half ] do pass a
+                let after = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+                after = before |> Prop.label $"live tensors before {before}, after 10 passes {after}")
+
         testPropertyWithConfig (quick 20) "a circuit's pass computes no head outside it: NaN output weights in a head with no kept edge leave its logits as they were, while a pass with soft coefficients turns NaN" <|
             Prop.forAll (Arb.fromGen (Gen.zip engineConfig (Gen.choose (0, 10_000)))) (fun (config, seed) ->
                 use s = new Setup({ Config = Gpt2Shape config; Seed = seed; Granularity = Granularity.Full; Ablation = "patching" })

@@ -333,6 +333,7 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         let mutable sent = sentBy (if needed[0] then [ 0 ] else [])
         for l in 0 .. layers - 1 do
             use layerScope = torch.NewDisposeScope()
+            let sentBefore = sent
             let column h = headBlocks[l].Cols + h
             let live = [ for h in 0 .. heads - 1 do if needed[column h] then h ]
             let readsOfHead h = readsOf headBlocks[l] [ h; heads + h; 2 * heads + h ]
@@ -379,7 +380,8 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                 | null -> ()
                 | bias -> constant <- constant.add(bias, one)
             constant <- constant.MoveToOuterDisposeScope()
-            sent <- sent.MoveToOuterDisposeScope()
+            // A layer with nothing needed leaves sent as the pass's scope owns it; moving it would hand it to the caller.
+            if not (obj.ReferenceEquals(sent, sentBefore)) then sent <- sent.MoveToOuterDisposeScope()
         let final = (fst (receiverInputs constant sent (readsOf logitsBlock [ 0 ]).Rows)).view(b, p, d)
         (unembedLast final batch).MoveToOuterDisposeScope()
 
