@@ -40,6 +40,10 @@ let private cases =
     }
     |> Arb.fromGen
 
+/// The cases of models with MLPs and at least two layers, so that a head can read an MLP.
+let private headsAfterMlps =
+    cases.Generator |> Gen.filter (fun c -> match c.Config with Gpt2Shape g -> not g.AttnOnly && g.Layers > 1 | LlamaShape l -> l.Layers > 1)
+
 let private resolve (s: Schedule) =
     match Schedule.resolve s with
     | Ok r -> r
@@ -262,6 +266,48 @@ let tests =
                     (again = 0.0 && reference < 1e-4) |> Prop.label $"circuit {i}: against a fresh batch {again}, against the reference {reference}")
                 |> List.reduce (.&.)
                 |> Prop.label $"%A{case}")
+
+        // An MLP that no head reads matters at each prompt's last real token alone, and the circuit pass computes it
+        // there alone; once a head reads it, it is needed at every position again.
+        testPropertyWithConfig (quick 20) "on a right-padded batch, circuits whose MLPs feed no head, then one feeding a head's key, then the first again, give the logits of a fresh batch (exactly) and of the per-receiver reference engine at each last real token (1e-4), any ablation" <|
+            Prop.forAll (Arb.fromGen (Gen.zip headsAfterMlps (Gen.arrayOfLength 3 (Gen.choose (1, 6))))) (fun (case, lengths) ->
+                let case = { case with Granularity = Granularity.Full; Ablation = (if case.Ablation = "mean" then "patching" else case.Ablation) }
+                use s = new Setup(case)
+                let c = case.Config
+                let rng = System.Random case.Seed
+                let prompt n = Array.init n (fun _ -> rng.Next c.VocabSize)
+                let pairs = [| for n in lengths -> { Clean = prompt n; Corrupted = prompt n; Answer = 0; Wrong = None; Threshold = None } |]
+                let b = List.exactlyOne (Dataset.batches 3 { Source = "padded"; Pairs = pairs })
+                let tensor (rows: int64[][]) = torch.tensor(Array.concat rows).reshape(int64 rows.Length, -1L)
+                use clean = tensor b.Clean
+                use corrupted = tensor b.Corrupted
+                use mask = tensor (Dataset.mask b)
+                use padded = s.Engine.Prepare(clean, Some corrupted, Some mask)
+                let count = Graph.edgeCount s.Shape
+                let edge id = Graph.edge s.Shape id
+                let mlpToHead id = match (edge id).Sender, (edge id).Receiver with Mlp _, HeadIn _ -> true | _ -> false
+                // Every node sends to the logits, so that each is needed (under patching, when something feeds it).
+                let toLogits id = (edge id).Receiver = LogitsIn
+                let first = Set.ofList [ for id in 0 .. count - 1 do if toLogits id || (not (mlpToHead id) && rng.NextDouble() < 0.7) then id ]
+                let intoKeys =
+                    [ for id in 0 .. count - 1 do
+                        match (edge id).Sender, (edge id).Receiver with
+                        | Mlp 0, HeadIn(_, _, K) -> id
+                        | _ -> () ]
+                let second = Set.union first (Set.ofList intoKeys)
+                [ first; second; first ]
+                |> List.mapi (fun i kept ->
+                    use a = torch.tensor(Circuit.coefficients s.Schedule { Shape = s.Shape; Edges = kept } |> Array.map float32)
+                    use fast = s.Engine.Forward(a, padded)
+                    use fresh =
+                        use batch = s.Engine.Prepare(clean, Some corrupted, Some mask)
+                        s.Engine.Forward(a, batch)
+                    use slow = ReferenceEngine.forward s.Model s.Schedule padded.Carried a clean (Some mask)
+                    use lastReal = torch.cat([| for j in 0 .. 2 -> slow.narrow(0L, int64 j, 1L).narrow(1L, int64 (b.Lengths[j] - 1), 1L) |], 0L)
+                    let again, reference = maxAbsDiff fast fresh, maxAbsDiff fast lastReal
+                    (again = 0.0 && reference < 1e-4) |> Prop.label $"circuit {i}: against a fresh batch {again}, against the reference {reference}")
+                |> List.reduce (.&.)
+                |> Prop.label $"lengths %A{lengths} %A{case}")
 
         testPropertyWithConfig (quick 20) "with no room for batches' own circuit caches, trials scored on two batches in turn through the engine's shared one give each batch's fresh logits (exactly)" <|
             Prop.forAll cases (fun case ->

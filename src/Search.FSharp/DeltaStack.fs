@@ -86,14 +86,15 @@ type DeltaStack(senders: int, dModel: int64, dtype: torch.ScalarType, device: to
         sizes.Add size
         filled <- filled + size
 
-    /// sum over the first `w.shape[1]` senders s of w[r, s] * delta_s, as [receivers, batch * pos, d_model];
-    /// differentiable in `w` [receivers, senders] and in every pushed delta.
-    member this.Contract(w: torch.Tensor) : torch.Tensor =
+    /// resid minus the sum over the first `w.shape[1]` senders s of w[r, s] * delta_s, as [receivers, batch * pos,
+    /// d_model], from resid [batch, pos, d_model]; differentiable in `w` [receivers, senders], in resid and in every
+    /// pushed delta.
+    member this.Subtract(resid: torch.Tensor, w: torch.Tensor) : torch.Tensor =
         let cols = w.shape[1]
         let groups = sizes |> Seq.scan (+) 0L |> Seq.skip 1 |> Seq.takeWhile (fun total -> total <= cols) |> Seq.length
         if (Seq.take groups sizes |> Seq.sum) <> cols then
             invalidOp $"a receiver block reads {cols} senders, which is not a whole number of pushed groups"
-        DeltaContraction.apply([| yield box w; yield box this; yield box generation; for t in Seq.take groups tokens -> box t |])
+        DeltaContraction.apply([| yield box w; yield box resid; yield box this; yield box generation; for t in Seq.take groups tokens -> box t |])
 
     /// Keeps a wrapper handed to autograd until the next backward node or pass.
     member internal _.HandOver(t: torch.Tensor) =
@@ -152,7 +153,8 @@ and DeltaPush() =
         grad.Dispose()
         List [ stack.HandOver slice; none; none; none ]
 
-/// Multiplies a block of coefficients by the stack (see `DeltaStack`).
+/// Subtracts a block of coefficients times the stack from the residual (see `DeltaStack`), in one product whose output
+/// starts as the residual, so that no [receivers, batch * pos, d_model] difference, nor its negated gradient, is made.
 and DeltaContraction() =
     inherit torch.autograd.SingleTensorFunction<DeltaContraction>()
 
@@ -160,17 +162,21 @@ and DeltaContraction() =
 
     override _.forward(ctx, vars) =
         let w = vars[0] :?> torch.Tensor                                   // [receivers, senders]
-        let stack = vars[1] :?> DeltaStack
+        let resid = vars[1] :?> torch.Tensor                               // [batch, pos, d_model]
+        let stack = vars[2] :?> DeltaStack
         ctx.save_for_backward(List [ w ])
         ctx.save_data("stack", stack)
-        ctx.save_data("generation", vars[2])
-        ctx.save_data("tokens", vars.Length - 3)
+        ctx.save_data("generation", vars[3])
+        ctx.save_data("tokens", vars.Length - 4)
+        ctx.save_data("resid", (resid.requires_grad, resid.shape))
         let senders = stack.Buffer.narrow(0L, 0L, w.shape[1])               // [senders, batch * pos, d_model]
         let n, d = senders.shape[1], senders.shape[2]
         // Detached: matmul takes a slow, copying path for a 2-D operand that requires grad, even with autograd off.
         use plain = w.detach()
+        use detached = resid.detach()
+        use start = detached.reshape(1L, n * d)
         use flat = senders.view(w.shape[1], n * d)
-        use product = plain.mm(flat)                                        // [receivers, batch * pos * d_model]
+        use product = start.addmm(plain, flat, 1.0f, -1.0f)                 // [receivers, batch * pos * d_model]
         product.view(w.shape[0], n, d)                                      // [receivers, batch * pos, d_model]
 
     override _.backward(ctx, grad) =
@@ -178,6 +184,14 @@ and DeltaContraction() =
         stack.ReleaseHandedOver()
         use w = ctx.get_saved_variables()[0]
         let none = Unchecked.defaultof<torch.Tensor>                        // the stack and the generation are no tensors
+        let flatGrad = grad.reshape(w.shape[0], -1L)                        // [receivers, batch * pos * d_model]
+        // The first layer's residual is the clean input alone, which needs no gradient.
+        let gradResid =
+            match ctx.get_data "resid" :?> bool * int64[] with
+            | true, shape ->
+                use summed = flatGrad.sum(0L)
+                stack.HandOver(summed.view(shape))                          // [batch, pos, d_model]
+            | false, _ -> none
         let gradW =
             if stack.Generation <> (ctx.get_data "generation" :?> int) then Stale.Poison(grad, w.shape)
             else
@@ -185,10 +199,10 @@ and DeltaContraction() =
                 let cols = w.shape[1]
                 let deltas = stack.Buffer.narrow(0L, 0L, cols)              // [senders, batch * pos, d_model]
                 let flatDeltas = deltas.view(cols, -1L)                     // [senders, batch * pos * d_model]
-                let flatGrad = grad.reshape(w.shape[0], -1L)                // [receivers, batch * pos * d_model]
                 // beta and alpha cross as floats, so no Scalar is made for the finalizer to free (see `Gate`'s note).
-                stack.Gradient.narrow(0L, 0L, cols).view(cols, -1L).addmm_(w.detach().t(), flatGrad, 1.0f, 1.0f) |> ignore
-                flatGrad.mm(flatDeltas.t()).MoveToOuterDisposeScope()      // [receivers, senders]
+                stack.Gradient.narrow(0L, 0L, cols).view(cols, -1L).addmm_(w.detach().t(), flatGrad, 1.0f, -1.0f) |> ignore
+                flatGrad.mm(flatDeltas.t()).neg_().MoveToOuterDisposeScope() // [receivers, senders]
         let tokenGrads = List.init (ctx.get_data "tokens" :?> int) (fun _ -> torch.zeros([| 1L |], dtype = grad.dtype, device = grad.device))
+        flatGrad.Dispose()
         grad.Dispose()
-        List [ yield stack.HandOver gradW; yield none; yield none; for t in tokenGrads -> stack.HandOver t ]
+        List [ yield stack.HandOver gradW; yield gradResid; yield none; yield none; for t in tokenGrads -> stack.HandOver t ]

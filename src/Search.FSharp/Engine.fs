@@ -7,19 +7,24 @@ open TorchSharp
 open PatchDescent.Model
 
 /// What one receiver node's rows read in a circuit pass: per row, whether it reads constant + sent minus the listed
-/// sender columns (true) or constant plus them (false), and the needed columns upstream, which sent sums, when any row
-/// reads sent (empty otherwise). Equal reads of equal deltas give the node the same delta (bit for bit on the CPU, where
-/// the tests check it; a GPU's products may round differently as the number of heads recomputed together changes).
-type internal Reads = { Rows: (bool * int list) list; Upstream: int list }
+/// sender columns (true) or constant plus them (false), the needed columns upstream, which sent sums, when any row
+/// reads sent (empty otherwise), and whether the node was computed at each prompt's last real token alone. Equal reads
+/// of equal deltas give the node the same delta (bit for bit on the CPU, where the tests check it; a GPU's products may
+/// round differently as the number of heads recomputed together changes).
+type internal Reads = { Rows: (bool * int list) list; Upstream: int list; LastOnly: bool }
 
 /// Circuit passes' deltas, one slot per sender column, [senders, batch * pos, d_model], and what each slot's node read
 /// when it was computed: consecutive trials of a search differ in a few edges, so a pass recomputes only the nodes
 /// whose reads changed or read a recomputed node, and takes every other node's delta from its slot. A slot that holds
-/// no node's delta holds zeros, so that a product spanning it adds exactly nothing, whatever the deltas were.
-type internal CircuitCache(senders: int, dModel: int64, dtype: torch.ScalarType, device: torch.Device, onDispose: unit -> unit) =
+/// no node's delta holds zeros, so that a product spanning it adds exactly nothing, whatever the deltas were. Beside
+/// the slots, `constants` rows hold what removed edges carry to each receiver group of the batch, the same in every pass.
+type internal CircuitCache(senders: int, constants: int, dModel: int64, dtype: torch.ScalarType, device: torch.Device, onDispose: unit -> unit) =
+    let rowsPerPosition = int64 (senders + constants)
     let mutable capacity = 0L
     let mutable storage: torch.Tensor option = None
     let mutable slots: torch.Tensor option = None
+    let mutable constantRows: torch.Tensor option = None
+    let mutable constantsFilled = false
     let mutable owner: obj | null = null
     let computed: Reads option[] = Array.create senders None
     /// Each column's reads when its slot was computed; None for a slot that holds zeros.
@@ -28,18 +33,30 @@ type internal CircuitCache(senders: int, dModel: int64, dtype: torch.ScalarType,
     /// emptied otherwise.
     member _.For(batch: obj, rows: int64) : torch.Tensor =
         if not (obj.ReferenceEquals(owner, batch)) || slots.Value.shape[1] <> rows then
-            slots |> Option.iter (fun t -> t.Dispose())
+            for t in [ slots; constantRows ] do t |> Option.iter (fun t -> t.Dispose())
             if rows > capacity then
                 storage |> Option.iter (fun t -> t.Dispose())
-                // Left as allocated: the view below is zeroed, and the storage past it is never read.
-                storage <- Some(torch.empty([| int64 senders * rows * dModel |], dtype = dtype, device = device).DetachFromDisposeScope())
+                // Left as allocated: the slots are zeroed and the constants filled before either is read.
+                storage <- Some(torch.empty([| rowsPerPosition * rows * dModel |], dtype = dtype, device = device).DetachFromDisposeScope())
                 capacity <- rows
-            let viewed = storage.Value.narrow(0L, 0L, int64 senders * rows * dModel).view(int64 senders, rows, dModel).DetachFromDisposeScope()
+            let part first count =
+                storage.Value.narrow(0L, first * rows * dModel, count * rows * dModel).view(count, rows, dModel).DetachFromDisposeScope()
+            let viewed = part 0L (int64 senders)
             viewed.zero_() |> ignore
             slots <- Some viewed
+            constantRows <- Some(part (int64 senders) (int64 constants))
+            constantsFilled <- false
             Array.fill computed 0 senders None
             owner <- batch
         slots.Value
+    /// The batch's constant rows, [constants, batch * pos, d_model], filled by `fill` on the first pass on the batch
+    /// after `For` took it.
+    member _.Constants(fill: torch.Tensor -> unit) : torch.Tensor =
+        let rows = constantRows.Value
+        if not constantsFilled then
+            fill rows
+            constantsFilled <- true
+        rows
     /// Empties a slot whose node this pass does not compute: it is no longer kept consistent with what it read.
     member _.Drop(column: int) =
         if computed[column].IsSome then
@@ -47,7 +64,7 @@ type internal CircuitCache(senders: int, dModel: int64, dtype: torch.ScalarType,
             computed[column] <- None
     interface IDisposable with
         member _.Dispose() =
-            for t in [ slots; storage ] do t |> Option.iter (fun t -> t.Dispose())
+            for t in [ slots; constantRows; storage ] do t |> Option.iter (fun t -> t.Dispose())
             onDispose ()
 
 /// One batch made ready for the engine: the clean input, what removed edges carry, the attention mask, and where
@@ -96,16 +113,22 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
     // Each batch keeps its own last circuit pass while the batches' caches fit in `cacheBudget` bytes together; a batch
     // past that shares the engine's cache, which keeps the last pass on whichever batch it was.
     let mutable cachedBytes = 0L
-    let shared = new CircuitCache(Graph.senderCount shape, int64 model.DModel, dtype, device, ignore)
+    // A cache's constant rows: before each layer's heads, before its MLP, and before the logits.
+    let perLayer = if model.HasMlp then 2 else 1
+    let headsConstant l = l * perLayer
+    let mlpConstant l = l * perLayer + 1
+    let logitsConstant = layers * perLayer
+    let newCache onDispose = new CircuitCache(Graph.senderCount shape, logitsConstant + 1, int64 model.DModel, dtype, device, onDispose)
+    let shared = newCache ignore
     let cacheFor (batch: PreparedBatch) (rows: int64) =
         match batch.Cache with
         | Some c -> c
         | None ->
-            let bytes = int64 (Graph.senderCount shape) * rows * int64 model.DModel * int64 (torch.finfo(dtype).bits / 8)
+            let bytes = int64 (Graph.senderCount shape + logitsConstant + 1) * rows * int64 model.DModel * int64 (torch.finfo(dtype).bits / 8)
             if cachedBytes + bytes > cacheBudget then shared
             else
                 cachedBytes <- cachedBytes + bytes
-                let c = new CircuitCache(Graph.senderCount shape, int64 model.DModel, dtype, device, fun () -> cachedBytes <- cachedBytes - bytes)
+                let c = newCache (fun () -> cachedBytes <- cachedBytes - bytes)
                 batch.Cache <- Some c
                 c
 
@@ -146,16 +169,28 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         z.permute(1L, 0L, 2L, 3L).reshape(count, b * p, -1L).bmm(wO)
     /// The MLP sender's delta, [1, batch * pos, d_model], from the MLP's output: the output bias belongs to the
     /// receivers' constant part, not to the edge.
-    let mlpDelta l (out: torch.Tensor) (carried: SenderOutputs) =
+    let mlpDelta l (out: torch.Tensor) (carried: torch.Tensor) =
         let sent = match model.MlpOutputBias l with null -> out | bias -> out - bias
         let b, p, d = out.shape[0], out.shape[1], out.shape[2]
-        (sent - carried.Mlps[l]).view(1L, b * p, d)
+        (sent - carried).view(1L, b * p, d)
     /// Every loss and metric reads the last real token alone, so the unembedding, the largest product of a short
     /// prompt (d_model x 50,257 a position for GPT-2), runs there alone: [batch, 1, vocab] from [batch, pos, d_model].
     let unembedLast (final: torch.Tensor) (batch: PreparedBatch) =
         let b, d = final.shape[0], final.shape[2]
         let last = final.gather(1L, batch.LastPositions.view(-1L, 1L, 1L).expand(b, 1L, d)) // [batch, 1, d_model]
         model.Unembed last
+
+    // Each receiver node's rows of the block it reads through (a head's q, k and v rows, an MLP's one row; the logits
+    // are node -1), readers first: readers come after what they read, so walking them in this order settles each node
+    // before its senders.
+    let readersFirst =
+        [| for l in layers - 1 .. -1 .. 0 do
+               if model.HasMlp then yield (mlpBlocks[l].Cols, mlpBlocks[l], [ 0 ])
+               for h in heads - 1 .. -1 .. 0 do yield (headBlocks[l].Cols + h, headBlocks[l], [ h; heads + h; 2 * heads + h ]) |]
+        |> Array.append [| (-1, logitsBlock, [ 0 ]) |]
+    let isMlpColumn =
+        let mlps = Set.ofSeq (mlpBlocks |> Seq.map (fun blk -> blk.Cols))
+        mlps.Contains
 
     /// The model the engine runs.
     member _.Model = model
@@ -215,27 +250,34 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
     /// the corrupted run's residual and so sends exactly what a removed edge carries: its delta is 0.
     member private _.Needed(kept: int -> bool) : bool[] =
         let columns = Graph.senderCount shape
-        // Each receiver node's rows of the block it reads through: a head's q, k and v rows, an MLP's one row.
-        let receiving =
-            [| yield (-1, logitsBlock, [ 0 ])
-               for l in 0 .. layers - 1 do
-                   for h in 0 .. heads - 1 do yield (headBlocks[l].Cols + h, headBlocks[l], [ h; heads + h; 2 * heads + h ])
-                   if model.HasMlp then yield (mlpBlocks[l].Cols, mlpBlocks[l], [ 0 ]) |]
         let isKept (blk: Block) row col = kept (blk.Offset + row * blk.Cols + col)
         let patching = match ablation with Ablation.Patching -> true | Ablation.Mean _ | Ablation.Zero -> false
         let fed = Array.create columns (not patching)
         fed[0] <- true
-        for node, blk, rows in receiving do
+        for node, blk, rows in Array.rev readersFirst do
             if patching && node >= 0 then
                 fed[node] <- rows |> List.exists (fun r -> Seq.exists (fun c -> fed[c] && isKept blk r c) (seq { 0 .. blk.Cols - 1 }))
-        // Readers come after what they read, so walking the receivers backwards settles each node before its senders.
         let needed = Array.zeroCreate columns
-        for node, blk, rows in Array.sortByDescending (fun (node, _, _) -> if node < 0 then columns else node) receiving do
+        for node, blk, rows in readersFirst do
             if node < 0 || needed[node] then
                 for r in rows do
                     for c in 0 .. blk.Cols - 1 do
                         if fed[c] && isKept blk r c then needed[c] <- true
         needed
+
+    /// Of the nodes `Needed` lists, those some reader needs at every position, by sender column: what a head reads
+    /// through a kept edge (its keys and values read every position, and a head is computed whole) and what such a node
+    /// reads. Any other needed node, an MLP read only by the logits or by MLPs like it, matters at each prompt's last
+    /// real token alone, where the logits read, and is computed there alone, its slot zero elsewhere. A row that reads
+    /// constant + sent minus what it removes (see `Reads`) is right everywhere still: a removed sender's slot cancels.
+    member private _.Whole(kept: int -> bool, needed: bool[]) : bool[] =
+        let whole = Array.init (Graph.senderCount shape) (fun c -> not (isMlpColumn c))
+        for node, blk, rows in readersFirst do
+            if node >= 0 && needed[node] && whole[node] then
+                for r in rows do
+                    for c in 0 .. blk.Cols - 1 do
+                        if needed[c] && kept (blk.Offset + r * blk.Cols + c) then whole[c] <- true
+        whole
 
     /// `Forward` for a circuit, every edge coefficient exactly 0 or 1, without autograd: each receiver reads the
     /// removed edges' constant part (what the corrupted run, or the mean or zero ablation, sums to there) plus its
@@ -248,6 +290,7 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         use scope = torch.NewDisposeScope()
         use one = 1.0.ToScalar()
         let needed = this.Needed(fun e -> edges[e] = 1.0)
+        let whole = this.Whole((fun e -> edges[e] = 1.0), needed)
         let xIn = batch.CleanInput
         let b, p, d = xIn.shape[0], xIn.shape[1], xIn.shape[2]
         let n = b * p
@@ -259,9 +302,13 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         for c in 0 .. columns - 1 do
             if not needed[c] then cache.Drop c
         let index (values: int list) = torch.tensor(values |> List.map int64 |> Array.ofList, device = device)
+        // Each prompt's last real token as a row of batch * pos, [batch]; made here, in the pass's scope, for the layers'.
+        let lastRows =
+            use stride = p.ToScalar()
+            torch.arange(b, device = device).mul_(stride).add_(batch.LastPositions)
         if needed[0] && computed[0].IsNone then
             slots[0L].copy_((xIn - carried.Input).view(n, d)) |> ignore
-            computed[0] <- Some { Rows = []; Upstream = [] }
+            computed[0] <- Some { Rows = []; Upstream = []; LastOnly = false }
             recomputed[0] <- true
         // The reads of a node's rows of a block: each row reads its kept needed senders, or, keeping more than half
         // of them, constant + sent minus the ones it removes, so that no row's product is wider than half the needed
@@ -275,7 +322,7 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                       let kept = upstream |> List.filter isKept
                       let complement = 2 * kept.Length > count
                       complement, (if complement then upstream |> List.filter (isKept >> not) else kept) ]
-            { Rows = rowReads; Upstream = if List.exists fst rowReads then upstream else [] }
+            { Rows = rowReads; Upstream = (if List.exists fst rowReads then upstream else []); LastOnly = false }
         // A node is recomputed when its reads changed, or it reads a node recomputed in this pass.
         let stale column (reads: Reads) =
             computed[column] <> Some reads
@@ -296,19 +343,29 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                     use flags = torch.tensor(withSent |> List.map (fun f -> if f then 1.0f else 0.0f) |> Array.ofList, device = device)
                     use flagged = flags.``to``(dtype).view(count, 1L, 1L)
                     torch.addcmul(constant.view(1L, n, d), flagged, sent.view(1L, n, d), one) // [distinct, batch * pos, d_model]
-            let read = distinct |> List.collect snd
+            let read = distinct |> List.collect snd |> List.distinct |> List.sort
             let inputs =
                 if read.IsEmpty then start.expand(count, n, d)
                 else
-                    // The product spans the slots read, first to last; the others between weigh 0.
-                    let first = List.min read
-                    let width = List.max read - first + 1
+                    // The product reads the slots from the first read to the last, those between weighing 0, or, when
+                    // they are fewer than half of that span, a copy of the read slots alone: a product's cost is the
+                    // slots it reads.
+                    let first = List.head read
+                    let span = List.last read - first + 1
+                    let gathered = 2 * read.Length < span
+                    let width = if gathered then read.Length else span
+                    let place = if gathered then read |> List.indexed |> List.map (fun (i, c) -> c, i) |> Map.ofList else Map.empty
                     let w = Array.zeroCreate<float32> (distinct.Length * width)
                     distinct |> List.iteri (fun i (complement, read) ->
-                        for c in read do w[i * width + c - first] <- if complement then -1.0f else 1.0f)
+                        for c in read do
+                            w[i * width + (if gathered then place[c] else c - first)] <- if complement then -1.0f else 1.0f)
                     use wT = torch.tensor(w, device = device).view(count, int64 width).``to``(dtype)
-                    use span = slots.narrow(0L, int64 first, int64 width).view(int64 width, n * d)
-                    torch.addmm(start.view(-1L, n * d), wT, span, 1.0f, 1.0f).view(count, n, d)
+                    use senders =
+                        if gathered then
+                            use at = index read
+                            slots.index_select(0L, at).view(int64 width, n * d)
+                        else slots.narrow(0L, int64 first, int64 width).view(int64 width, n * d)
+                    torch.addmm(start.view(-1L, n * d), wT, senders, 1.0f, 1.0f).view(count, n, d)
             inputs, which
         // Layer l's q, k and v rows normalized, [rows, batch * pos, d_model], from their distinct inputs.
         let normalizedRows l (inputs: torch.Tensor, which: int list) =
@@ -327,9 +384,27 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
             | _ ->
                 use at = index cs
                 slots.index_select(0L, at).sum(0L).view(b, p, d)
-        // What the removed edges carry into layer l's receivers, and the sum of the needed senders' deltas:
-        // [batch, pos, d_model].
-        let mutable constant = (torch.zeros_like xIn).add(carried.Input, one)
+        // What the removed edges carry into each receiver group, [batch, pos, d_model]: the same for every circuit, so
+        // summed once a batch.
+        let constants =
+            cache.Constants(fun rows ->
+                use fillScope = torch.NewDisposeScope()
+                let mutable constant = (torch.zeros_like xIn).add(carried.Input, one)
+                for l in 0 .. layers - 1 do
+                    rows[int64 (headsConstant l)].copy_(constant.view(n, d)) |> ignore
+                    constant <- constant.add(carried.Heads[l].sum(0L), one)
+                    match model.AttentionOutputBias l with
+                    | null -> ()
+                    | bias -> constant <- constant.add(bias, one)
+                    if model.HasMlp then
+                        rows[int64 (mlpConstant l)].copy_(constant.view(n, d)) |> ignore
+                        constant <- constant.add(carried.Mlps[l], one)
+                        match model.MlpOutputBias l with
+                        | null -> ()
+                        | bias -> constant <- constant.add(bias, one)
+                rows[int64 logitsConstant].copy_(constant.view(n, d)) |> ignore)
+        let constantAt row = constants[int64 row].view(b, p, d)
+        // The sum of the needed senders' deltas so far, [batch, pos, d_model].
         let mutable sent = sentBy (if needed[0] then [ 0 ] else [])
         for l in 0 .. layers - 1 do
             use layerScope = torch.NewDisposeScope()
@@ -349,7 +424,7 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                     else
                         use at = index indices
                         t.index_select(0L, at)
-                let normalized = normalizedRows l (receiverInputs constant sent rowReads) // [3 * count, batch * pos, d_model]
+                let normalized = normalizedRows l (receiverInputs (constantAt (headsConstant l)) sent rowReads) // [3 * count, batch * pos, d_model]
                 let results =
                     headResults l normalized (select rows wQkv[l]) (bQkv[l] |> Option.map (select rows))
                         (select heads' (model.HeadOutputWeights l)) b p batch.KeyMask // [count, batch * pos, d_model]
@@ -360,29 +435,29 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                     computed[column h] <- Some reads
                     recomputed[column h] <- true
             if not live.IsEmpty then sent <- sent.add(sentBy (live |> List.map column), one)
-            constant <- constant.add(carried.Heads[l].sum(0L), one)
-            match model.AttentionOutputBias l with
-            | null -> ()
-            | bias -> constant <- constant.add(bias, one)
             if model.HasMlp then
                 let mlp = mlpBlocks[l].Cols
                 if needed[mlp] then
-                    let reads = readsOf mlpBlocks[l] [ 0 ]
+                    let reads = { readsOf mlpBlocks[l] [ 0 ] with LastOnly = not whole[mlp] }
                     if stale mlp reads then
-                        let input = (fst (receiverInputs constant sent reads.Rows)).view(b, p, d)
-                        let delta = mlpDelta l (model.MlpOutput(l, input)) carried // [1, batch * pos, d_model]
-                        slots[int64 mlp].copy_(delta.view(n, d)) |> ignore
+                        let input = fst (receiverInputs (constantAt (mlpConstant l)) sent reads.Rows) // [1, batch * pos, d_model]
+                        if reads.LastOnly then
+                            // The slot is zero away from the last tokens, which nobody reads (see `Whole`).
+                            let at = lastRows
+                            let last (rows: torch.Tensor) = rows.index_select(0L, at).view(b, 1L, d)
+                            // The mean and zero ablations' outputs broadcast over the batch, or its positions too.
+                            let carriedRows = carried.Mlps[l].expand(b, p, d).reshape(n, d)
+                            let delta = mlpDelta l (model.MlpOutput(l, last (input.reshape(n, d)))) (last carriedRows) // [1, batch, d_model]
+                            slots[int64 mlp].zero_().index_copy_(0L, at, delta.view(b, d)) |> ignore
+                        else
+                            let delta = mlpDelta l (model.MlpOutput(l, input.view(b, p, d))) carried.Mlps[l] // [1, batch * pos, d_model]
+                            slots[int64 mlp].copy_(delta.view(n, d)) |> ignore
                         computed[mlp] <- Some reads
                         recomputed[mlp] <- true
                     sent <- sent.add(slots[int64 mlp].view(b, p, d), one)
-                constant <- constant.add(carried.Mlps[l], one)
-                match model.MlpOutputBias l with
-                | null -> ()
-                | bias -> constant <- constant.add(bias, one)
-            constant <- constant.MoveToOuterDisposeScope()
             // A layer with nothing needed leaves sent as the pass's scope owns it; moving it would hand it to the caller.
             if not (obj.ReferenceEquals(sent, sentBefore)) then sent <- sent.MoveToOuterDisposeScope()
-        let final = (fst (receiverInputs constant sent (readsOf logitsBlock [ 0 ]).Rows)).view(b, p, d)
+        let final = (fst (receiverInputs (constantAt logitsConstant) sent (readsOf logitsBlock [ 0 ]).Rows)).view(b, p, d)
         (unembedLast final batch).MoveToOuterDisposeScope()
 
     /// Logits at each prompt's last real token, [batch, 1, vocab], with every edge interpolated by its coefficient;
@@ -417,7 +492,7 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         // The block's receivers read resid - sum_s (1 - a_rs) (x_s - xc_s): [receivers, batch * pos, d_model].
         let receiverInputs (resid: torch.Tensor) (blk: Block) =
             let w = removed.narrow(0L, int64 blk.Offset, int64 (blk.Rows * blk.Cols)).view(int64 blk.Rows, int64 blk.Cols)
-            resid.view(1L, n, d) - stack.Contract w
+            stack.Subtract(resid, w)
         let mutable resid = xIn
         for l in 0 .. layers - 1 do
             // Autograd keeps what the backward pass needs; this scope frees the rest of the layer as soon as it is
@@ -435,7 +510,7 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
             if model.HasMlp then
                 let input = (receiverInputs resid mlpBlocks[l]).view(b, p, d)
                 let out = model.MlpOutput(l, input)                               // [batch, pos, d_model]
-                stack.Push(mlpDelta l out batch.Carried)
+                stack.Push(mlpDelta l out batch.Carried.Mlps[l])
                 resid <- resid.add(out, one)
             resid <- resid.MoveToOuterDisposeScope()
         (unembedLast ((receiverInputs resid logitsBlock).view(b, p, d)) batch).MoveToOuterDisposeScope() // [batch, 1, vocab]

@@ -148,13 +148,15 @@ public static class StepProfile
             void EveryBlock(Action<int> part) { using var s = NewDisposeScope(); for (var i = 0; i < blocks.Count; i++) part(i); }
             Tensor Senders(int i) => stack.narrow(0, 0, blocks[i].Cols).view(blocks[i].Cols, n * d);
             Tensor Flat(int i) => grads[i].view(blocks[i].Rows, n * d);
-            Time("  contraction forward, every block: w [R, S] x stack [S, n * d]", () => EveryBlock(i => ws[i].mm(Senders(i))));
-            // The two products of the contraction's backward pass, as `DeltaContraction.backward` runs them.
-            void StackGradient(int i) => stackGrad.narrow(0, 0, blocks[i].Cols).view(blocks[i].Cols, n * d).addmm_(ws[i].t(), Flat(i), 1, 1);
-            void CoefficientGradient(int i) => Flat(i).mm(Senders(i).t());
-            Time("  contraction backward, every block: stack gradient += w^T g, and g stack^T", () => EveryBlock(i => { StackGradient(i); CoefficientGradient(i); }));
-            Time("    of which the stack gradient, w^T g added to [S, n * d] in place (addmm_)", () => EveryBlock(StackGradient));
-            Time("    of which the coefficient gradient, g [R, n * d] x stack^T", () => EveryBlock(CoefficientGradient));
+            using var residRow = randn([1, n * d], dtype: dtype);
+            // The receivers' inputs in one product whose output starts as the residual, as `DeltaContraction` runs it.
+            Time("  contraction forward, every block: resid - w [R, S] x stack [S, n * d]", () => EveryBlock(i => residRow.addmm(ws[i], Senders(i), 1, -1)));
+            // The products of the contraction's backward pass, and the residual's gradient, as `DeltaContraction.backward` runs them.
+            void StackGradient(int i) => stackGrad.narrow(0, 0, blocks[i].Cols).view(blocks[i].Cols, n * d).addmm_(ws[i].t(), Flat(i), 1, -1);
+            void CoefficientGradient(int i) => Flat(i).mm(Senders(i).t()).neg_();
+            Time("  contraction backward, every block: stack gradient -= w^T g, -g stack^T, and g summed over receivers", () => EveryBlock(i => { StackGradient(i); CoefficientGradient(i); Flat(i).sum(0); }));
+            Time("    of which the stack gradient, w^T g subtracted from [S, n * d] in place (addmm_)", () => EveryBlock(StackGradient));
+            Time("    of which the coefficient gradient, -g [R, n * d] x stack^T", () => EveryBlock(CoefficientGradient));
             // The layout before, position-major [n, S, d]: a [n, S, d] temporary a block, then add_.
             Time("    for comparison: the stack gradient position-major, [n, S, d] (a product, then add_)", () =>
                 EveryBlock(i => positionMajor.narrow(1, 0, blocks[i].Cols).add_(ws[i].t().matmul(grads[i].permute(1, 0, 2)), one)));
@@ -167,11 +169,6 @@ public static class StepProfile
             using var wQkv = randn([3 * h, d, dh], dtype: dtype);
             using var resid = randn([n, d], dtype: dtype);
             using var wPlain = randn([d, 3 * d], dtype: dtype);
-            Time("  receivers' inputs, residual minus contraction, every layer ([3 heads, n, d])", () =>
-            {
-                using var s = NewDisposeScope();
-                for (var l = 0; l < c.Layers; l++) resid.view(1, n, d).sub(receivers);
-            });
             Time("  receivers' LayerNorm, forward, every layer ([3 heads, n, d])", () =>
             {
                 using var s = NewDisposeScope();
