@@ -533,7 +533,7 @@ let compileWithCacheBudget (model: Decoder) (schedule: ResolvedSchedule) (ablati
 
 /// Compiles a resolved schedule and an ablation against a model. The schedule's shape must be the model's. The
 /// batches' own circuit caches take at most 2 GiB together: the default IOI run's 8 batches on GPT-2 small take
-/// 1.1 GB, and Llama-3.1-8B's cache is 2.06 GiB a batch of 256 tokens in bfloat16, which a GPU cannot hold 8 of beside
+/// 1.3 GB, and Llama-3.1-8B's cache is 2.19 GiB a batch of 256 tokens in bfloat16, which a GPU cannot hold 8 of beside
 /// the model.
 let compile (model: Decoder) (schedule: ResolvedSchedule) (ablation: Ablation) : CompiledEngine =
     compileWithCacheBudget model schedule ablation (2L <<< 30)
