@@ -280,11 +280,12 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         whole
 
     /// `Forward` for a circuit, every edge coefficient exactly 0 or 1, without autograd: each receiver reads the
-    /// removed edges' constant part (what the corrupted run, or the mean or zero ablation, sums to there) plus its
-    /// kept edges' deltas, and only the nodes `Needed` lists are computed, so a small circuit costs a fraction of a
-    /// pass; of those, a node whose reads are what they were in the batch's last circuit pass keeps its delta from
-    /// the batch's `CircuitCache`, so a trial that differs from the one before in a few edges recomputes only what
-    /// they reach. It equals the dense pass up to rounding, and a circuit's logits do not depend on the passes before (see
+    /// removed edges' constant part (what the corrupted run, or the mean or zero ablation, sums to there, summed once a
+    /// batch) plus its kept edges' deltas, and only the nodes `Needed` lists are computed, so a small circuit costs a
+    /// fraction of a pass; an MLP that no head reads is computed at each prompt's last real token alone (see `Whole`).
+    /// Of those nodes, one whose reads are what they were in the batch's last circuit pass keeps its delta from the
+    /// batch's `CircuitCache`, so a trial that differs from the one before in a few edges recomputes only what they
+    /// reach. It equals the dense pass up to rounding, and a circuit's logits do not depend on the passes before (see
     /// `Reads`).
     member private this.CircuitForward(edges: float[], batch: PreparedBatch) : torch.Tensor =
         use scope = torch.NewDisposeScope()
@@ -302,7 +303,7 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
         for c in 0 .. columns - 1 do
             if not needed[c] then cache.Drop c
         let index (values: int list) = torch.tensor(values |> List.map int64 |> Array.ofList, device = device)
-        // Each prompt's last real token as a row of batch * pos, [batch]; made here, in the pass's scope, for the layers'.
+        // Each prompt's last real token as a row of batch * pos, [batch]; in the pass's scope, which outlives the layers'.
         let lastRows =
             use stride = p.ToScalar()
             torch.arange(b, device = device).mul_(stride).add_(batch.LastPositions)
@@ -442,13 +443,12 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                     if stale mlp reads then
                         let input = fst (receiverInputs (constantAt (mlpConstant l)) sent reads.Rows) // [1, batch * pos, d_model]
                         if reads.LastOnly then
-                            // The slot is zero away from the last tokens, which nobody reads (see `Whole`).
-                            let at = lastRows
-                            let last (rows: torch.Tensor) = rows.index_select(0L, at).view(b, 1L, d)
+                            // The slot is zero away from the last tokens, where no reader keeps it (see `Whole`).
+                            let last (rows: torch.Tensor) = rows.index_select(0L, lastRows).view(b, 1L, d)
                             // The mean and zero ablations' outputs broadcast over the batch, or its positions too.
                             let carriedRows = carried.Mlps[l].expand(b, p, d).reshape(n, d)
                             let delta = mlpDelta l (model.MlpOutput(l, last (input.reshape(n, d)))) (last carriedRows) // [1, batch, d_model]
-                            slots[int64 mlp].zero_().index_copy_(0L, at, delta.view(b, d)) |> ignore
+                            slots[int64 mlp].zero_().index_copy_(0L, lastRows, delta.view(b, d)) |> ignore
                         else
                             let delta = mlpDelta l (model.MlpOutput(l, input.view(b, p, d))) carried.Mlps[l] // [1, batch * pos, d_model]
                             slots[int64 mlp].copy_(delta.view(n, d)) |> ignore
