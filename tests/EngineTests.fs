@@ -90,6 +90,21 @@ type private Setup(case: Case, ?dtype: torch.ScalarType, ?device: torch.Device) 
         member _.Dispose() =
             for d in [ batch :> System.IDisposable; engine; model; clean; corrupted; reference; generator ] do d.Dispose()
 
+/// Circuits scored one after another on `batch`, each against its pass on a fresh batch from `fresh` (exactly) and
+/// against `reference`'s logits (1e-4).
+let private inTurn (s: Setup) (batch: Engine.PreparedBatch) (fresh: unit -> Engine.PreparedBatch) (reference: torch.Tensor -> torch.Tensor) (circuits: Set<int> list) =
+    circuits
+    |> List.mapi (fun i kept ->
+        use a = torch.tensor(Circuit.coefficients s.Schedule { Shape = s.Shape; Edges = kept } |> Array.map float32)
+        use fast = s.Engine.Forward(a, batch)
+        use again =
+            use other = fresh ()
+            s.Engine.Forward(a, other)
+        use slow = reference a
+        let f, r = maxAbsDiff fast again, maxAbsDiff fast slow
+        (f = 0.0 && r < 1e-4) |> Prop.label $"circuit {i}: against a fresh batch {f}, against the reference {r}")
+    |> List.reduce (.&.)
+
 /// A fixed random readout, so the loss depends on every logit.
 let private loss (logits: torch.Tensor) =
     use scope = torch.NewDisposeScope()
@@ -254,17 +269,7 @@ let tests =
                         let yReads = Set.filter (fun _ -> rng.Next 2 = 0) (into y)
                         let changed = Set.union (Set.difference without (into y)) yReads
                         [ without; changed; Set.union changed (Set.intersect last (sentBy x)) ]
-                walk @ returning
-                |> List.mapi (fun i kept ->
-                    use a = torch.tensor(Circuit.coefficients s.Schedule { Shape = s.Shape; Edges = kept } |> Array.map float32)
-                    use fast = s.Engine.Forward(a, s.Batch)
-                    use fresh =
-                        use batch = s.Engine.Prepare(s.Clean, Some s.Corrupted, None)
-                        s.Engine.Forward(a, batch)
-                    use slow = s.Reference a
-                    let again, reference = maxAbsDiff fast fresh, maxAbsDiff fast slow
-                    (again = 0.0 && reference < 1e-4) |> Prop.label $"circuit {i}: against a fresh batch {again}, against the reference {reference}")
-                |> List.reduce (.&.)
+                inTurn s s.Batch (fun () -> s.Engine.Prepare(s.Clean, Some s.Corrupted, None)) s.Reference (walk @ returning)
                 |> Prop.label $"%A{case}")
 
         // An MLP that no head reads matters at each prompt's last real token alone, and the circuit pass computes it
@@ -295,18 +300,11 @@ let tests =
                         | Mlp 0, HeadIn(_, _, K) -> id
                         | _ -> () ]
                 let second = Set.union first (Set.ofList intoKeys)
-                [ first; second; first ]
-                |> List.mapi (fun i kept ->
-                    use a = torch.tensor(Circuit.coefficients s.Schedule { Shape = s.Shape; Edges = kept } |> Array.map float32)
-                    use fast = s.Engine.Forward(a, padded)
-                    use fresh =
-                        use batch = s.Engine.Prepare(clean, Some corrupted, Some mask)
-                        s.Engine.Forward(a, batch)
+                // The reference gives every position; each prompt's last real token is at its length - 1.
+                let lastReal a =
                     use slow = ReferenceEngine.forward s.Model s.Schedule padded.Carried a clean (Some mask)
-                    use lastReal = torch.cat([| for j in 0 .. 2 -> slow.narrow(0L, int64 j, 1L).narrow(1L, int64 (b.Lengths[j] - 1), 1L) |], 0L)
-                    let again, reference = maxAbsDiff fast fresh, maxAbsDiff fast lastReal
-                    (again = 0.0 && reference < 1e-4) |> Prop.label $"circuit {i}: against a fresh batch {again}, against the reference {reference}")
-                |> List.reduce (.&.)
+                    torch.cat([| for j in 0 .. 2 -> slow.narrow(0L, int64 j, 1L).narrow(1L, int64 (b.Lengths[j] - 1), 1L) |], 0L)
+                inTurn s padded (fun () -> s.Engine.Prepare(clean, Some corrupted, Some mask)) lastReal [ first; second; first ]
                 |> Prop.label $"lengths %A{lengths} %A{case}")
 
         testPropertyWithConfig (quick 20) "with no room for batches' own circuit caches, trials scored on two batches in turn through the engine's shared one give each batch's fresh logits (exactly)" <|
