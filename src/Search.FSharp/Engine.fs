@@ -330,23 +330,28 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
             || reads.Rows |> List.exists (fun (_, cs) -> cs |> List.exists (fun c -> recomputed[c]))
             || reads.Upstream |> List.exists (fun c -> recomputed[c])
         // The rows' inputs from their reads; rows that read the same senders share one input, so a layer whose rows all
-        // keep everything normalizes one input, not 3 * heads. Returns the distinct inputs, [distinct, batch * pos,
-        // d_model], and for each row which of them it reads.
-        let receiverInputs (constant: torch.Tensor) (sent: torch.Tensor) (reads: (bool * int list) list) =
+        // keep everything normalizes one input, not 3 * heads. At every row of batch * pos, or (lastOnly) at each
+        // prompt's last real token: rows = batch * pos or batch. Returns the distinct inputs, [distinct, rows, d_model],
+        // and for each receiver row which of them it reads.
+        let receiverInputs lastOnly (constant: torch.Tensor) (sent: torch.Tensor) (reads: (bool * int list) list) =
+            let rows = if lastOnly then b else n
+            // [k, batch * pos, d_model] -> [k, rows, d_model]
+            let atRows (t: torch.Tensor) = if lastOnly then t.index_select(1L, lastRows) else t
+            let constant, sent = atRows (constant.view(1L, -1L, d)), atRows (sent.view(1L, -1L, d))
             let distinct = List.distinct reads
             let which = reads |> List.map (fun r -> List.findIndex ((=) r) distinct)
             let count = int64 distinct.Length
             let withSent = distinct |> List.map fst
             let start =
-                if List.forall id withSent then (constant + sent).view(1L, n, d)
-                elif not (List.exists id withSent) then constant.view(1L, n, d)
+                if List.forall id withSent then (constant + sent).view(1L, rows, d)
+                elif not (List.exists id withSent) then constant.view(1L, rows, d)
                 else
                     use flags = torch.tensor(withSent |> List.map (fun f -> if f then 1.0f else 0.0f) |> Array.ofList, device = device)
                     use flagged = flags.``to``(dtype).view(count, 1L, 1L)
-                    torch.addcmul(constant.view(1L, n, d), flagged, sent.view(1L, n, d), one) // [distinct, batch * pos, d_model]
+                    torch.addcmul(constant.view(1L, rows, d), flagged, sent.view(1L, rows, d), one) // [distinct, rows, d_model]
             let read = distinct |> List.collect snd |> List.distinct |> List.sort
             let inputs =
-                if read.IsEmpty then start.expand(count, n, d)
+                if read.IsEmpty then start.expand(count, rows, d)
                 else
                     // The product reads the slots from the first read to the last, those between weighing 0, or, when
                     // they are fewer than half of that span, a copy of the read slots alone: a product's cost is the
@@ -364,9 +369,9 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                     use senders =
                         if gathered then
                             use at = index read
-                            slots.index_select(0L, at).view(int64 width, n * d)
-                        else slots.narrow(0L, int64 first, int64 width).view(int64 width, n * d)
-                    torch.addmm(start.view(-1L, n * d), wT, senders, 1.0f, 1.0f).view(count, n, d)
+                            (atRows (slots.index_select(0L, at))).view(int64 width, rows * d)
+                        else (atRows (slots.narrow(0L, int64 first, int64 width))).view(int64 width, rows * d)
+                    torch.addmm(start.view(-1L, rows * d), wT, senders, 1.0f, 1.0f).view(count, rows, d)
             inputs, which
         // Layer l's q, k and v rows normalized, [rows, batch * pos, d_model], from their distinct inputs.
         let normalizedRows l (inputs: torch.Tensor, which: int list) =
@@ -425,7 +430,7 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                     else
                         use at = index indices
                         t.index_select(0L, at)
-                let normalized = normalizedRows l (receiverInputs (constantAt (headsConstant l)) sent rowReads) // [3 * count, batch * pos, d_model]
+                let normalized = normalizedRows l (receiverInputs false (constantAt (headsConstant l)) sent rowReads) // [3 * count, batch * pos, d_model]
                 let results =
                     headResults l normalized (select rows wQkv[l]) (bQkv[l] |> Option.map (select rows))
                         (select heads' (model.HeadOutputWeights l)) b p batch.KeyMask // [count, batch * pos, d_model]
@@ -441,13 +446,12 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                 if needed[mlp] then
                     let reads = { readsOf mlpBlocks[l] [ 0 ] with LastOnly = not whole[mlp] }
                     if stale mlp reads then
-                        let input = fst (receiverInputs (constantAt (mlpConstant l)) sent reads.Rows) // [1, batch * pos, d_model]
+                        let input = fst (receiverInputs reads.LastOnly (constantAt (mlpConstant l)) sent reads.Rows)
                         if reads.LastOnly then
                             // The slot is zero away from the last tokens, where no reader keeps it (see `Whole`).
-                            let last (rows: torch.Tensor) = rows.index_select(0L, lastRows).view(b, 1L, d)
                             // The mean and zero ablations' outputs broadcast over the batch, or its positions too.
-                            let carriedRows = carried.Mlps[l].expand(b, p, d).reshape(n, d)
-                            let delta = mlpDelta l (model.MlpOutput(l, last (input.reshape(n, d)))) (last carriedRows) // [1, batch, d_model]
+                            let carriedLast = carried.Mlps[l].expand(b, p, d).reshape(n, d).index_select(0L, lastRows).view(b, 1L, d)
+                            let delta = mlpDelta l (model.MlpOutput(l, input.view(b, 1L, d))) carriedLast // [1, batch, d_model]
                             slots[int64 mlp].zero_().index_copy_(0L, lastRows, delta.view(b, d)) |> ignore
                         else
                             let delta = mlpDelta l (model.MlpOutput(l, input.view(b, p, d))) carried.Mlps[l] // [1, batch * pos, d_model]
@@ -457,8 +461,9 @@ type CompiledEngine internal (model: Decoder, resolved: ResolvedSchedule, ablati
                     sent <- sent.add(slots[int64 mlp].view(b, p, d), one)
             // A layer with nothing needed leaves sent as the pass's scope owns it; moving it would hand it to the caller.
             if not (obj.ReferenceEquals(sent, sentBefore)) then sent <- sent.MoveToOuterDisposeScope()
-        let final = (fst (receiverInputs (constantAt logitsConstant) sent (readsOf logitsBlock [ 0 ]).Rows)).view(b, p, d)
-        (unembedLast final batch).MoveToOuterDisposeScope()
+        // The logits read each prompt's last real token alone.
+        let final = (fst (receiverInputs true (constantAt logitsConstant) sent (readsOf logitsBlock [ 0 ]).Rows)).view(b, 1L, d)
+        (model.Unembed final).MoveToOuterDisposeScope()
 
     /// Logits at each prompt's last real token, [batch, 1, vocab], with every edge interpolated by its coefficient;
     /// differentiable in `coefficients` [params]. Without autograd, coefficients of exactly 0 and 1 alone (a circuit)
